@@ -1,0 +1,145 @@
+"""incidentd command line: serve | migrate | check | rules check | rules test."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from service.observability import configure_logging
+from service.settings import Settings, SettingsError, load_settings
+
+log = structlog.get_logger("incidentd")
+
+
+def _resolve_database(settings: Settings) -> tuple[str, Any]:
+    """DATABASE_URL when set; otherwise an embedded PostgreSQL under the data directory."""
+    if settings.database_url:
+        return settings.database_url, None
+    from service.adapters.postgres.embedded import start_embedded
+
+    data = settings.data_dir / "postgres"
+    log.info("embedded_postgres_starting", data_dir=str(data))
+    uri, handle = start_embedded(data)
+    return uri, handle
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from service.app import build_app
+
+    url, handle = _resolve_database(settings)
+    app = build_app(settings, url)
+    log.info("serving", host=settings.host, port=settings.port, public_url=settings.public_url)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    finally:
+        if handle is not None:
+            handle.cleanup()
+    return 0
+
+
+async def _migrate(url: str) -> list[int]:
+    import asyncpg
+
+    from service.adapters.postgres.database import _init_connection
+    from service.adapters.postgres.migrations import migrate
+
+    conn = await asyncpg.connect(url)
+    try:
+        await _init_connection(conn)
+        return [m.version for m in await migrate(conn)]
+    finally:
+        await conn.close()
+
+
+def _cmd_migrate(settings: Settings) -> int:
+    url, handle = _resolve_database(settings)
+    try:
+        applied = asyncio.run(_migrate(url))
+    finally:
+        if handle is not None:
+            handle.cleanup()
+    print(f"applied migrations: {applied}" if applied else "schema up to date")
+    return 0
+
+
+def _cmd_check(settings: Settings) -> int:
+    """Validate everything that can be validated without starting: settings, policy, rules, templates."""
+    from service.adapters.policy_files import PolicyError, load_severity_policy
+
+    problems: list[str] = []
+    try:
+        load_severity_policy(settings.rules_dir / "policy" / "severities.yaml")
+    except PolicyError as exc:
+        problems.append(str(exc))
+    from service.adapters.templates import MarkdownTemplates
+    from service.domain.rca import TemplatePolicy
+
+    problems.extend(MarkdownTemplates(settings.templates_dir).check(TemplatePolicy().names()))
+    from service.adapters.rule_files import load_rules
+
+    _, rule_problems = load_rules([settings.rules_dir], base=Path.cwd())
+    problems.extend(str(p) for p in rule_problems)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return 1
+    print("configuration ok")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="incidentd", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the HTTP API and the workers")
+    sub.add_parser("migrate", help="apply pending database migrations and exit")
+    sub.add_parser("check", help="validate settings, policy, rules and templates")
+    rules = sub.add_parser("rules", help="work with threshold rule files")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    check = rules_sub.add_parser("check", help="validate rule files (default: the rules directory)")
+    check.add_argument("paths", nargs="*", type=Path)
+    test = rules_sub.add_parser("test", help="run rule unit tests")
+    test.add_argument("paths", nargs="+", type=Path)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"incidentd: invalid setting: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(log_format=settings.log_format, level=settings.log_level)
+    if args.command == "serve":
+        return _serve(settings)
+    if args.command == "migrate":
+        return _cmd_migrate(settings)
+    if args.command == "check":
+        return _cmd_check(settings)
+    if args.command == "rules":
+        from service.rules_cli import rules_check, rules_test
+
+        if args.rules_command == "check":
+            return rules_check(list(args.paths) or [settings.rules_dir])
+        return rules_test(list(args.paths))
+    return 2
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    sys.exit(main())

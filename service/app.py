@@ -1,0 +1,128 @@
+"""The composition root: the one place that builds adapters, services, workers and the Litestar app.
+
+Everything else receives its collaborators; nothing else reads the environment
+or opens connections on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+
+from service.adapters.policy_files import load_severity_policy
+from service.adapters.postgres.database import Database
+from service.adapters.postgres.migrations import migrate
+from service.api.errors import EXCEPTION_HANDLERS
+from service.api.health import healthz, metrics, readyz
+from service.api.incidents import IncidentController
+from service.api.metrics_middleware import metrics_middleware
+from service.api.rca import RcaController
+from service.clock import Clock, system_clock
+from service.domain.rca import TemplatePolicy
+from service.incidents.service import IncidentChange, IncidentService
+from service.observability import INCIDENT_EVENTS
+from service.rca.service import RcaService
+from service.settings import Settings
+from service.supervisor import Loop, Supervisor
+
+log = structlog.get_logger(__name__)
+
+
+def _count_events(change: IncidentChange) -> None:
+    for event in change.events:
+        INCIDENT_EVENTS.labels(kind=event.kind).inc()
+
+
+def build_app(
+    settings: Settings,
+    database_url: str,
+    *,
+    clock: Clock = system_clock,
+    run_workers: bool | None = None,
+) -> Litestar:
+    db = Database(
+        database_url,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        connect_timeout=settings.db_connect_timeout,
+        command_timeout=settings.db_command_timeout,
+    )
+    severity_policy = load_severity_policy(settings.rules_dir / "policy" / "severities.yaml")
+    incidents = IncidentService(db, clock=clock, after_commit=[_count_events])
+    rca = RcaService(db, incidents, settings.templates_dir, TemplatePolicy())
+    supervisor = Supervisor()
+    workers_enabled = settings.workers if run_workers is None else run_workers
+    schema_ready = asyncio.Event()
+    workers: list[tuple[str, Loop]] = []
+
+    async def maintain_schema(stop: asyncio.Event) -> None:
+        async with db.connection() as conn:
+            applied = await migrate(conn)
+        log.info("schema_ready", applied=[m.version for m in applied])
+        schema_ready.set()
+        if workers_enabled:
+            for name, loop in workers:
+                supervisor.start(name, loop)
+
+    async def on_startup(app: Litestar) -> None:
+        supervisor.start("migrations", maintain_schema)
+
+    async def on_shutdown(app: Litestar) -> None:
+        await supervisor.stop()
+        await db.close()
+
+    state = State(
+        {
+            "db": db,
+            "incidents": incidents,
+            "rca": rca,
+            "api_tokens": settings.api_tokens,
+            "public_url": settings.public_url,
+            "severity_policy": severity_policy,
+            "detail_contributors": [],
+            "readiness_notes": {},
+            "supervisor": supervisor,
+            "schema_ready": schema_ready,
+            "settings": settings,
+        }
+    )
+    openapi = OpenAPIConfig(
+        title="incidentd",
+        version="0.1.0",
+        description="Alerting and incident management API. Send `Authorization: Bearer <token>`.",
+        path="/schema",
+        components=Components(
+            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")},
+        ),
+        security=[{"bearer": []}],
+    )
+    return Litestar(
+        route_handlers=[IncidentController, RcaController, healthz, readyz, metrics],
+        exception_handlers=dict(EXCEPTION_HANDLERS),
+        middleware=[metrics_middleware],
+        on_startup=[on_startup],
+        on_shutdown=[on_shutdown],
+        state=state,
+        openapi_config=openapi,
+        debug=False,
+        request_max_body_size=1_048_576,
+    )
+
+
+async def wait_until_ready(app: Litestar, timeout: float = 30.0) -> None:
+    """For tests and the CLI: block until migrations have been applied.
+
+    Polls rather than awaiting the event, because test clients may run the app's
+    lifespan on another thread's loop, and asyncio.Event does not wake across loops.
+    """
+    event: asyncio.Event = app.state.schema_ready
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not event.is_set():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("schema not ready (is PostgreSQL reachable?)")
+        await asyncio.sleep(0.02)
