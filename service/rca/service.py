@@ -1,0 +1,381 @@
+"""RCA documents: generate from the incident's timeline, edit, regenerate, keep every version.
+
+Each save is a new row in rca_versions; nothing is overwritten. Writers take a
+row lock on the incident's rca_documents row, so of two saves based on the same
+version exactly one wins and the other gets StaleVersion (HTTP 409). Rendering
+happens before any transaction opens: a broken template raises TemplateError
+and nothing is stored, and no pooled connection waits on Jinja.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+import msgspec
+import structlog
+
+from service.adapters.postgres.database import Database
+from service.adapters.templates import MarkdownTemplates
+from service.clock import Clock
+from service.domain.charts import render_line_chart
+from service.domain.incidents import Actor, format_human_id
+from service.domain.rca import RcaFacts, TemplatePolicy, build_facts, facts_context
+from service.domain.rca_markdown import document_problem, merge, unified_diff
+from service.incidents.service import IncidentService
+
+log = structlog.get_logger(__name__)
+
+
+def chart_path(incident_id: int) -> str:
+    return f"/api/v1/incidents/{incident_id}/rca/chart.svg"
+
+
+def export_names(incident_id: int) -> tuple[str, str]:
+    human = format_human_id(incident_id)
+    return f"{human}-rca.md", f"{human}-rca-chart.svg"
+
+
+class RcaNotFound(Exception):
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(f"{format_human_id(incident_id)} has no RCA yet; POST to its /rca to generate one")
+        self.incident_id = incident_id
+
+
+class RcaVersionNotFound(Exception):
+    def __init__(self, incident_id: int, version: int) -> None:
+        super().__init__(f"the RCA of {format_human_id(incident_id)} has no version {version}")
+        self.incident_id = incident_id
+        self.version = version
+
+
+class ChartNotFound(Exception):
+    def __init__(self, incident_id: int) -> None:
+        super().__init__(
+            f"the RCA of {format_human_id(incident_id)} has no chart: no numeric alert values were recorded"
+        )
+
+
+class InvalidDocument(Exception):
+    """The submitted Markdown cannot be stored (HTTP 400)."""
+
+
+class StaleVersion(Exception):
+    """The edit was based on an older version than the current one (HTTP 409); nothing was written."""
+
+    def __init__(self, incident_id: int, current: int, base: int) -> None:
+        super().__init__(
+            f"the RCA of {format_human_id(incident_id)} is at version {current}, but this edit is based on "
+            f"version {base}; reload version {current}, reapply your changes and save again"
+            f" with base_version {current}"
+        )
+        self.current_version = current
+        self.base_version = base
+
+
+class RcaDocument(msgspec.Struct, frozen=True, kw_only=True):
+    incident_id: int
+    human_id: str
+    version: int
+    markdown: str
+    author: str
+    author_source: str
+    reason: str
+    template: str
+    created_at: datetime
+    updated_at: datetime
+    has_chart: bool
+
+
+class RcaVersionInfo(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    author: str
+    author_source: str
+    reason: str
+    created_at: datetime
+    characters: int
+
+
+class RcaWrite(msgspec.Struct, frozen=True):
+    """A document and whether this call stored a new version of it."""
+
+    document: RcaDocument
+    new_version: bool
+
+
+_DOCUMENT_SQL = """
+SELECT d.incident_id, d.current_version AS version, d.template, d.created_at, v.markdown, v.author,
+       v.author_source, v.reason, v.created_at AS updated_at, v.chart_svg IS NOT NULL AS has_chart
+FROM rca_documents d JOIN rca_versions v ON v.incident_id = d.incident_id AND v.version = d.current_version
+WHERE d.incident_id = $1
+"""
+
+
+def _document(row: asyncpg.Record) -> RcaDocument:
+    return RcaDocument(
+        incident_id=row["incident_id"],
+        human_id=format_human_id(row["incident_id"]),
+        version=row["version"],
+        markdown=row["markdown"],
+        author=row["author"],
+        author_source=row["author_source"],
+        reason=row["reason"],
+        template=row["template"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        has_chart=row["has_chart"],
+    )
+
+
+class RcaService:
+    def __init__(
+        self,
+        db: Database,
+        incidents: IncidentService,
+        templates_dir: Path,
+        template_policy: TemplatePolicy | None = None,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        self._db = db
+        self._incidents = incidents
+        self._templates = MarkdownTemplates(templates_dir)
+        self._policy = template_policy or TemplatePolicy()
+        self._clock = clock or incidents.clock
+
+    @property
+    def policy(self) -> TemplatePolicy:
+        return self._policy
+
+    def check_templates(self) -> list[str]:
+        """Errors for every template the policy can pick; empty when all compile."""
+        return self._templates.check(self._policy.names())
+
+    async def _render(self, incident_id: int, template: str | None) -> tuple[str, str, str | None]:
+        incident, events = await self._incidents.get(incident_id)
+        name = template or self._policy.choose(incident)
+        facts: RcaFacts = build_facts(incident, events, chart_url=chart_path(incident_id), now=self._clock())
+        markdown = self._templates.render(name, facts_context(facts))
+        return name, markdown, render_line_chart(facts.chart)
+
+    async def _insert_version(
+        self,
+        conn: asyncpg.Connection,
+        incident_id: int,
+        *,
+        version: int,
+        markdown: str,
+        actor: Actor,
+        reason: str,
+        chart_svg: str | None,
+    ) -> None:
+        now = self._clock()
+        await conn.execute(
+            "INSERT INTO rca_versions (incident_id, version, markdown, author, author_source, reason,"
+            " created_at, chart_svg) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            incident_id, version, markdown, actor.name, actor.source, reason, now, chart_svg,
+        )  # fmt: skip
+        await conn.execute(
+            "UPDATE rca_documents SET current_version = $2 WHERE incident_id = $1", incident_id, version
+        )
+
+    async def _lock(self, conn: asyncpg.Connection, incident_id: int) -> asyncpg.Record:
+        """Lock the document row, then read its current version.
+
+        Two statements on purpose: with a join under FOR UPDATE, a waiter re-checks the updated
+        document row against the version row of its old snapshot, finds no match and sees no row.
+        """
+        version = await conn.fetchval(
+            "SELECT current_version FROM rca_documents WHERE incident_id = $1 FOR UPDATE", incident_id
+        )
+        if version is None:
+            raise RcaNotFound(incident_id)
+        row: asyncpg.Record = await conn.fetchrow(
+            "SELECT version AS current_version, markdown, chart_svg FROM rca_versions"
+            " WHERE incident_id = $1 AND version = $2",
+            incident_id,
+            version,
+        )
+        return row
+
+    async def get(self, incident_id: int) -> RcaDocument:
+        row = await self._db.fetchrow(_DOCUMENT_SQL, incident_id)
+        if row is None:
+            raise RcaNotFound(incident_id)
+        return _document(row)
+
+    async def generate(self, incident_id: int, actor: Actor) -> RcaWrite:
+        """Create version 1, or return the existing document untouched (new_version=False)."""
+        existing = await self._db.fetchrow(_DOCUMENT_SQL, incident_id)
+        if existing is not None:
+            return RcaWrite(_document(existing), False)
+        template, markdown, chart_svg = await self._render(incident_id, None)
+        async with self._db.transaction() as conn:
+            inserted = await conn.fetchval(
+                "INSERT INTO rca_documents (incident_id, current_version, template, created_at)"
+                " VALUES ($1, 1, $2, $3) ON CONFLICT (incident_id) DO NOTHING RETURNING incident_id",
+                incident_id, template, self._clock(),
+            )  # fmt: skip
+            if inserted is not None:
+                await self._insert_version(
+                    conn,
+                    incident_id,
+                    version=1,
+                    markdown=markdown,
+                    actor=actor,
+                    reason="generated",
+                    chart_svg=chart_svg,
+                )
+        if inserted is not None:
+            log.info("rca_generated", incident_id=incident_id, template=template, actor=str(actor))
+        return RcaWrite(await self.get(incident_id), inserted is not None)
+
+    async def save(self, incident_id: int, markdown: str, base_version: int, actor: Actor) -> RcaWrite:
+        """Store an author's edit as a new version, unless someone saved since `base_version`."""
+        problem = document_problem(markdown)
+        if problem:
+            raise InvalidDocument(problem)
+        async with self._db.transaction() as conn:
+            current = await self._lock(conn, incident_id)
+            version: int = current["current_version"]
+            if base_version != version:
+                raise StaleVersion(incident_id, version, base_version)
+            changed = markdown != current["markdown"]
+            if changed:
+                await self._insert_version(
+                    conn,
+                    incident_id,
+                    version=version + 1,
+                    markdown=markdown,
+                    actor=actor,
+                    reason="edited",
+                    chart_svg=current["chart_svg"],
+                )
+        if changed:
+            log.info("rca_edited", incident_id=incident_id, version=version + 1, actor=str(actor))
+        return RcaWrite(await self.get(incident_id), changed)
+
+    async def regenerate(self, incident_id: int, actor: Actor) -> RcaWrite:
+        """Refresh the machine sections from the timeline; human text is kept byte for byte."""
+        template = await self._db.fetchval(
+            "SELECT template FROM rca_documents WHERE incident_id = $1", incident_id
+        )
+        if template is None:
+            raise RcaNotFound(incident_id)
+        _, fresh, chart_svg = await self._render(incident_id, template)
+        async with self._db.transaction() as conn:
+            current = await self._lock(conn, incident_id)
+            merged = merge(current["markdown"], fresh)
+            changed = merged.text != current["markdown"] or chart_svg != current["chart_svg"]
+            version: int = current["current_version"] + 1
+            if changed:
+                await self._insert_version(
+                    conn,
+                    incident_id,
+                    version=version,
+                    markdown=merged.text,
+                    actor=actor,
+                    reason="regenerated",
+                    chart_svg=chart_svg,
+                )
+        if changed:
+            log.info(
+                "rca_regenerated",
+                incident_id=incident_id,
+                version=version,
+                sections=list(merged.replaced),
+                skipped=list(merged.not_in_document),
+            )
+        return RcaWrite(await self.get(incident_id), changed)
+
+    async def versions(self, incident_id: int) -> list[RcaVersionInfo]:
+        rows = await self._db.fetch(
+            "SELECT version, author, author_source, reason, created_at, length(markdown) AS characters"
+            " FROM rca_versions WHERE incident_id = $1 ORDER BY version",
+            incident_id,
+        )
+        if not rows:
+            raise RcaNotFound(incident_id)
+        return [RcaVersionInfo(**dict(row)) for row in rows]
+
+    async def version_text(self, incident_id: int, version: int) -> tuple[str, RcaVersionInfo]:
+        row = await self._db.fetchrow(
+            "SELECT version, author, author_source, reason, created_at, markdown,"
+            " length(markdown) AS characters FROM rca_versions WHERE incident_id = $1 AND version = $2",
+            incident_id,
+            version,
+        )
+        if row is None:
+            await self.get(incident_id)  # RcaNotFound when there is no document at all
+            raise RcaVersionNotFound(incident_id, version)
+        info = {key: row[key] for key in RcaVersionInfo.__struct_fields__}
+        return row["markdown"], RcaVersionInfo(**info)
+
+    async def diff(self, incident_id: int, from_version: int | None, to_version: int | None) -> str:
+        """Unified diff between two versions; defaults compare the current version with the one before."""
+        if to_version is None:
+            to_version = (await self.get(incident_id)).version
+        if from_version is None:
+            from_version = max(to_version - 1, 1)
+        old, old_info = await self.version_text(incident_id, from_version)
+        new, new_info = await self.version_text(incident_id, to_version)
+        human = format_human_id(incident_id)
+
+        def label(info: RcaVersionInfo) -> str:
+            when = info.created_at.isoformat()
+            return f"{human}-rca v{info.version} ({info.reason} by {info.author}, {when})"
+
+        return unified_diff(old, new, old_label=label(old_info), new_label=label(new_info))
+
+    async def chart_svg(self, incident_id: int) -> str:
+        svg: str | None = await self._db.fetchval(
+            "SELECT v.chart_svg FROM rca_documents d JOIN rca_versions v"
+            " ON v.incident_id = d.incident_id AND v.version = d.current_version WHERE d.incident_id = $1",
+            incident_id,
+        )
+        if svg is None:
+            await self.get(incident_id)
+            raise ChartNotFound(incident_id)
+        return svg
+
+    async def export_markdown(self, incident_id: int) -> tuple[str, str]:
+        """(file name, Markdown) of the current version, for a download."""
+        document = await self.get(incident_id)
+        return export_names(incident_id)[0], document.markdown
+
+    async def export_files(self, incident_id: int, directory: Path) -> list[Path]:
+        """Write INC-N-rca.md and, when there is a chart, INC-N-rca-chart.svg beside it.
+
+        The chart link is rewritten to the neighbouring file so the export reads offline.
+        Each file is written to a temporary name and renamed, so a crash leaves no half file.
+        """
+        document = await self.get(incident_id)
+        md_name, svg_name = export_names(incident_id)
+        markdown = document.markdown
+        files: dict[str, str] = {}
+        if document.has_chart:
+            files[svg_name] = await self.chart_svg(incident_id)
+            markdown = markdown.replace(chart_path(incident_id), svg_name)
+        files[md_name] = markdown
+        return await asyncio.to_thread(_write_atomically, directory, files)
+
+
+def _write_atomically(directory: Path, files: dict[str, str]) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, text in files.items():
+        target = directory / name
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+                out.write(text)
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        written.append(target)
+    return written
