@@ -1,0 +1,200 @@
+"""Evaluate one rule against the current derived values: per-series level, new alert states, transitions.
+
+Pure: the pipeline hands in numbers already derived by the collectors (a rate,
+a ratio, a p95, a probe's value column) keyed by series labels, plus the states
+it loaded; it gets back the states to store and the transitions to turn into
+incidents. `rules test` runs this same function over a scripted timeline.
+
+Missing data: a series that was breaching and is absent from `values` counts as
+not breaching (it clears, then resolves after `keep_firing_for`); Prometheus
+treats a vanished series the same way. A source that could not be read at all is
+different: pass `values=None` and every state is held unchanged, so a scrape
+timeout neither resolves incidents nor starts new ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+
+import msgspec
+
+from service.domain.alerts import (
+    AlertState,
+    AlertStatus,
+    AlertTransition,
+    Observation,
+    TransitionKind,
+    group_key,
+    series_key,
+    step,
+)
+from service.domain.rules import Level, Rule, Signal, SignalKind, render_annotations
+from service.domain.severity import Severity
+
+# Like Prometheus: a resolved alert stays visible (and in the state table) for a while, then is dropped.
+RESOLVED_RETENTION = timedelta(minutes=15)
+
+SeriesValues = Iterable[tuple[Mapping[str, str], float]]
+
+
+class Alert(msgspec.Struct, frozen=True, kw_only=True):
+    """One rule's alert for one series, as the incident layer, the API and `rules test` see it."""
+
+    rule: str
+    series: str
+    labels: dict[str, str]  # the series' labels overlaid with the rule's (rule wins, as in Prometheus)
+    group_key: str
+    status: AlertStatus
+    level: Level | None
+    severity: Severity | None
+    value: float | None
+    annotations: dict[str, str]
+    state: AlertState
+
+
+class RuleTransition(msgspec.Struct, frozen=True, kw_only=True):
+    """A state change with everything the incident layer needs to open, raise, mitigate or resolve."""
+
+    kind: TransitionKind
+    at: datetime
+    rule: str
+    series: str
+    group_key: str
+    labels: dict[str, str]
+    level: Level | None
+    previous_level: Level | None
+    severity: Severity | None
+    previous_severity: Severity | None
+    value: float | None
+    annotations: dict[str, str]
+    auto_resolve: bool
+
+
+class Evaluation(msgspec.Struct, frozen=True, kw_only=True):
+    """What one evaluation decided. The alert view (`current_alerts`) is built on demand: rendering
+    20,000 annotations every 30 seconds for nobody to read is most of an evaluation's cost."""
+
+    rule: str
+    at: datetime
+    states: dict[str, AlertState]  # what to store, by series key; inactive and expired ones are dropped
+    transitions: list[RuleTransition]
+
+
+def alert_labels(rule: Rule, series_labels: Mapping[str, str]) -> dict[str, str]:
+    return {**series_labels, **rule.labels}
+
+
+def probe_rows(signal: Signal, rows: SeriesValues) -> list[tuple[Mapping[str, str], float]]:
+    """Keep the probe rows a rule's `probe: name{label="v"}` selects (other signals arrive pre-filtered)."""
+    if signal.kind is not SignalKind.PROBE or signal.metric is None:
+        return list(rows)
+    return [(labels, value) for labels, value in rows if signal.metric.matches(labels)]
+
+
+def evaluate(
+    rule: Rule,
+    values: SeriesValues | None,
+    previous: Mapping[str, AlertState],
+    at: datetime,
+) -> Evaluation:
+    states: dict[str, AlertState] = {}
+    transitions: list[RuleTransition] = []
+    if values is None:
+        states = dict(previous)
+    else:
+        seen: set[str] = set()
+        for labels, value in values:
+            key = series_key(labels)
+            if key in seen:
+                continue  # one step per series per evaluation, whatever the input repeats
+            seen.add(key)
+            level = rule.level_for(value)
+            before = previous.get(key)
+            if before is None and level is None:
+                continue  # the common case: a healthy series with no history costs nothing
+            start = before or AlertState(labels=dict(labels))
+            _advance(rule, key, start, Observation(at, level, value), states, transitions)
+        for key, before in previous.items():
+            if key not in seen:
+                _advance(rule, key, before, Observation(at, None, None), states, transitions)
+        states = {key: state for key, state in states.items() if _worth_keeping(state, at)}
+    return Evaluation(rule=rule.name, at=at, states=states, transitions=transitions)
+
+
+def current_alerts(rule: Rule, states: Mapping[str, AlertState]) -> list[Alert]:
+    """The rule's pending, firing and recently resolved alerts, ordered by series, for the API and tests."""
+    return [
+        make_alert(rule, key, state)
+        for key, state in sorted(states.items())
+        if state.status is not AlertStatus.INACTIVE
+    ]
+
+
+def _advance(
+    rule: Rule,
+    key: str,
+    state: AlertState,
+    observation: Observation,
+    states: dict[str, AlertState],
+    transitions: list[RuleTransition],
+) -> None:
+    new, changes = step(state, observation, for_=rule.for_, keep_firing_for=rule.keep_firing_for)
+    states[key] = new
+    transitions.extend(_describe(rule, key, new, change) for change in changes)
+
+
+def _worth_keeping(state: AlertState, now: datetime) -> bool:
+    if state.status is AlertStatus.INACTIVE:
+        return False
+    if state.status is AlertStatus.RESOLVED:
+        return state.resolved_at is not None and now - state.resolved_at < RESOLVED_RETENTION
+    return True
+
+
+def _severity(rule: Rule, level: Level | None) -> Severity | None:
+    return rule.severity_for(level) if level is not None else None
+
+
+def make_alert(rule: Rule, key: str, state: AlertState) -> Alert:
+    labels = alert_labels(rule, state.labels)
+    return Alert(
+        rule=rule.name,
+        series=key,
+        labels=labels,
+        group_key=group_key(rule.name, rule.group_by, labels),
+        status=state.status,
+        level=state.level,
+        severity=_severity(rule, state.level),
+        value=state.value,
+        annotations=render_annotations(rule, labels, state.value, state.level),
+        state=state,
+    )
+
+
+def _describe(rule: Rule, key: str, state: AlertState, change: AlertTransition) -> RuleTransition:
+    labels = alert_labels(rule, state.labels)
+    shown_level = change.level or change.previous_level
+    return RuleTransition(
+        kind=change.kind,
+        at=change.at,
+        rule=rule.name,
+        series=key,
+        group_key=group_key(rule.name, rule.group_by, labels),
+        labels=labels,
+        level=change.level,
+        previous_level=change.previous_level,
+        severity=_severity(rule, change.level),
+        previous_severity=_severity(rule, change.previous_level),
+        value=change.value,
+        annotations=render_annotations(rule, labels, change.value, shown_level),
+        auto_resolve=rule.auto_resolve,
+    )
+
+
+def group_transitions(transitions: Iterable[RuleTransition]) -> dict[str, list[RuleTransition]]:
+    """Transitions by incident (group key), in order: one incident per key however many series breach."""
+    grouped: dict[str, list[RuleTransition]] = {}
+    for transition in transitions:
+        grouped.setdefault(transition.group_key, []).append(transition)
+    return grouped
