@@ -1,0 +1,56 @@
+"""Writing notification intents into the outbox, inside the caller's transaction.
+
+This is the contract between "who must be told" (incidents, escalation) and
+"deliver it" (the sender): a row here is a promise that will be kept at least
+once, because it commits or rolls back with the change that caused it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import asyncpg
+
+Channel = Literal["pagerduty", "slack"]
+
+
+async def enqueue(
+    conn: asyncpg.Connection,
+    *,
+    incident_id: int | None,
+    channel: Channel,
+    kind: str,
+    target: str,
+    payload: dict[str, Any],
+    now: datetime,
+    not_before: datetime | None = None,
+    idempotency_key: str | None = None,
+) -> int | None:
+    """Queue one intent; returns its id, or None when `idempotency_key` was already queued.
+
+    `target` names where it goes without holding a secret: a Slack channel, or a
+    routing-key reference such as `default` that the sender resolves from policy
+    and the environment at send time, so no key is ever stored in the database.
+    """
+    row_id: int | None = await conn.fetchval(
+        """
+        INSERT INTO notification_outbox
+            (incident_id, channel, kind, target, payload, next_attempt_at, created_at, idempotency_key)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING id
+        """,
+        incident_id,
+        channel,
+        kind,
+        target,
+        payload,
+        not_before or now,
+        now,
+        idempotency_key,
+    )
+    if row_id is not None:
+        # Wake idle senders in every replica; they also poll, so a lost NOTIFY only delays.
+        await conn.execute("SELECT pg_notify('incidentd_outbox', $1)", str(row_id))
+    return row_id
