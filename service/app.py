@@ -7,6 +7,7 @@ or opens connections on its own.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 
 import structlog
 from litestar import Litestar
@@ -23,12 +24,21 @@ from service.api.incidents import IncidentController
 from service.api.metrics_middleware import metrics_middleware
 from service.api.rca import RcaController
 from service.clock import Clock, system_clock
+from service.components import Component, Context
 from service.domain.rca import TemplatePolicy
 from service.incidents.service import IncidentChange, IncidentService
 from service.observability import INCIDENT_EVENTS
 from service.rca.service import RcaService
 from service.settings import Settings
 from service.supervisor import Loop, Supervisor
+
+ComponentFactory = Callable[[Context], Component]
+
+
+def default_components() -> list[ComponentFactory]:
+    """The capabilities a production service runs, in the order their observers must see changes."""
+    return []
+
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +54,7 @@ def build_app(
     *,
     clock: Clock = system_clock,
     run_workers: bool | None = None,
+    components: Sequence[ComponentFactory] | None = None,
 ) -> Litestar:
     db = Database(
         database_url,
@@ -58,7 +69,11 @@ def build_app(
     supervisor = Supervisor()
     workers_enabled = settings.workers if run_workers is None else run_workers
     schema_ready = asyncio.Event()
-    workers: list[tuple[str, Loop]] = []
+    context = Context(
+        settings=settings, db=db, incidents=incidents, clock=clock, severity_policy=severity_policy
+    )
+    built = [factory(context) for factory in (default_components() if components is None else components)]
+    workers: list[tuple[str, Loop]] = [w for c in built for w in c.workers]
 
     async def maintain_schema(stop: asyncio.Event) -> None:
         async with db.connection() as conn:
@@ -74,6 +89,9 @@ def build_app(
 
     async def on_shutdown(app: Litestar) -> None:
         await supervisor.stop()
+        for component in built:
+            for hook in component.on_shutdown:
+                await hook()
         await db.close()
 
     state = State(
@@ -84,11 +102,13 @@ def build_app(
             "api_tokens": settings.api_tokens,
             "public_url": settings.public_url,
             "severity_policy": severity_policy,
-            "detail_contributors": [],
+            "detail_contributors": [d for c in built for d in c.detail_contributors],
+            "components": {c.name: c for c in built},
             "readiness_notes": {},
             "supervisor": supervisor,
             "schema_ready": schema_ready,
             "settings": settings,
+            **{k: v for c in built for k, v in c.state.items()},
         }
     )
     openapi = OpenAPIConfig(
@@ -102,7 +122,14 @@ def build_app(
         security=[{"bearer": []}],
     )
     return Litestar(
-        route_handlers=[IncidentController, RcaController, healthz, readyz, metrics],
+        route_handlers=[
+            IncidentController,
+            RcaController,
+            healthz,
+            readyz,
+            metrics,
+            *[r for c in built for r in c.routes],
+        ],
         exception_handlers=dict(EXCEPTION_HANDLERS),
         middleware=[metrics_middleware],
         on_startup=[on_startup],

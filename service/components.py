@@ -1,0 +1,45 @@
+"""The plug between a capability (rules, escalation, notifications, Slack) and the composition root.
+
+Each capability exposes one `build(context) -> Component` function; `app.py` calls
+them in order and merges what they return. A capability never reaches into
+another's internals: it talks to incidents through `IncidentService` (its
+observers run inside the incident's transaction) and to delivery through the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.adapters.postgres.database import Database
+from service.clock import Clock
+from service.domain.severity import SeverityPolicy
+from service.incidents.service import IncidentService
+from service.settings import Settings
+from service.supervisor import Loop
+
+DetailContributor = Callable[[Any], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every capability may use; built once by the composition root."""
+
+    settings: Settings
+    db: Database
+    incidents: IncidentService
+    clock: Clock
+    severity_policy: SeverityPolicy
+
+
+@dataclass
+class Component:
+    """What a capability adds to the running service."""
+
+    name: str
+    workers: list[tuple[str, Loop]] = field(default_factory=list)
+    routes: list[Any] = field(default_factory=list)
+    detail_contributors: list[DetailContributor] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
