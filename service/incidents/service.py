@@ -121,45 +121,77 @@ class IncidentService:
         Attaching never lowers severity; a higher one raises it, and a mitigated
         incident that fires again goes back to triggered: the problem is back.
         """
-        labels = dict(labels or {})
-        details = dict(details or {})
         async with self._db.transaction() as conn:
-            now = self._clock()
-            key = dedup_key or await self._fresh_key(conn)
-            while True:
-                created = await repo.insert_if_no_open_duplicate(
-                    conn,
-                    dedup_key=key,
-                    title=title,
-                    description=description,
-                    severity=severity,
-                    labels=labels,
-                    created_by=actor.name,
-                    source=actor.source,
-                    at=now,
-                )
-                if created is not None:
-                    event = await repo.append_event(
-                        conn,
-                        incident_id=created.id,
-                        at=now,
-                        kind="declared",
-                        actor=actor.name,
-                        source=actor.source,
-                        data={"title": title, "severity": severity.label, "labels": labels, **details},
-                    )
-                    change = IncidentChange(incident=created, previous=None, events=(event,), actor=actor)
-                    await self._publish(conn, change)
-                    result = DeclareResult(created, True)
-                    break
-                existing = await repo.lock_open_by_dedup_key(conn, key)
-                if existing is None:
-                    continue  # resolved between our insert and our lock; try the insert again
-                change = await self._attach(conn, existing, severity, actor, now, details)
-                result = DeclareResult(change.incident, False)
-                break
+            result, change = await self.declare_in(
+                conn,
+                title=title,
+                severity=severity,
+                actor=actor,
+                dedup_key=dedup_key,
+                labels=labels,
+                description=description,
+                details=details,
+            )
         self._committed(change)
         return result
+
+    async def declare_in(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        title: str,
+        severity: Severity,
+        actor: Actor,
+        dedup_key: str | None = None,
+        labels: dict[str, str] | None = None,
+        description: str = "",
+        details: dict[str, Any] | None = None,
+    ) -> tuple[DeclareResult, IncidentChange]:
+        """`declare` inside the caller's transaction, so a caller's own state commits with the incident.
+
+        The caller must pass the returned change to `committed` once its transaction commits.
+        """
+        labels = dict(labels or {})
+        details = dict(details or {})
+        now = self._clock()
+        key = dedup_key or await self._fresh_key(conn)
+        while True:
+            created = await repo.insert_if_no_open_duplicate(
+                conn,
+                dedup_key=key,
+                title=title,
+                description=description,
+                severity=severity,
+                labels=labels,
+                created_by=actor.name,
+                source=actor.source,
+                at=now,
+            )
+            if created is not None:
+                event = await repo.append_event(
+                    conn,
+                    incident_id=created.id,
+                    at=now,
+                    kind="declared",
+                    actor=actor.name,
+                    source=actor.source,
+                    data={"title": title, "severity": severity.label, "labels": labels, **details},
+                )
+                change = IncidentChange(incident=created, previous=None, events=(event,), actor=actor)
+                await self._publish(conn, change)
+                result = DeclareResult(created, True)
+                break
+            existing = await repo.lock_open_by_dedup_key(conn, key)
+            if existing is None:
+                continue  # resolved between our insert and our lock; try the insert again
+            change = await self._attach(conn, existing, severity, actor, now, details)
+            result = DeclareResult(change.incident, False)
+            break
+        return result, change
+
+    def committed(self, change: IncidentChange) -> None:
+        """Run the after-commit listeners for a change made through one of the `*_in` methods."""
+        self._committed(change)
 
     async def _fresh_key(self, conn: asyncpg.Connection) -> str:
         token: str = await conn.fetchval("SELECT md5(random()::text || clock_timestamp()::text)")
@@ -234,45 +266,59 @@ class IncidentService:
     ) -> Incident:
         """Apply a lifecycle action; an invalid one raises InvalidTransition and writes nothing."""
         async with self._db.transaction() as conn:
-            current = await self._locked(conn, incident_id)
-            target = next_status(action, current.status)
-            now = self._clock()
-            updated = msgspec.structs.replace(current, status=target, updated_at=now)
-            if action is Action.ACKNOWLEDGE:
-                updated = msgspec.structs.replace(updated, acknowledged_at=now)
-            elif action is Action.UNACKNOWLEDGE:
-                updated = msgspec.structs.replace(updated, acknowledged_at=None)
-            elif action is Action.MITIGATE:
-                updated = msgspec.structs.replace(updated, mitigated_at=now)
-            elif action is Action.RESOLVE:
-                updated = msgspec.structs.replace(updated, resolved_at=now)
-            elif action is Action.REOPEN:
-                updated = msgspec.structs.replace(
-                    updated, acknowledged_at=None, mitigated_at=None, resolved_at=None
-                )
-            try:
-                async with conn.transaction():
-                    await repo.update(conn, updated)
-            except asyncpg.UniqueViolationError:
-                raise Conflict(
-                    f"cannot reopen {current.human_id}: another open incident already holds its dedup key"
-                ) from None
-            data: dict[str, Any] = {"from": current.status.value, "to": target.value, **(details or {})}
-            if note:
-                data["note"] = note
-            event = await repo.append_event(
-                conn,
-                incident_id=incident_id,
-                at=now,
-                kind=ACTION_EVENT[action],
-                actor=actor.name,
-                source=actor.source,
-                data=data,
-            )
-            change = IncidentChange(incident=updated, previous=current, events=(event,), actor=actor)
-            await self._publish(conn, change)
+            change = await self.act_in(conn, incident_id, action, actor, note=note, details=details)
         self._committed(change)
-        return updated
+        return change.incident
+
+    async def act_in(
+        self,
+        conn: asyncpg.Connection,
+        incident_id: int,
+        action: Action,
+        actor: Actor,
+        *,
+        note: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> IncidentChange:
+        """`act` inside the caller's transaction; pass the result to `committed` after the commit."""
+        current = await self._locked(conn, incident_id)
+        target = next_status(action, current.status)
+        now = self._clock()
+        updated = msgspec.structs.replace(current, status=target, updated_at=now)
+        if action is Action.ACKNOWLEDGE:
+            updated = msgspec.structs.replace(updated, acknowledged_at=now)
+        elif action is Action.UNACKNOWLEDGE:
+            updated = msgspec.structs.replace(updated, acknowledged_at=None)
+        elif action is Action.MITIGATE:
+            updated = msgspec.structs.replace(updated, mitigated_at=now)
+        elif action is Action.RESOLVE:
+            updated = msgspec.structs.replace(updated, resolved_at=now)
+        elif action is Action.REOPEN:
+            updated = msgspec.structs.replace(
+                updated, acknowledged_at=None, mitigated_at=None, resolved_at=None
+            )
+        try:
+            async with conn.transaction():
+                await repo.update(conn, updated)
+        except asyncpg.UniqueViolationError:
+            raise Conflict(
+                f"cannot reopen {current.human_id}: another open incident already holds its dedup key"
+            ) from None
+        data: dict[str, Any] = {"from": current.status.value, "to": target.value, **(details or {})}
+        if note:
+            data["note"] = note
+        event = await repo.append_event(
+            conn,
+            incident_id=incident_id,
+            at=now,
+            kind=ACTION_EVENT[action],
+            actor=actor.name,
+            source=actor.source,
+            data=data,
+        )
+        change = IncidentChange(incident=updated, previous=current, events=(event,), actor=actor)
+        await self._publish(conn, change)
+        return change
 
     async def change_severity(
         self,
