@@ -70,7 +70,12 @@ def build_app(
     workers_enabled = settings.workers if run_workers is None else run_workers
     schema_ready = asyncio.Event()
     context = Context(
-        settings=settings, db=db, incidents=incidents, clock=clock, severity_policy=severity_policy
+        settings=settings,
+        database_url=database_url,
+        db=db,
+        incidents=incidents,
+        clock=clock,
+        severity_policy=severity_policy,
     )
     built = [factory(context) for factory in (default_components() if components is None else components)]
     workers: list[tuple[str, Loop]] = [w for c in built for w in c.workers]

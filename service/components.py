@@ -27,6 +27,7 @@ class Context:
     """What every capability may use; built once by the composition root."""
 
     settings: Settings
+    database_url: str
     db: Database
     incidents: IncidentService
     clock: Clock

@@ -1,0 +1,13 @@
+-- Which evaluation slot each rule last ran (issue 3). A rule with interval I runs once per slot
+-- floor(epoch / I) across all replicas: the row is claimed in the same transaction that stores
+-- the rule's alert states and opens its incidents, so a retried or duplicated tick is a no-op.
+
+CREATE TABLE rule_evaluations (
+    rule          text             PRIMARY KEY CHECK (length(rule) BETWEEN 1 AND 200),
+    last_slot     bigint           NOT NULL,
+    evaluated_at  timestamptz      NOT NULL,
+    duration_ms   double precision NOT NULL DEFAULT 0,
+    series        integer          NOT NULL DEFAULT 0,
+    transitions   integer          NOT NULL DEFAULT 0,
+    data_missing  boolean          NOT NULL DEFAULT false
+);

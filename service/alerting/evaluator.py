@@ -1,0 +1,245 @@
+"""The evaluation loop: collect what due rules read, step their alert states, open and clear incidents.
+
+Each rule runs once per interval slot across all replicas: the slot is claimed
+in the transaction that loads and stores the rule's alert states and applies its
+incident changes, so a crash anywhere rolls all of it back together and the next
+tick (here or in another replica) does it again, once. Several replicas each
+collect (like Prometheus HA pairs); only one wins each rule's slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+import asyncpg
+import structlog
+from prometheus_client import Counter, Histogram
+
+from service.adapters.postgres import alert_states
+from service.adapters.postgres import incidents as incident_repo
+from service.adapters.postgres.database import Database, DatabaseUnavailable
+from service.alerting.rulebook import RuleBook
+from service.alerting.source_health import (
+    SourceHealth,
+    errors_by_rule,
+    source_down_rule,
+    source_down_values,
+)
+from service.clock import Clock
+from service.domain.alert_incidents import GroupPlan, plan_group
+from service.domain.alerts import AlertState, AlertStatus, group_key
+from service.domain.evaluation import alert_labels, evaluate, group_transitions
+from service.domain.incidents import Action, Actor, Status
+from service.domain.rules import Rule
+from service.incidents.service import IncidentChange, IncidentService
+from service.supervisor import sleep_or_stop
+
+log = structlog.get_logger(__name__)
+
+RULES_ACTOR = Actor(name="rules", source="rules")
+MAX_IDLE = 1.0
+
+EVALUATIONS = Counter("incidentd_rule_evaluations_total", "Rule evaluations by outcome", ["outcome"])
+EVALUATION_SECONDS = Histogram(
+    "incidentd_rule_evaluation_seconds",
+    "Time to evaluate one rule and store its state",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+TRANSITIONS = Counter("incidentd_alert_transitions_total", "Alert state transitions", ["kind"])
+
+SeriesRows = list[tuple[dict[str, str], float]]
+
+
+class CollectionLike(Protocol):
+    @property
+    def values(self) -> Mapping[str, SeriesRows | None]: ...
+    @property
+    def statuses(self) -> Sequence[SourceHealth]: ...
+
+
+class ValueSource(Protocol):
+    """What the evaluator needs from collection: `service.sources.collector.Collector` is the real one."""
+
+    async def collect(self, rules: Sequence[Rule], now: datetime) -> CollectionLike: ...
+    async def close(self) -> None: ...
+
+
+def slot_of(rule: Rule, at: datetime) -> int:
+    return math.floor(at.timestamp() / max(rule.interval.total_seconds(), 1.0))
+
+
+class Evaluator:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        incidents: IncidentService,
+        rulebook: RuleBook,
+        source: ValueSource,
+        clock: Clock,
+    ) -> None:
+        self._db = db
+        self._incidents = incidents
+        self._rulebook = rulebook
+        self._source = source
+        self._clock = clock
+        self._done_slots: dict[str, int] = {}
+
+    def replace_source(self, source: ValueSource) -> ValueSource:
+        old, self._source = self._source, source
+        return old
+
+    def due_rules(self, now: datetime) -> list[Rule]:
+        return [
+            rule
+            for rule in self._rulebook.current.enabled_rules()
+            if self._done_slots.get(rule.name, -1) < slot_of(rule, now)
+        ]
+
+    async def tick(self) -> int:
+        """Evaluate every due rule once; returns how many rules this replica evaluated."""
+        now = self._clock()
+        due = self.due_rules(now)
+        if not due:
+            return 0
+        collection = await self._source.collect(due, now)
+        evaluated = 0
+        for rule in due:
+            values = collection.values.get(rule.name)
+            if await self._evaluate_guarded(rule, values, now):
+                evaluated += 1
+            self._done_slots[rule.name] = slot_of(rule, now)
+        errors = errors_by_rule(collection.statuses)
+        for status in collection.statuses:
+            rule = source_down_rule(status.kind, status.source)
+            if self._done_slots.get(rule.name, -1) >= slot_of(rule, now):
+                continue
+            await self._evaluate_guarded(rule, source_down_values(status), now, errors.get(rule.name))
+            self._done_slots[rule.name] = slot_of(rule, now)
+        return evaluated
+
+    async def _evaluate_guarded(
+        self, rule: Rule, values: SeriesRows | None, now: datetime, error: str | None = None
+    ) -> bool:
+        started = time.perf_counter()
+        try:
+            done = await self.evaluate_rule(rule, values, now, error=error)
+        except (DatabaseUnavailable, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+            raise  # the database is the problem, not this rule: let the supervisor back off
+        except Exception:
+            EVALUATIONS.labels(outcome="error").inc()
+            log.exception("rule_evaluation_failed", rule=rule.name, file=rule.file, line=rule.line)
+            return False
+        EVALUATION_SECONDS.observe(time.perf_counter() - started)
+        EVALUATIONS.labels(outcome="evaluated" if done else "taken_elsewhere").inc()
+        return done
+
+    async def evaluate_rule(
+        self, rule: Rule, values: SeriesRows | None, now: datetime, *, error: str | None = None
+    ) -> bool:
+        """One rule, one slot, one transaction. False when another replica already took this slot."""
+        started = time.perf_counter()
+        changes: list[IncidentChange] = []
+        async with self._db.transaction() as conn:
+            if not await alert_states.claim_slot(conn, rule.name, slot_of(rule, now), now):
+                return False
+            before = await alert_states.load(conn, rule.name)
+            evaluation = evaluate(rule, values, before, now)
+            keys = {
+                key: group_key(rule.name, rule.group_by, alert_labels(rule, state.labels))
+                for key, state in evaluation.states.items()
+                if before.get(key) != state
+            }
+            await alert_states.save(conn, rule.name, before, evaluation.states, keys)
+            grouped = group_transitions(evaluation.transitions)
+            firing_by_group: dict[str, int] | None = None
+            for key, transitions in grouped.items():
+                for transition in transitions:
+                    TRANSITIONS.labels(kind=transition.kind.value).inc()
+                if firing_by_group is None:
+                    firing_by_group = _firing_by_group(rule, evaluation.states)
+                plan = plan_group(rule, key, transitions, firing_by_group.get(key, 0))
+                changes.extend(await self._apply(conn, plan, error))
+            await alert_states.record_outcome(
+                conn,
+                rule.name,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                series=len(evaluation.states),
+                transitions=len(evaluation.transitions),
+                missing=values is None,
+            )
+        for change in changes:
+            self._incidents.committed(change)
+        return True
+
+    async def _apply(
+        self, conn: asyncpg.Connection, plan: GroupPlan, error: str | None
+    ) -> list[IncidentChange]:
+        changes: list[IncidentChange] = []
+        extra = {"error": error} if error else {}
+        if plan.fire is not None:
+            result, change = await self._incidents.declare_in(
+                conn,
+                title=plan.fire.title,
+                severity=plan.fire.severity,
+                actor=RULES_ACTOR,
+                dedup_key=plan.group_key,
+                labels=plan.fire.labels,
+                description=plan.fire.details.get("description", ""),
+                details={**plan.fire.details, **extra},
+            )
+            changes.append(change)
+            await alert_states.link_incident(conn, plan.group_key, result.incident.id)
+        if not plan.notes and plan.clear is None:
+            return changes
+        incident = await incident_repo.lock_open_by_dedup_key(conn, plan.group_key)
+        if incident is None:
+            return changes  # a human resolved it already; the alert's history stays in alert_states
+        for note in plan.notes:
+            await self._incidents.record_in(conn, incident, note.kind, RULES_ACTOR, note.details)
+        if plan.clear is not None:
+            await self._incidents.record_in(conn, incident, "alert_cleared", RULES_ACTOR, plan.clear.details)
+            if plan.clear.all_clear:
+                action = _clearing_action(incident.status, auto_resolve=plan.clear.auto_resolve)
+                if action is not None:
+                    changes.append(
+                        await self._incidents.act_in(
+                            conn, incident.id, action, RULES_ACTOR, details={"reason": "alert cleared"}
+                        )
+                    )
+        return changes
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.tick()
+            await sleep_or_stop(stop, self._idle_seconds())
+
+    def _idle_seconds(self) -> float:
+        now = self._clock()
+        waits = [
+            (slot_of(rule, now) + 1) * max(rule.interval.total_seconds(), 1.0) - now.timestamp()
+            for rule in self._rulebook.current.enabled_rules()
+        ]
+        return max(0.05, min([MAX_IDLE, *waits]))
+
+
+def _clearing_action(status: Status, *, auto_resolve: bool) -> Action | None:
+    if auto_resolve and status is not Status.RESOLVED:
+        return Action.RESOLVE
+    if status in (Status.TRIGGERED, Status.ACKNOWLEDGED):
+        return Action.MITIGATE
+    return None
+
+
+def _firing_by_group(rule: Rule, states: Mapping[str, AlertState]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for state in states.values():
+        if state.status is AlertStatus.FIRING:
+            key = group_key(rule.name, rule.group_by, alert_labels(rule, state.labels))
+            counts[key] = counts.get(key, 0) + 1
+    return counts

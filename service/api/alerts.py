@@ -1,0 +1,146 @@
+"""Alerts and rules over HTTP: what is firing, what each rule last did, and reloading the rule files."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import ValidationException
+from litestar.params import QueryParameter
+
+from service.adapters.postgres import alert_states
+from service.alerting.rulebook import RuleBook
+from service.api.auth import can_read, can_write
+
+AnyRequest = Request[Any, Any, Any]
+_STATUSES = {"pending", "firing", "resolved"}
+
+
+class AlertView(msgspec.Struct, frozen=True):
+    rule: str
+    status: str
+    level: str | None
+    value: float | None
+    labels: dict[str, str]
+    group_key: str
+    incident_id: int | None
+    since: datetime | None
+    updated_at: datetime
+
+
+class RuleView(msgspec.Struct, frozen=True):
+    name: str
+    group: str
+    enabled: bool
+    comparison: str
+    warning: str | None
+    critical: str | None
+    severity: dict[str, str]
+    interval_seconds: float
+    for_seconds: float
+    source: str
+    file: str
+    line: int
+    last_evaluated_at: datetime | None = None
+    last_duration_ms: float | None = None
+    last_series: int | None = None
+    data_missing: bool | None = None
+
+
+class RulesView(msgspec.Struct, frozen=True):
+    digest: str
+    loaded_at: datetime | None
+    last_reload_problems: list[str]
+    rules: list[RuleView]
+
+
+class ReloadView(msgspec.Struct, frozen=True):
+    accepted: bool
+    rules: int
+    digest: str
+    problems: list[str]
+
+
+def _book(request: AnyRequest) -> RuleBook:
+    book: RuleBook = request.app.state.rulebook
+    return book
+
+
+class AlertsController(Controller):
+    path = "/api/v1"
+    tags = ["alerts"]  # noqa: RUF012 - Litestar reads this class attribute
+
+    @get("/alerts", guards=[can_read])
+    async def list_alerts(
+        self,
+        request: AnyRequest,
+        status: Annotated[str | None, QueryParameter(description="pending, firing or resolved")] = None,
+        rule: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
+    ) -> list[AlertView]:
+        statuses = None
+        if status is not None:
+            statuses = [s.strip() for s in status.split(",") if s.strip()]
+            unknown = [s for s in statuses if s not in _STATUSES]
+            if unknown:
+                raise ValidationException(
+                    f"status: unknown value {unknown[0]!r} (expected pending, firing or resolved)"
+                )
+        async with request.app.state.db.connection() as conn:
+            rows = await alert_states.listing(conn, statuses=statuses, rule=rule, limit=limit)
+        return [
+            AlertView(
+                rule=row["rule"],
+                status=row["status"],
+                level=row["level"],
+                value=row["value"],
+                labels=row["labels"],
+                group_key=row["group_key"],
+                incident_id=row["incident_id"],
+                since=row["firing_since"] or row["breach_since"],
+                updated_at=row["updated_at"],
+            )
+            for row in rows
+        ]
+
+    @get("/rules", guards=[can_read])
+    async def list_rules(self, request: AnyRequest) -> RulesView:
+        book = _book(request)
+        async with request.app.state.db.connection() as conn:
+            last = {row["rule"]: row for row in await alert_states.slots(conn)}
+        views = []
+        for rule in book.current.rules():
+            row = last.get(rule.name)
+            views.append(
+                RuleView(
+                    name=rule.name,
+                    group=rule.group,
+                    enabled=rule.enabled,
+                    comparison=rule.comparison.value,
+                    warning=rule.warning.text if rule.warning else None,
+                    critical=rule.critical.text if rule.critical else None,
+                    severity={level.value: sev.label for level, sev in rule.severity.items()},
+                    interval_seconds=rule.interval.total_seconds(),
+                    for_seconds=rule.for_.total_seconds(),
+                    source=rule.signal.source,
+                    file=rule.file,
+                    line=rule.line,
+                    last_evaluated_at=row["evaluated_at"] if row else None,
+                    last_duration_ms=row["duration_ms"] if row else None,
+                    last_series=row["series"] if row else None,
+                    data_missing=row["data_missing"] if row else None,
+                )
+            )
+        return RulesView(
+            digest=book.digest, loaded_at=book.loaded_at, last_reload_problems=book.last_problems, rules=views
+        )
+
+    @post("/rules/reload", guards=[can_write])
+    async def reload(self, request: AnyRequest) -> Response[ReloadView]:
+        result = _book(request).reload()
+        view = ReloadView(
+            accepted=result.accepted, rules=result.rules, digest=result.digest, problems=result.problems
+        )
+        return Response(view, status_code=200 if result.accepted else 422)

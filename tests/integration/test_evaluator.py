@@ -1,0 +1,214 @@
+"""The evaluation pipeline on real PostgreSQL: alert state, slots and incidents, from a scripted source."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from service.adapters.postgres.database import Database
+from service.alerting.evaluator import Evaluator
+from service.alerting.rulebook import RULE_RELOADS, RuleBook
+from service.clock import FrozenClock
+from service.domain.incidents import Action, Actor
+from service.domain.severity import Severity
+from service.incidents.service import IncidentService
+from service.testing.scripted_values import ScriptedSource, ScriptedStatus
+
+T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+
+PACK = (Path(__file__).resolve().parents[1] / "fixtures" / "app-rules.yaml").read_text()
+
+
+@pytest.fixture
+def rules_dir(tmp_path: Path) -> Path:
+    (tmp_path / "app.yaml").write_text(PACK)
+    return tmp_path
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(T0)
+
+
+def make_evaluator(
+    db: Database, rules_dir: Path, clock: FrozenClock, source: ScriptedSource
+) -> tuple[Evaluator, IncidentService]:
+    book = RuleBook(rules_dir, clock)
+    assert book.reload().accepted, book.last_problems
+    incidents = IncidentService(db, clock=clock)
+    return Evaluator(db=db, incidents=incidents, rulebook=book, source=source, clock=clock), incidents
+
+
+async def step(evaluator: Evaluator, clock: FrozenClock, seconds: int = 30) -> None:
+    clock.advance(timedelta(seconds=seconds))
+    await evaluator.tick()
+
+
+async def kinds(incidents: IncidentService, incident_id: int) -> list[str]:
+    _, events = await incidents.get(incident_id)
+    return [e.kind for e in events]
+
+
+async def test_breach_opens_one_incident_raises_and_mitigates(
+    db: Database, rules_dir: Path, clock: FrozenClock
+) -> None:
+    source = ScriptedSource()
+    evaluator, incidents = make_evaluator(db, rules_dir, clock, source)
+    source.set_value("ErrorRateHigh", 0.05, {"path": "/api"})
+    await evaluator.tick()  # pending
+    assert await incidents.list() == []
+    await step(evaluator, clock)  # 30 s: still pending (for: 1m)
+    assert await incidents.list() == []
+    await step(evaluator, clock)  # 60 s: firing
+    [incident] = await incidents.list()
+    assert incident.severity is Severity.P2
+    assert incident.dedup_key == 'rules:{alertname="ErrorRateHigh",service="app"}'
+    assert incident.title == "5% of requests fail (warning: above 3%)"
+    _, events = await incidents.get(incident.id)
+    declared = events[0]
+    assert declared.kind == "declared"
+    assert declared.actor == "rules"
+    assert declared.data["value"] == pytest.approx(0.05)
+    assert declared.data["threshold_text"] == "3%"
+    assert declared.data["runbook"].startswith("004_2522b3a81675c108.txt")
+
+    source.set_value("ErrorRateHigh", 0.12, {"path": "/api"})
+    await step(evaluator, clock)
+    await step(evaluator, clock)
+    assert (await incidents.list())[0].severity is Severity.P2  # critical held only 30 s so far
+    await step(evaluator, clock)  # critical held for 1m
+    [incident] = await incidents.list()
+    assert incident.severity is Severity.P1
+    assert (await kinds(incidents, incident.id))[-2:] == ["attached", "severity_raised"]
+
+    source.set_value("ErrorRateHigh", 0.001, {"path": "/api"})
+    await step(evaluator, clock)
+    [incident] = await incidents.list()
+    assert incident.status.value == "mitigated"
+    assert (await kinds(incidents, incident.id))[-2:] == ["alert_cleared", "mitigated"]
+
+    source.set_value("ErrorRateHigh", 0.2, {"path": "/api"})
+    await step(evaluator, clock)
+    await step(evaluator, clock)
+    await step(evaluator, clock)
+    [again] = await incidents.list()
+    assert again.id == incident.id
+    assert again.status.value == "triggered"
+    assert "retriggered" in await kinds(incidents, incident.id)
+
+
+async def test_auto_resolve_rule_resolves(db: Database, rules_dir: Path, clock: FrozenClock) -> None:
+    source = ScriptedSource()
+    evaluator, incidents = make_evaluator(db, rules_dir, clock, source)
+    source.set_value("QueueDepthHigh", 250, {"queue": "default"})
+    await evaluator.tick()
+    [incident] = await incidents.list()
+    assert incident.severity is Severity.P1
+    source.set_value("QueueDepthHigh", 3, {"queue": "default"})
+    await step(evaluator, clock)
+    incident, _ = await incidents.get(incident.id)
+    assert incident.status.value == "resolved"
+
+
+async def test_many_series_make_one_incident(db: Database, rules_dir: Path, clock: FrozenClock) -> None:
+    source = ScriptedSource()
+    evaluator, incidents = make_evaluator(db, rules_dir, clock, source)
+    source.set("QueueDepthHigh", [({"queue": f"q{i}"}, 60.0 + i) for i in range(2000)])
+    await evaluator.tick()
+    [incident] = await incidents.list()
+    _, events = await incidents.get(incident.id)
+    assert [e.kind for e in events] == ["declared"]
+    assert events[0].data["series_count"] == 2000
+    assert events[0].data["value"] == pytest.approx(2059.0)  # the worst series is the headline
+    linked = await db.fetchval("SELECT count(*) FROM alert_states WHERE incident_id = $1", incident.id)
+    assert linked == 2000
+    # half the series clear: the incident stays open; the rest clear: it resolves (auto_resolve)
+    source.set("QueueDepthHigh", [({"queue": f"q{i}"}, 60.0 + i) for i in range(1000)])
+    await step(evaluator, clock)
+    assert (await incidents.get(incident.id))[0].status.value == "triggered"
+    source.set("QueueDepthHigh", [])
+    await step(evaluator, clock)
+    assert (await incidents.get(incident.id))[0].status.value == "resolved"
+
+
+async def test_restart_does_not_page_again_or_restart_for(
+    db: Database, rules_dir: Path, clock: FrozenClock
+) -> None:
+    source = ScriptedSource()
+    first, incidents = make_evaluator(db, rules_dir, clock, source)
+    source.set_value("ErrorRateHigh", 0.05)
+    await first.tick()
+    await step(first, clock)
+    second, _ = make_evaluator(db, rules_dir, clock, source)  # a new process: no memory
+    await step(second, clock)  # 60 s after the breach began: fires, since `for` kept counting in PostgreSQL
+    [incident] = await incidents.list()
+    third, _ = make_evaluator(db, rules_dir, clock, source)
+    await step(third, clock)
+    await step(third, clock)
+    assert await kinds(incidents, incident.id) == ["declared"]
+
+
+async def test_two_replicas_evaluate_each_slot_once(
+    db: Database, rules_dir: Path, clock: FrozenClock
+) -> None:
+    source = ScriptedSource()
+    a, incidents = make_evaluator(db, rules_dir, clock, source)
+    b, _ = make_evaluator(db, rules_dir, clock, source)
+    source.set_value("QueueDepthHigh", 500)
+    for _ in range(5):
+        await asyncio.gather(a.tick(), b.tick())
+        clock.advance(timedelta(seconds=30))
+    [incident] = await incidents.list()
+    assert await kinds(incidents, incident.id) == ["declared"]
+    slots = await db.fetchval("SELECT last_slot FROM rule_evaluations WHERE rule = 'QueueDepthHigh'")
+    assert slots == int((T0 + timedelta(seconds=120)).timestamp() // 30)
+
+
+async def test_unreadable_source_holds_state_and_raises_source_down(
+    db: Database, rules_dir: Path, clock: FrozenClock
+) -> None:
+    source = ScriptedSource()
+    evaluator, incidents = make_evaluator(db, rules_dir, clock, source)
+    source.set_value("ErrorRateHigh", 0.05)
+    await evaluator.tick()
+    source.set("ErrorRateHigh", None)
+    source.statuses = [ScriptedStatus(source="app", ok=False, error="connection refused")]
+    for _ in range(3):
+        await step(evaluator, clock)
+    opened = await incidents.list()
+    assert [i.title for i in opened] == ["scrape source 'app' cannot be read (up == 0)"]
+    _, events = await incidents.get(opened[0].id)
+    assert events[0].data["error"] == "connection refused"
+    state = await db.fetchrow("SELECT status, value FROM alert_states WHERE rule = 'ErrorRateHigh'")
+    assert state is not None
+    assert state["status"] == "pending"
+    source.statuses = [ScriptedStatus(source="app", ok=True)]
+    await step(evaluator, clock)
+    assert (await incidents.get(opened[0].id))[0].status.value == "resolved"
+
+
+async def test_human_resolution_is_not_undone(db: Database, rules_dir: Path, clock: FrozenClock) -> None:
+    source = ScriptedSource()
+    evaluator, incidents = make_evaluator(db, rules_dir, clock, source)
+    source.set_value("QueueDepthHigh", 500)
+    await evaluator.tick()
+    [incident] = await incidents.list()
+    await incidents.act(incident.id, Action.RESOLVE, Actor("alice", "api"))
+    source.set_value("QueueDepthHigh", 1)
+    await step(evaluator, clock)
+    assert await kinds(incidents, incident.id) == ["declared", "resolved"]
+
+
+def test_bad_reload_keeps_last_good_set(rules_dir: Path, clock: FrozenClock) -> None:
+    book = RuleBook(rules_dir, clock)
+    assert book.reload().accepted
+    before = RULE_RELOADS.labels(outcome="refused")._value.get()
+    (rules_dir / "app.yaml").write_text(PACK.replace("warning: 3%", "warning: 3 parsecs"))
+    result = book.reload()
+    assert not result.accepted
+    assert any("app.yaml:" in p and "parsecs" in p for p in result.problems), result.problems
+    assert {r.name for r in book.current.enabled_rules()} == {"ErrorRateHigh", "QueueDepthHigh"}
+    assert RULE_RELOADS.labels(outcome="refused")._value.get() == before + 1
