@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -89,6 +91,8 @@ class Evaluator:
         self._source = source
         self._clock = clock
         self._done_slots: dict[str, int] = {}
+        self._cache: dict[str, CachedStates] = {}
+        self._writer = uuid.uuid4().hex
 
     def replace_source(self, source: ValueSource) -> ValueSource:
         old, self._source = self._source, source
@@ -145,24 +149,34 @@ class Evaluator:
         """One rule, one slot, one transaction. False when another replica already took this slot."""
         started = time.perf_counter()
         changes: list[IncidentChange] = []
+        slot = slot_of(rule, now)
         async with self._db.transaction() as conn:
-            if not await alert_states.claim_slot(conn, rule.name, slot_of(rule, now), now):
+            claim = await alert_states.claim_slot(conn, rule.name, slot, now, self._writer)
+            if not claim.claimed:
                 return False
-            before = await alert_states.load(conn, rule.name)
+            cached = self._cache.get(rule.name)
+            if cached is not None and cached.valid_after(
+                claim.previous_slot, claim.previous_writer, self._writer
+            ):
+                before, ids = cached.states, dict(cached.ids)
+                known_keys = cached.group_keys if cached.rule is rule else {}
+            else:
+                before, ids = await alert_states.load(conn, rule.name)
+                known_keys = {}
             evaluation = evaluate(rule, values, before, now)
             keys = {
-                key: group_key(rule.name, rule.group_by, alert_labels(rule, state.labels))
+                key: known_keys.get(key)
+                or group_key(rule.name, rule.group_by, alert_labels(rule, state.labels))
                 for key, state in evaluation.states.items()
-                if before.get(key) != state
             }
-            await alert_states.save(conn, rule.name, before, evaluation.states, keys)
+            await alert_states.save(conn, rule.name, before, evaluation.states, keys, ids)
             grouped = group_transitions(evaluation.transitions)
             firing_by_group: dict[str, int] | None = None
             for key, transitions in grouped.items():
                 for transition in transitions:
                     TRANSITIONS.labels(kind=transition.kind.value).inc()
                 if firing_by_group is None:
-                    firing_by_group = _firing_by_group(rule, evaluation.states)
+                    firing_by_group = _firing_by_group(evaluation.states, keys)
                 plan = plan_group(rule, key, transitions, firing_by_group.get(key, 0))
                 changes.extend(await self._apply(conn, plan, error))
             await alert_states.record_outcome(
@@ -173,6 +187,9 @@ class Evaluator:
                 transitions=len(evaluation.transitions),
                 missing=values is None,
             )
+        self._cache[rule.name] = CachedStates(
+            rule=rule, slot=slot, writer=self._writer, states=evaluation.states, ids=ids, group_keys=keys
+        )
         for change in changes:
             self._incidents.committed(change)
         return True
@@ -236,10 +253,25 @@ def _clearing_action(status: Status, *, auto_resolve: bool) -> Action | None:
     return None
 
 
-def _firing_by_group(rule: Rule, states: Mapping[str, AlertState]) -> dict[str, int]:
+def _firing_by_group(states: Mapping[str, AlertState], keys: Mapping[str, str]) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for state in states.values():
+    for series, state in states.items():
         if state.status is AlertStatus.FIRING:
-            key = group_key(rule.name, rule.group_by, alert_labels(rule, state.labels))
-            counts[key] = counts.get(key, 0) + 1
+            counts[keys[series]] = counts.get(keys[series], 0) + 1
     return counts
+
+
+@dataclass(frozen=True)
+class CachedStates:
+    """What this process stored for a rule at `slot`. Valid only while the database says this process
+    wrote that slot last: another replica evaluating in between makes it stale, and it is reloaded."""
+
+    rule: Rule
+    slot: int
+    writer: str
+    states: dict[str, AlertState]
+    ids: dict[str, int]
+    group_keys: dict[str, str]
+
+    def valid_after(self, previous_slot: int | None, previous_writer: str | None, writer: str) -> bool:
+        return previous_slot == self.slot and previous_writer == writer == self.writer

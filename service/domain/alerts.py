@@ -159,8 +159,16 @@ def _quote(value: str) -> str:
 
 
 def series_key(labels: Mapping[str, str]) -> str:
-    """Canonical text of a label set, stable across runs: the identity of a series within its rule."""
-    return "{" + ",".join(f'{name}="{_quote(labels[name])}"' for name in sorted(labels)) + "}"
+    """Canonical text of a label set, stable across runs: the identity of a series within its rule.
+
+    Called for every series on every evaluation, so values needing no escape skip `_quote`."""
+    parts = []
+    for name in sorted(labels):
+        value = labels[name]
+        if '"' in value or "\\" in value or "\n" in value:
+            value = _quote(value)
+        parts.append(f'{name}="{value}"')
+    return "{" + ",".join(parts) + "}"
 
 
 _MAX_KEY = 400  # incidents.dedup_key allows 512

@@ -14,7 +14,7 @@ timeout neither resolves incidents nor starts new ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 import msgspec
@@ -29,7 +29,7 @@ from service.domain.alerts import (
     series_key,
     step,
 )
-from service.domain.rules import Level, Rule, Signal, SignalKind, render_annotations
+from service.domain.rules import Comparison, Level, Rule, Signal, SignalKind, render_annotations
 from service.domain.severity import Severity
 
 # Like Prometheus: a resolved alert stays visible (and in the state table) for a while, then is dropped.
@@ -104,15 +104,18 @@ def evaluate(
         states = dict(previous)
     else:
         seen: set[str] = set()
+        level_for = _level_test(rule)
         for labels, value in values:
+            level = level_for(value)
+            if level is None and not previous:
+                continue  # the common case: a healthy series and a quiet rule cost one comparison
             key = series_key(labels)
             if key in seen:
                 continue  # one step per series per evaluation, whatever the input repeats
             seen.add(key)
-            level = rule.level_for(value)
             before = previous.get(key)
             if before is None and level is None:
-                continue  # the common case: a healthy series with no history costs nothing
+                continue
             start = before or AlertState(labels=dict(labels))
             _advance(rule, key, start, Observation(at, level, value), states, transitions)
         for key, before in previous.items():
@@ -120,6 +123,29 @@ def evaluate(
                 _advance(rule, key, before, Observation(at, None, None), states, transitions)
         states = {key: state for key, state in states.items() if _worth_keeping(state, at)}
     return Evaluation(rule=rule.name, at=at, states=states, transitions=transitions)
+
+
+def _level_test(rule: Rule) -> Callable[[float], Level | None]:
+    """`rule.level_for` specialised once per evaluation: it runs for every series."""
+    warning = rule.warning.value if rule.warning is not None else None
+    critical = rule.critical.value if rule.critical is not None else None
+    above = rule.comparison is Comparison.ABOVE
+    crit, warn = Level.CRITICAL, Level.WARNING
+
+    def level(value: float) -> Level | None:  # NaN compares false both ways: it breaches nothing
+        if above:
+            if critical is not None and value > critical:
+                return crit
+            if warning is not None and value > warning:
+                return warn
+            return None
+        if critical is not None and value < critical:
+            return crit
+        if warning is not None and value < warning:
+            return warn
+        return None
+
+    return level
 
 
 def current_alerts(rule: Rule, states: Mapping[str, AlertState]) -> list[Alert]:

@@ -212,3 +212,38 @@ def test_bad_reload_keeps_last_good_set(rules_dir: Path, clock: FrozenClock) -> 
     assert any("app.yaml:" in p and "parsecs" in p for p in result.problems), result.problems
     assert {r.name for r in book.current.enabled_rules()} == {"ErrorRateHigh", "QueueDepthHigh"}
     assert RULE_RELOADS.labels(outcome="refused")._value.get() == before + 1
+
+
+async def test_cached_states_match_what_postgres_holds(
+    db: Database, rules_dir: Path, clock: FrozenClock
+) -> None:
+    """The evaluator trusts its in-memory copy between its own evaluations: it must equal the rows."""
+    from service.adapters.postgres import alert_states
+
+    source = ScriptedSource()
+    evaluator, _ = make_evaluator(db, rules_dir, clock, source)
+    script = [
+        {"a": 0.05, "b": 0.2, "c": 0.01},
+        {"a": 0.06, "b": 0.25, "c": 0.04},
+        {"a": 0.07, "b": 0.02, "c": 0.04},
+        {"a": 0.5, "c": 0.04},
+        {"a": 0.5, "b": 0.11},
+    ]
+    for values in script:
+        source.set("ErrorRateHigh", [({"path": p}, v) for p, v in values.items()])
+        await step(evaluator, clock)
+        cached = evaluator._cache["ErrorRateHigh"]
+        async with db.connection() as conn:
+            stored, ids = await alert_states.load(conn, "ErrorRateHigh")
+        assert stored == cached.states
+        assert ids == cached.ids
+    # another replica evaluates once: the first must notice and reload rather than trust its copy
+    other, _ = make_evaluator(db, rules_dir, clock, source)
+    source.set("ErrorRateHigh", [({"path": "a"}, 0.01)])
+    await step(other, clock)
+    source.set("ErrorRateHigh", [({"path": "a"}, 0.5)])
+    await step(evaluator, clock)
+    async with db.connection() as conn:
+        stored, _ = await alert_states.load(conn, "ErrorRateHigh")
+    assert stored == evaluator._cache["ErrorRateHigh"].states
+    assert stored['{path="a"}'].breach_since == clock()  # the clear seen by the other replica counted

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import msgspec
@@ -39,20 +39,36 @@ def _state(row: asyncpg.Record) -> AlertState:
     )
 
 
-async def claim_slot(conn: asyncpg.Connection, rule: str, slot: int, now: datetime) -> bool:
-    """Take this rule's evaluation for `slot`; False when any replica already took it (or a later one)."""
+class Claim(NamedTuple):
+    claimed: bool
+    previous_slot: int | None
+    previous_writer: str | None
+
+
+async def claim_slot(conn: asyncpg.Connection, rule: str, slot: int, now: datetime, writer: str) -> Claim:
+    """Take this rule's evaluation for `slot`; not claimed when any replica already took it (or a later
+    one). Also says who wrote the previous slot, so that writer may trust its cached states."""
+    previous = await conn.fetchrow(
+        "SELECT last_slot, writer FROM rule_evaluations WHERE rule = $1 FOR UPDATE", rule
+    )
+    if previous is not None and previous["last_slot"] >= slot:
+        return Claim(False, previous["last_slot"], previous["writer"])
     claimed = await conn.fetchval(
         """
-        INSERT INTO rule_evaluations AS r (rule, last_slot, evaluated_at) VALUES ($1, $2, $3)
-        ON CONFLICT (rule) DO UPDATE SET last_slot = excluded.last_slot, evaluated_at = excluded.evaluated_at
+        INSERT INTO rule_evaluations AS r (rule, last_slot, evaluated_at, writer) VALUES ($1, $2, $3, $4)
+        ON CONFLICT (rule) DO UPDATE
+            SET last_slot = excluded.last_slot, evaluated_at = excluded.evaluated_at, writer = excluded.writer
             WHERE r.last_slot < excluded.last_slot
         RETURNING true
         """,
         rule,
         slot,
         now,
+        writer,
     )
-    return bool(claimed)
+    if previous is None:
+        return Claim(bool(claimed), None, None)
+    return Claim(bool(claimed), previous["last_slot"], previous["writer"])
 
 
 async def record_outcome(
@@ -71,9 +87,53 @@ async def record_outcome(
     )
 
 
-async def load(conn: asyncpg.Connection, rule: str) -> dict[str, AlertState]:
-    rows = await conn.fetch(f"SELECT series, labels, {_COLUMNS} FROM alert_states WHERE rule = $1", rule)
-    return {row["series"]: _state(row) for row in rows}
+async def load(conn: asyncpg.Connection, rule: str) -> tuple[dict[str, AlertState], dict[str, int]]:
+    """The rule's states by series key, and their row ids (updates address rows by id)."""
+    rows = await conn.fetch(f"SELECT id, series, labels, {_COLUMNS} FROM alert_states WHERE rule = $1", rule)
+    return {row["series"]: _state(row) for row in rows}, {row["series"]: row["id"] for row in rows}
+
+
+def _still_breaching(old: AlertState, new: AlertState) -> bool:
+    """True when `new` is `old` after one more breaching evaluation and nothing else: same status,
+    level and start times, with the breach (and critical) clocks moved to this evaluation."""
+    at = new.updated_at
+    return (
+        new.status is old.status
+        and new.level is old.level
+        and new.breach_since is not None
+        and new.breach_since == old.breach_since
+        and new.critical_since == old.critical_since
+        and new.firing_since == old.firing_since
+        and new.resolved_at == old.resolved_at
+        and new.last_breach_at == at
+        and new.labels == old.labels
+        and (
+            new.last_critical_at == at
+            if new.critical_since is not None
+            else new.last_critical_at == old.last_critical_at
+        )
+    )
+
+
+def _mutable(state: AlertState) -> tuple[Any, ...]:
+    return (
+        state.status.value,
+        state.level.value if state.level else None,
+        state.value,
+        state.breach_since,
+        state.critical_since,
+        state.last_breach_at,
+        state.last_critical_at,
+        state.firing_since,
+        state.resolved_at,
+        state.updated_at,
+    )
+
+
+_UNNEST_MUTABLE = (
+    "$2::text[], $3::text[], $4::float8[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], "
+    "$8::timestamptz[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[]"
+)
 
 
 async def save(
@@ -82,43 +142,62 @@ async def save(
     before: Mapping[str, AlertState],
     after: Mapping[str, AlertState],
     group_keys: Mapping[str, str],
+    ids: dict[str, int],
 ) -> int:
-    """Write what changed between `before` and `after`; returns the number of rows touched."""
+    """Write what changed between `before` and `after`, keeping `ids` (series key -> row id) current.
+
+    Existing rows are updated by id in the columns that move (labels and keys never change for a
+    series), new ones inserted; returns the number of rows touched."""
     changed = [key for key, state in after.items() if before.get(key) != state]
     gone = [key for key in before if key not in after]
     if gone:
         await conn.execute(
-            """
-            DELETE FROM alert_states
-            WHERE rule = $1 AND md5(series) = ANY(SELECT md5(s) FROM unnest($2::text[]) s)
-            """,
-            rule,
-            gone,
+            "DELETE FROM alert_states WHERE id = ANY($1::bigint[])",
+            [ids.pop(key) for key in gone if key in ids],
         )
-    if changed:
-        columns: list[list[Any]] = [[] for _ in range(13)]
-        encode = msgspec.json.encode
-        for key in changed:
-            state = after[key]
-            for index, value in enumerate(
-                (
-                    key,
-                    group_keys[key],
-                    encode(state.labels).decode(),
-                    state.status.value,
-                    state.level.value if state.level else None,
-                    state.value,
-                    state.breach_since,
-                    state.critical_since,
-                    state.last_breach_at,
-                    state.last_critical_at,
-                    state.firing_since,
-                    state.resolved_at,
-                    state.updated_at,
-                )
-            ):
-                columns[index].append(value)
+    updates = [key for key in changed if key in ids]
+    inserts = [key for key in changed if key not in ids]
+    still = [key for key in updates if _still_breaching(before[key], after[key])]
+    if still:
+        # A series that simply keeps breaching moves only its value and clocks: send two arrays.
+        at = after[still[0]].updated_at
         await conn.execute(
+            """
+            UPDATE alert_states a SET value = t.v, last_breach_at = $1, updated_at = $1,
+                last_critical_at = CASE WHEN a.critical_since IS NOT NULL THEN $1 ELSE a.last_critical_at END
+            FROM unnest($2::bigint[], $3::float8[]) AS t(id, v)
+            WHERE a.id = t.id
+            """,
+            at,
+            [ids[key] for key in still],
+            [after[key].value for key in still],
+        )
+        moved = set(still)
+        updates = [key for key in updates if key not in moved]
+    if updates:
+        columns = list(zip(*[(ids[key], *_mutable(after[key])) for key in updates], strict=True))
+        await conn.execute(
+            f"""
+            UPDATE alert_states a SET status = t.st, level = t.lv, value = t.v, breach_since = t.bs,
+                critical_since = t.cs, last_breach_at = t.lb, last_critical_at = t.lc,
+                firing_since = t.fs, resolved_at = t.ra, updated_at = t.ua
+            FROM unnest($1::bigint[], {_UNNEST_MUTABLE}) AS t(id, st, lv, v, bs, cs, lb, lc, fs, ra, ua)
+            WHERE a.id = t.id
+            """,
+            *columns,
+        )
+    if inserts:
+        encode = msgspec.json.encode
+        new_columns = list(
+            zip(
+                *[
+                    (key, group_keys[key], encode(after[key].labels).decode(), *_mutable(after[key]))
+                    for key in inserts
+                ],
+                strict=True,
+            )
+        )
+        rows = await conn.fetch(
             f"""
             INSERT INTO alert_states (rule, series, group_key, labels, {_COLUMNS})
             SELECT $1, s, g, l::jsonb, st, lv, v, bs, cs, lb, lc, fs, ra, ua
@@ -132,10 +211,12 @@ async def save(
                 critical_since = excluded.critical_since, last_breach_at = excluded.last_breach_at,
                 last_critical_at = excluded.last_critical_at, firing_since = excluded.firing_since,
                 resolved_at = excluded.resolved_at, updated_at = excluded.updated_at
+            RETURNING id, series
             """,
             rule,
-            *columns,
+            *new_columns,
         )
+        ids.update((row["series"], row["id"]) for row in rows)
     return len(changed) + len(gone)
 
 

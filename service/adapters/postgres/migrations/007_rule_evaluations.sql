@@ -5,6 +5,9 @@
 CREATE TABLE rule_evaluations (
     rule          text             PRIMARY KEY CHECK (length(rule) BETWEEN 1 AND 200),
     last_slot     bigint           NOT NULL,
+    -- Which evaluator process wrote the slot: it may reuse its in-memory copy of the states it
+    -- stored only while it is still the last writer (see service/alerting/state_cache.py).
+    writer        text             NOT NULL DEFAULT '',
     evaluated_at  timestamptz      NOT NULL,
     duration_ms   double precision NOT NULL DEFAULT 0,
     series        integer          NOT NULL DEFAULT 0,
