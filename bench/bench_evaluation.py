@@ -28,16 +28,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg  # noqa: E402
+import asyncpg
 
-from service.adapters.postgres.database import Database  # noqa: E402
-from service.adapters.postgres.migrations import migrate  # noqa: E402
-from service.alerting.evaluator import Evaluator  # noqa: E402
-from service.alerting.rulebook import RuleBook  # noqa: E402
-from service.clock import FrozenClock  # noqa: E402
-from service.incidents.service import IncidentService  # noqa: E402
-from service.testing.databases import create_scratch_database, drop_database  # noqa: E402
-from service.testing.scripted_values import ScriptedSource  # noqa: E402
+from service.adapters.postgres.database import Database
+from service.adapters.postgres.migrations import migrate
+from service.alerting.evaluator import Evaluator
+from service.alerting.rulebook import RuleBook
+from service.clock import FrozenClock
+from service.incidents.service import IncidentService
+from service.testing.databases import create_scratch_database, drop_database
+from service.testing.scripted_values import ScriptedSource
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -92,7 +92,7 @@ async def _scenario(url: str, name: str, rules: int, series_per_rule: int, round
     db = Database(scratch, min_size=1, max_size=4, command_timeout=300)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            Path(tmp, "bench.yaml").write_text(_pack(rules))
+            await asyncio.to_thread(Path(tmp, "bench.yaml").write_text, _pack(rules))
             clock = FrozenClock(datetime(2026, 6, 1, tzinfo=UTC))
             book = RuleBook(Path(tmp), clock)
             loaded = book.reload()
