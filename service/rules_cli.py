@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from service.adapters.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
 from service.adapters.rule_files import load_rules, rule_files_in
 from service.adapters.rule_test_files import load_rule_tests
 from service.domain.rule_tests import run_case
@@ -29,6 +30,11 @@ def rules_check(paths: list[Path], out: TextIO | None = None) -> int:
         return 1
     files = rule_files_in(targets)
     rules, problems = load_rules(targets, base=Path.cwd())
+    for directory in (p for p in targets if p.is_dir()):
+        escalation = directory / DEFAULT_ESCALATION_POLICY
+        if escalation.exists():
+            files.append(escalation)
+            problems = [*problems, *load_escalation_policy(escalation, base=Path.cwd())[1]]
     for problem in problems:
         print(problem, file=stream)
     if problems:

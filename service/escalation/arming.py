@@ -1,0 +1,93 @@
+"""The IncidentService observer: arms, stops, re-arms and reschedules timers inside each incident change.
+
+Running in the change's own transaction means an acknowledgement and the
+cancellation of the page it makes unnecessary commit together: there is no
+window in which the ladder fires for an incident someone already holds.
+Our own events (`escalated`, `escalation_*`, `rca_reminder`) pass through here
+too, since `record_in` publishes them; they are not in the table below, so
+they are ignored and nothing recurses.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from service.domain.escalation_policy import EscalationPolicy
+from service.domain.escalation_schedule import (
+    StepKind,
+    after,
+    first_rung,
+    overdue_step,
+    rca_reminders,
+    rung_due,
+)
+from service.domain.incidents import Incident
+from service.escalation import steps_store as store
+from service.escalation.performing import ESCALATION_ACTOR
+from service.incidents.service import IncidentChange, IncidentService
+
+REARM_ON = {"unacknowledged", "reopened", "retriggered"}
+STOP_ON = {"acknowledged", "mitigated"}
+HANDLED = {"declared", "resolved", "severity_raised", "severity_lowered", *REARM_ON, *STOP_ON}
+_ALL_KINDS = [k.value for k in StepKind]
+
+
+class Arming:
+    def __init__(self, policy: EscalationPolicy, incidents: IncidentService) -> None:
+        self.policy = policy
+        self.incidents = incidents
+
+    async def __call__(self, conn: asyncpg.Connection, change: IncidentChange) -> None:
+        incident = change.incident
+        for event in change.events:
+            if event.kind in HANDLED:
+                await self._react(conn, incident, event.kind, event.at)
+
+    async def _react(self, conn: asyncpg.Connection, incident: Incident, kind: str, now: datetime) -> None:
+        if kind == "declared":
+            await store.insert(conn, incident.id, first_rung(self.policy, incident.severity, now), now)
+            await store.insert(conn, incident.id, overdue_step(self.policy, incident.severity, now), now)
+        elif kind in STOP_ON:
+            if await store.cancel(conn, incident.id, store.LADDER_KINDS, kind, now):
+                await self._say(conn, incident, "escalation_stopped", kind)
+        elif kind == "resolved":
+            stopped = await store.cancel(conn, incident.id, store.LADDER_KINDS, kind, now)
+            await store.cancel(conn, incident.id, _ALL_KINDS, kind, now)
+            if stopped:
+                await self._say(conn, incident, "escalation_stopped", kind)
+            for step in rca_reminders(self.policy, incident.severity, now):
+                await store.insert(conn, incident.id, step, now)
+        elif kind in REARM_ON:
+            await store.cancel(conn, incident.id, store.LADDER_KINDS, kind, now)
+            await store.insert(conn, incident.id, first_rung(self.policy, incident.severity, now), now)
+            if kind == "reopened":
+                await store.cancel(
+                    conn, incident.id, [StepKind.RCA_REMINDER.value, StepKind.OVERDUE.value], kind, now
+                )
+                await store.insert(conn, incident.id, overdue_step(self.policy, incident.severity, now), now)
+            await self._say(conn, incident, "escalation_rearmed", kind)
+        else:
+            await self._reschedule(conn, incident, raised=kind == "severity_raised")
+
+    async def _say(self, conn: asyncpg.Connection, incident: Incident, kind: str, reason: str) -> None:
+        await self.incidents.record_in(conn, incident, kind, ESCALATION_ACTOR, {"reason": reason})
+
+    async def _reschedule(self, conn: asyncpg.Connection, incident: Incident, *, raised: bool) -> None:
+        """Move pending steps to the new severity's deadlines; a raise never makes a step later."""
+        ladder = self.policy.ladder_for(incident.labels)
+        severity = incident.severity
+        for step in await store.pending(conn, incident.id, lock=True):
+            if step.kind is StepKind.ESCALATE:
+                due = rung_due(self.policy, ladder, severity, step.level, step.attempt, step.armed_at)
+            elif step.kind is StepKind.EXHAUSTED:
+                due = after(self.policy, severity, step.armed_at, ladder.level(step.level).respond_within)
+            elif step.kind is StepKind.OVERDUE:
+                due = overdue_step(self.policy, severity, step.armed_at).due_at
+            else:
+                continue
+            if raised:
+                due = min(due, step.due_at)
+            if due != step.due_at:
+                await store.reschedule(conn, step.id, due)

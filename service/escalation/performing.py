@@ -1,0 +1,157 @@
+"""Performing one step: the event that tells people, and the step after it, in the caller's transaction.
+
+The `escalated` event is the whole hand-off: the notifications observer turns it
+into PagerDuty and Slack intents in this same transaction, so "told" and "recorded
+as told" cannot disagree, whichever process dies when.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from service.domain.escalation_policy import EscalationPolicy, Ladder, Level
+from service.domain.escalation_schedule import PlannedStep, StepKind, level_above, next_rung
+from service.domain.incidents import Actor, Incident, Status
+from service.escalation import steps_store as store
+from service.escalation.steps_store import StepRow
+from service.incidents.service import IncidentService
+
+ESCALATION_ACTOR = Actor("escalation", "escalation")
+
+
+class StepInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """What an escalation did; returned to the API and the Slack `/incident escalate` command."""
+
+    incident_id: int
+    level: int
+    level_name: str
+    reason: str
+    targets: dict[str, list[str]]
+    next_kind: str | None = None
+    next_level: int | None = None
+    next_due_at: datetime | None = None
+
+
+class StepPerformer:
+    def __init__(self, policy: EscalationPolicy, incidents: IncidentService) -> None:
+        self.policy = policy
+        self.incidents = incidents
+
+    def _told(
+        self, incident: Incident, ladder: Ladder, level: Level, reason: str, attempt: int
+    ) -> dict[str, Any]:
+        return {
+            "level": level.number,
+            "level_name": level.name,
+            "reason": reason,
+            "targets": self.policy.targets_for(level, incident.severity).as_data(),
+            "attempt": attempt,
+            "policy": ladder.name,
+            "severity": incident.severity.label,
+            "pages": self.policy.rule(incident.severity).pagerduty,
+        }
+
+    async def perform(
+        self, conn: asyncpg.Connection, incident: Incident, step: StepRow, now: datetime
+    ) -> bool:
+        """Perform a claimed, due step; False when the incident moved on and the step no longer applies."""
+        ladder = self.policy.ladder_for(incident.labels)
+        if step.kind.on_ladder and incident.status is not Status.TRIGGERED:
+            await store.finish(
+                conn, step.id, now, state="cancelled", reason=f"incident {incident.status.value}"
+            )
+            return False
+        if step.kind is StepKind.ESCALATE:
+            await self._climb(conn, incident, ladder, step, now, "ack_timeout", ESCALATION_ACTOR)
+        elif step.kind is StepKind.EXHAUSTED:
+            top = ladder.level(step.level)
+            data = {
+                "level": top.number,
+                "level_name": top.name,
+                "attempts": step.attempt,
+                "policy": ladder.name,
+            }
+            await self.incidents.record_in(conn, incident, "escalation_exhausted", ESCALATION_ACTOR, data)
+            await store.finish(conn, step.id, now)
+        elif step.kind is StepKind.OVERDUE:
+            if not incident.status.is_open:
+                await store.finish(conn, step.id, now, state="cancelled", reason="incident resolved")
+                return False
+            level = ladder.level(level_above(ladder, await store.highest_told(conn, incident.id)))
+            data = self._told(incident, ladder, level, "overdue", 1)
+            expected = self.policy.rule(incident.severity).expected_resolution
+            data["expected_resolution_seconds"] = int(expected.total_seconds())
+            data["open_since"] = step.armed_at.isoformat()
+            await self.incidents.record_in(conn, incident, "escalated", ESCALATION_ACTOR, data)
+            await store.finish(conn, step.id, now)
+            await conn.execute("UPDATE escalation_steps SET level = $2 WHERE id = $1", step.id, level.number)
+        elif step.kind is StepKind.RCA_REMINDER:
+            if incident.status is not Status.RESOLVED:
+                await store.finish(conn, step.id, now, state="cancelled", reason="incident reopened")
+                return False
+            data = {**step.data, "owner": incident.assignee}
+            await self.incidents.record_in(conn, incident, "rca_reminder", ESCALATION_ACTOR, data)
+            await store.finish(conn, step.id, now)
+        return True
+
+    async def _climb(
+        self,
+        conn: asyncpg.Connection,
+        incident: Incident,
+        ladder: Ladder,
+        step: StepRow,
+        now: datetime,
+        reason: str,
+        actor: Actor,
+    ) -> StepInfo:
+        level = ladder.level(step.level)
+        data = self._told(incident, ladder, level, reason, step.attempt)
+        await self.incidents.record_in(conn, incident, "escalated", actor, data)
+        await store.finish(conn, step.id, now, reason=reason)
+        following = next_rung(self.policy, ladder, incident.severity, level.number, step.attempt, now)
+        await store.insert(conn, incident.id, following, now)
+        return self._info(incident, level, reason, data, following)
+
+    def _info(
+        self,
+        incident: Incident,
+        level: Level,
+        reason: str,
+        data: dict[str, Any],
+        following: PlannedStep | None,
+    ) -> StepInfo:
+        return StepInfo(
+            incident_id=incident.id,
+            level=level.number,
+            level_name=level.name,
+            reason=reason,
+            targets=data["targets"],
+            next_kind=following.kind.value if following else None,
+            next_level=following.level if following else None,
+            next_due_at=following.due_at if following else None,
+        )
+
+    async def escalate_now(
+        self, conn: asyncpg.Connection, incident: Incident, actor: Actor, now: datetime
+    ) -> StepInfo:
+        """Tell the next level now: the pending rung if the ladder runs, else one above the highest told."""
+        ladder = self.policy.ladder_for(incident.labels)
+        rungs = [s for s in await store.pending(conn, incident.id, lock=True) if s.kind.on_ladder]
+        if rungs and rungs[0].kind is StepKind.ESCALATE:
+            return await self._climb(conn, incident, ladder, rungs[0], now, "manual", actor)
+        level = ladder.level(level_above(ladder, await store.highest_told(conn, incident.id)))
+        data = self._told(incident, ladder, level, "manual", 1)
+        await self.incidents.record_in(conn, incident, "escalated", actor, data)
+        done = PlannedStep(kind=StepKind.ESCALATE, due_at=now, level=level.number)
+        await store.insert(conn, incident.id, done, now, state="done", finished_at=now, reason="manual")
+        following = rungs[0] if rungs else None
+        planned = (
+            PlannedStep(kind=following.kind, due_at=following.due_at, level=following.level)
+            if following
+            else None
+        )
+        return self._info(incident, level, "manual", data, planned)

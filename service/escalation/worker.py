@@ -1,0 +1,134 @@
+"""The timer loop: claim due steps, perform each in the transaction that marks it done, sleep until the next.
+
+Claiming with FOR UPDATE SKIP LOCKED lets any number of workers and replicas
+share the table: a row is performed by whoever locked it, and marked done in
+that same commit. After a crash nothing is held, so overdue rows are simply
+due and fire on the first round, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import msgspec
+import structlog
+
+from service.adapters.postgres.database import Database
+from service.clock import Clock
+from service.escalation import steps_store as store
+from service.escalation.metrics import IDLE_POLLS, LATENESS, STEP_FAILURES, STEPS_PERFORMED
+from service.escalation.performing import StepPerformer
+
+log = structlog.get_logger(__name__)
+RETRY_AFTER = timedelta(seconds=30)
+
+
+class Round(msgspec.Struct, frozen=True):
+    claimed: int
+    performed: int
+    skipped: int
+
+
+class Wakeup:
+    """Lets a committed incident change cut the worker's sleep short, from any thread or event loop."""
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self) -> asyncio.Event:
+        self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+        return self._event
+
+    def poke(self) -> None:
+        loop, event = self._loop, self._event
+        if loop is None or event is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            event.set()
+        else:
+            loop.call_soon_threadsafe(event.set)
+
+
+class EscalationWorker:
+    def __init__(
+        self,
+        db: Database,
+        performer: StepPerformer,
+        clock: Clock,
+        *,
+        batch_size: int = 100,
+        max_sleep: float = 1.0,
+        wakeup: Wakeup | None = None,
+    ) -> None:
+        self.db = db
+        self.performer = performer
+        self.clock = clock
+        self.batch_size = batch_size
+        self.max_sleep = max_sleep
+        self.wakeup = wakeup or Wakeup()
+
+    async def run_once(self) -> Round:
+        """One batch in one transaction; a step that raises is rolled back alone and retried later."""
+        async with self.db.transaction() as conn:
+            rows = await store.claim_due(conn, self.clock(), self.batch_size)
+            if not rows:
+                IDLE_POLLS.inc()
+                return Round(0, 0, 0)
+            incidents = await store.lock_incidents(conn, sorted({r.incident_id for r in rows}))
+            performed = skipped = 0
+            for row in rows:
+                incident = incidents.get(row.incident_id)
+                if incident is None:
+                    skipped += 1  # being changed right now; its observer may cancel this row
+                    continue
+                now = self.clock()
+                try:
+                    async with conn.transaction():
+                        done = await self.performer.perform(conn, incident, row, now)
+                except Exception as exc:
+                    STEP_FAILURES.labels(kind=row.kind.value).inc()
+                    log.exception("escalation_step_failed", step_id=row.id, incident_id=row.incident_id)
+                    await store.postpone(conn, row.id, now + RETRY_AFTER, f"{type(exc).__name__}: {exc}")
+                    continue
+                if done:
+                    performed += 1
+                    STEPS_PERFORMED.labels(kind=row.kind.value).inc()
+                    LATENESS.observe(max(0.0, (now - row.due_at).total_seconds()))
+        return Round(len(rows), performed, skipped)
+
+    async def seconds_until_due(self) -> float:
+        async with self.db.connection() as conn:
+            due = await store.next_due(conn)
+        if due is None:
+            return self.max_sleep
+        return min(self.max_sleep, max(0.0, (due - self.clock()).total_seconds()))
+
+    async def loop(self, stop: asyncio.Event) -> None:
+        wake = self.wakeup.bind()
+        while not stop.is_set():
+            result = await self.run_once()
+            if result.claimed == self.batch_size and result.skipped < result.claimed:
+                continue  # more may be due right now
+            delay = await self.seconds_until_due()
+            if result.skipped:
+                delay = max(delay, 0.05)  # those rows wait for another transaction; do not spin on them
+            if delay <= 0:
+                continue
+            wake.clear()
+            stopper = asyncio.ensure_future(stop.wait())
+            poked = asyncio.ensure_future(wake.wait())
+            try:
+                await asyncio.wait({stopper, poked}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (stopper, poked):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
