@@ -93,6 +93,10 @@ def _cmd_check(settings: Settings) -> int:
 
     _, rule_problems = load_rules([settings.rules_dir], base=Path.cwd())
     problems.extend(str(p) for p in rule_problems)
+    from service.adapters.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
+
+    escalation_file = settings.escalation_policy or settings.rules_dir / DEFAULT_ESCALATION_POLICY
+    problems.extend(str(p) for p in load_escalation_policy(escalation_file, base=Path.cwd())[1])
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

@@ -36,8 +36,13 @@ ComponentFactory = Callable[[Context], Component]
 
 
 def default_components() -> list[ComponentFactory]:
-    """The capabilities a production service runs, in the order their observers must see changes."""
-    return []
+    """The capabilities a production service runs, in the order their observers must see changes:
+    escalation arms its timers before notifications turn the same change into messages."""
+    from service.alerting.component import build as alerting
+    from service.escalation.component import build as escalation
+    from service.slack_commands.component import build as slack_commands
+
+    return [alerting, escalation, slack_commands]
 
 
 log = structlog.get_logger(__name__)

@@ -47,6 +47,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: Path = Path(".data")
     rules_dir: Path = Path("rules")
     templates_dir: Path = Path("incident_templates")
+    escalation_policy: Path | None = None
     log_format: str = "auto"
     log_level: str = "info"
     db_pool_min: int = 1
@@ -176,6 +177,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     webhook_secrets = tuple(
         s.strip() for s in env.get("PAGERDUTY_WEBHOOK_SECRETS", "").split(",") if s.strip()
     )
+    policy = env.get("INCIDENTD_ESCALATION_POLICY", "").strip()
     return Settings(
         database_url=_database_url(env),
         host=host,
@@ -185,6 +187,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         data_dir=Path(env.get("INCIDENTD_DATA_DIR", "").strip() or ".data"),
         rules_dir=Path(env.get("INCIDENTD_RULES_DIR", "").strip() or "rules"),
         templates_dir=Path(env.get("INCIDENTD_TEMPLATES_DIR", "").strip() or "incident_templates"),
+        escalation_policy=Path(policy) if policy else None,
         log_format=_choice(env, "INCIDENTD_LOG_FORMAT", "auto", {"auto", "json", "console"}),
         log_level=_choice(env, "INCIDENTD_LOG_LEVEL", "info", {"debug", "info", "warning", "error"}),
         db_pool_min=pool_min,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from pathlib import Path
 
 import msgspec
@@ -21,16 +19,11 @@ POLICY_ENV = "INCIDENTD_ESCALATION_POLICY"
 
 
 class EscalationConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """Until Settings grows INCIDENTD_ESCALATION_POLICY, the policy path comes from here (None: rules dir)."""
+    """Tuning for tests and benchmarks; the policy path defaults to INCIDENTD_ESCALATION_POLICY (Settings)."""
 
     policy_path: Path | None = None
     batch_size: int = 100
     max_sleep: float = 1.0
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> EscalationConfig:
-        raw = env.get(POLICY_ENV, "").strip()
-        return cls(policy_path=Path(raw) if raw else None)
 
 
 def policy_path(context: Context, config: EscalationConfig) -> Path:
@@ -38,7 +31,7 @@ def policy_path(context: Context, config: EscalationConfig) -> Path:
 
 
 def build(context: Context, config: EscalationConfig | None = None) -> Component:
-    config = config or EscalationConfig.from_env(os.environ)
+    config = config or EscalationConfig(policy_path=context.settings.escalation_policy)
     policy = require_escalation_policy(policy_path(context, config))
     performer = StepPerformer(policy, context.incidents)
     wakeup = Wakeup()
