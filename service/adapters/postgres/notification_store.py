@@ -1,0 +1,199 @@
+"""SQL over the outbox for the sender and the API; each function runs in the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+_COLUMNS = (
+    "id, incident_id, channel, kind, target, payload, status, attempts, next_attempt_at, last_error,"
+    " created_at, sent_at"
+)
+
+
+class OutboxRow(msgspec.Struct, frozen=True, kw_only=True):
+    id: int
+    incident_id: int | None
+    channel: str
+    kind: str
+    target: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+def _row(record: asyncpg.Record) -> OutboxRow:
+    return OutboxRow(**{k: record[k] for k in record.keys()})  # noqa: SIM118 - Record is not a dict
+
+
+async def claim(conn: asyncpg.Connection, now: datetime, paused: Sequence[str]) -> OutboxRow | None:
+    """Lock the oldest due intent whose predecessors (same incident, channel and target) are done.
+
+    The row stays locked until the caller's transaction ends, i.e. for the whole send: other
+    senders skip it, and if this process dies the lock goes with its connection and the row
+    is simply due again.
+    """
+    record = await conn.fetchrow(
+        f"""
+        SELECT {_COLUMNS} FROM notification_outbox o
+        WHERE o.status = 'pending' AND o.next_attempt_at <= $1
+          AND NOT ((o.channel || ':' || o.target) = ANY($2::text[]))
+          AND NOT EXISTS (
+              SELECT 1 FROM notification_outbox p
+              WHERE p.incident_id = o.incident_id AND p.channel = o.channel AND p.target = o.target
+                AND p.id < o.id AND p.status IN ('pending', 'held'))
+        ORDER BY o.next_attempt_at, o.id
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+        """,
+        now,
+        list(paused),
+    )
+    return _row(record) if record is not None else None
+
+
+async def claim_followers(conn: asyncpg.Connection, head: OutboxRow, now: datetime) -> list[OutboxRow]:
+    """Later Slack updates for the same incident and channel, coalesced into the head's send."""
+    records = await conn.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM notification_outbox
+        WHERE incident_id = $1 AND channel = 'slack' AND target = $2 AND kind = 'update'
+          AND status = 'pending' AND id > $3 AND next_attempt_at <= $4
+        ORDER BY id LIMIT 50
+        FOR UPDATE SKIP LOCKED
+        """,
+        head.incident_id,
+        head.target,
+        head.id,
+        now,
+    )
+    return [_row(r) for r in records]
+
+
+async def claim_storm_members(conn: asyncpg.Connection, storm_key: str) -> list[OutboxRow]:
+    records = await conn.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM notification_outbox
+        WHERE payload ->> 'storm_key' = $1 AND kind = 'post' AND status = 'pending'
+        ORDER BY id FOR UPDATE SKIP LOCKED
+        """,
+        storm_key,
+    )
+    return [_row(r) for r in records]
+
+
+async def mark(
+    conn: asyncpg.Connection, ids: Sequence[int], status: str, now: datetime, error: str | None = None
+) -> None:
+    await conn.execute(
+        "UPDATE notification_outbox SET status = $2, sent_at = CASE WHEN $2 IN ('sent', 'coalesced')"
+        " THEN $3 ELSE sent_at END, last_error = coalesce($4, last_error) WHERE id = ANY($1::bigint[])",
+        list(ids),
+        status,
+        now,
+        error,
+    )
+
+
+async def reschedule(conn: asyncpg.Connection, row_id: int, at: datetime, error: str) -> None:
+    await conn.execute(
+        "UPDATE notification_outbox SET attempts = attempts + 1, next_attempt_at = $2, last_error = $3"
+        " WHERE id = $1",
+        row_id,
+        at,
+        error,
+    )
+
+
+async def fail(conn: asyncpg.Connection, row_id: int, error: str) -> None:
+    await conn.execute(
+        "UPDATE notification_outbox SET attempts = attempts + 1, status = 'dead', last_error = $2"
+        " WHERE id = $1",
+        row_id,
+        error,
+    )
+
+
+async def hold_channel(conn: asyncpg.Connection, channel: str, target: str | None, reason: str) -> int:
+    """Hold every pending intent that cannot go out for lack of credentials, so the API shows why."""
+    result: str = await conn.execute(
+        "UPDATE notification_outbox SET status = 'held', last_error = $3 WHERE id IN ("
+        " SELECT id FROM notification_outbox WHERE status = 'pending' AND channel = $1"
+        " AND ($2::text IS NULL OR target = $2) FOR UPDATE SKIP LOCKED)",
+        channel,
+        target,
+        reason,
+    )
+    return int(result.rsplit(maxsplit=1)[-1])
+
+
+async def held_targets(conn: asyncpg.Connection) -> list[tuple[str, str]]:
+    rows = await conn.fetch(
+        "SELECT DISTINCT channel, target FROM notification_outbox WHERE status = 'held' ORDER BY 1, 2"
+    )
+    return [(r["channel"], r["target"]) for r in rows]
+
+
+async def release(conn: asyncpg.Connection, channel: str, target: str, now: datetime) -> int:
+    result: str = await conn.execute(
+        "UPDATE notification_outbox SET status = 'pending', next_attempt_at = $3"
+        " WHERE status = 'held' AND channel = $1 AND target = $2",
+        channel,
+        target,
+        now,
+    )
+    return int(result.rsplit(maxsplit=1)[-1])
+
+
+async def retry_dead(conn: asyncpg.Connection, row_id: int, now: datetime) -> OutboxRow | None:
+    record = await conn.fetchrow(
+        f"UPDATE notification_outbox SET status = 'pending', attempts = 0, next_attempt_at = $2"
+        f" WHERE id = $1 AND status = 'dead' RETURNING {_COLUMNS}",
+        row_id,
+        now,
+    )
+    return _row(record) if record is not None else None
+
+
+async def get(conn: asyncpg.Connection, row_id: int) -> OutboxRow | None:
+    record = await conn.fetchrow(f"SELECT {_COLUMNS} FROM notification_outbox WHERE id = $1", row_id)
+    return _row(record) if record is not None else None
+
+
+async def search(
+    conn: asyncpg.Connection,
+    *,
+    status: str | None,
+    incident_id: int | None,
+    before_id: int | None,
+    limit: int,
+) -> list[OutboxRow]:
+    records = await conn.fetch(
+        f"""
+        SELECT {_COLUMNS} FROM notification_outbox
+        WHERE ($1::text IS NULL OR status = $1) AND ($2::bigint IS NULL OR incident_id = $2)
+          AND ($3::bigint IS NULL OR id < $3)
+        ORDER BY id DESC LIMIT $4
+        """,
+        status,
+        incident_id,
+        before_id,
+        limit,
+    )
+    return [_row(r) for r in records]
+
+
+async def counts(conn: asyncpg.Connection) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n FROM notification_outbox"
+        " WHERE status IN ('pending', 'held', 'dead') GROUP BY status"
+    )
+    return {r["status"]: int(r["n"]) for r in rows}

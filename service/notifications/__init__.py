@@ -1,0 +1,1 @@
+"""Telling people: PagerDuty and Slack through a durable outbox, and PagerDuty webhooks back in."""

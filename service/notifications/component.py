@@ -1,0 +1,80 @@
+"""Notifications as a capability: the intent observer, the sender worker, the API and the webhook.
+
+Wiring (service/app.py default_components): `from service.notifications.component import build`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from service.components import Component, Context
+from service.notifications.api import NotificationController, trail_contributor
+from service.notifications.intents import IntentWriter
+from service.notifications.pagerduty_delivery import PagerDutyDelivery
+from service.notifications.policy import DeliveryPolicy, NotificationPolicy, load_notification_policy
+from service.notifications.sender import Sender
+from service.notifications.slack_delivery import SlackDelivery
+from service.notifications.webhooks import pagerduty_webhook
+
+
+@dataclass(frozen=True)
+class NotificationOptions:
+    """Knobs not (yet) in Settings; tests shrink the timings, production keeps the defaults."""
+
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    concurrency: int = 4
+    poll_interval: float = 1.0
+    delivery: DeliveryPolicy | None = None  # overrides the policy file's `delivery` section
+    slack_min_interval: float | None = None
+    policy: NotificationPolicy | None = None
+
+
+def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
+    def build_with(context: Context) -> Component:
+        settings = context.settings
+        policy = options.policy or load_notification_policy(
+            settings.rules_dir / "policy" / "notifications.yaml"
+        )
+        env = dict(options.env)
+        if settings.pagerduty_routing_key:
+            env["PAGERDUTY_ROUTING_KEY"] = settings.pagerduty_routing_key
+        pagerduty = PagerDutyDelivery(policy, env, settings.pagerduty_events_url)
+        slack = SlackDelivery(settings.slack_bot_token, settings.slack_api_url)
+        context.incidents.add_observer(IntentWriter(policy, settings.public_url))
+        sender = Sender(
+            context.db,
+            context.incidents,
+            pagerduty,
+            slack,
+            delivery=options.delivery or policy.delivery,
+            slack_min_interval=(
+                options.slack_min_interval
+                if options.slack_min_interval is not None
+                else policy.slack_min_interval.total_seconds()
+            ),
+            clock=context.clock,
+            concurrency=options.concurrency,
+            poll_interval=options.poll_interval,
+        )
+        context.incidents.add_after_commit(lambda _change: sender.wake())
+
+        async def shutdown() -> None:
+            pagerduty.close()
+            await slack.close()
+
+        return Component(
+            name="notifications",
+            workers=[("notification-sender", sender.run)],
+            routes=[NotificationController, pagerduty_webhook],
+            detail_contributors=[trail_contributor(context.db)],
+            state={"notification_sender": sender, "notifications_clock": context.clock},
+            on_shutdown=[shutdown],
+        )
+
+    return build_with
+
+
+def build(context: Context) -> Component:
+    return make_build(NotificationOptions())(context)

@@ -1,0 +1,214 @@
+"""Turning incident changes into outbox intents, inside the incident's own transaction.
+
+Every outbound message is derived here from timeline events (the contract in
+CONVENTIONS.md), so escalation, Slack commands and webhooks never write
+outbox rows themselves, and a message exists if and only if its cause committed.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from service.adapters.postgres import incidents as incident_repo
+from service.adapters.postgres.outbox import enqueue
+from service.domain.incidents import Incident
+from service.incidents.service import IncidentChange
+from service.notifications import messages
+from service.notifications.policy import NotificationPolicy
+
+# Our own receipts must never cause more messages (record_in publishes them to observers too).
+_SILENT = frozenset({"notification_sent", "notification_failed", "attached", "rca_reminder"})
+_SLACK_UPDATE_KINDS = frozenset(
+    {
+        "acknowledged",
+        "unacknowledged",
+        "mitigated",
+        "resolved",
+        "reopened",
+        "retriggered",
+        "severity_raised",
+        "severity_lowered",
+        "assigned",
+        "note",
+        "escalated",
+        "escalation_exhausted",
+    }
+)
+
+
+class IntentWriter:
+    """The IncidentService observer; one instance per process, stateless between changes."""
+
+    def __init__(self, policy: NotificationPolicy, public_url: str) -> None:
+        self._policy = policy
+        self._public_url = public_url
+
+    async def __call__(self, conn: asyncpg.Connection, change: IncidentChange) -> None:
+        kinds = {e.kind for e in change.events}
+        if kinds <= _SILENT:
+            return
+        now = max(e.at for e in change.events)
+        planner = _Plan(self._policy, self._public_url, conn, change, now)
+        await planner.pagerduty()
+        await planner.slack()
+
+
+class _Plan:
+    def __init__(
+        self,
+        policy: NotificationPolicy,
+        public_url: str,
+        conn: asyncpg.Connection,
+        change: IncidentChange,
+        now: datetime,
+    ) -> None:
+        self.policy = policy
+        self.public_url = public_url
+        self.conn = conn
+        self.change = change
+        self.incident: Incident = change.incident
+        self.now = now
+        self._snap: dict[str, Any] | None = None
+
+    async def snap(self) -> dict[str, Any]:
+        if self._snap is None:
+            events = await incident_repo.timeline(self.conn, self.incident.id)
+            breach = messages.breach_from_events(events)
+            self._snap = messages.snapshot(self.incident, breach, self.public_url)
+        return self._snap
+
+    async def _targets(self, channel: str, kind: str) -> list[str]:
+        rows = await self.conn.fetch(
+            "SELECT DISTINCT target FROM notification_outbox WHERE incident_id = $1 AND channel = $2"
+            " AND kind = $3 ORDER BY target",
+            self.incident.id,
+            channel,
+            kind,
+        )
+        return [r["target"] for r in rows]
+
+    async def _enqueue(self, channel: str, kind: str, target: str, payload: dict[str, Any]) -> None:
+        await enqueue(
+            self.conn,
+            incident_id=self.incident.id,
+            channel=channel,  # type: ignore[arg-type]
+            kind=kind,
+            target=target,
+            payload=payload,
+            now=self.now,
+        )
+
+    async def _trigger(self, refs: list[str]) -> None:
+        dedup = messages.pagerduty_dedup_key(self.incident)
+        body = messages.pagerduty_trigger(await self.snap(), dedup, self.incident.severity)
+        for ref in dict.fromkeys(refs):
+            await self._enqueue("pagerduty", "trigger", ref, body)
+        await self.conn.execute(
+            "INSERT INTO pagerduty_dedup_keys (dedup_key, incident_id, created_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT DO NOTHING",
+            dedup,
+            self.incident.id,
+            self.now,
+        )
+
+    async def pagerduty(self) -> None:
+        """Trigger, acknowledge and resolve follow the incident; what PagerDuty told us is not echoed."""
+        if self.change.actor.source == "pagerduty":
+            return
+        events = self.change.events
+        kinds = {e.kind for e in events}
+        pages = self.policy.pages(self.incident.severity)
+        triggered = await self._targets("pagerduty", "trigger")
+        refs: list[str] = []
+        if "declared" in kinds and pages:
+            refs.append(self.policy.default_routing_key)
+        if kinds & {"severity_raised", "reopened", "retriggered"} and pages and self.incident.status.is_open:
+            refs += triggered or [self.policy.default_routing_key]
+        for event in events:
+            if event.kind == "escalated":
+                # A routing key already paged for this incident holds its PagerDuty incident (same
+                # dedup key): paging it again changes nothing there and only adds noise.
+                targets = (event.data.get("targets") or {}).get("pagerduty") or []
+                refs += [ref for ref in targets if ref not in triggered and ref not in refs]
+        if refs:
+            await self._trigger(refs)
+            triggered = sorted(set(triggered) | set(refs))
+        dedup = messages.pagerduty_dedup_key(self.incident)
+        for kind, action in (("acknowledged", "acknowledge"), ("resolved", "resolve")):
+            if kind in kinds:
+                for ref in triggered:
+                    await self._enqueue("pagerduty", action, ref, {"dedup_key": dedup})
+
+    async def slack(self) -> None:
+        events = self.change.events
+        kinds = {e.kind for e in events}
+        posted = await self._targets("slack", "post")
+        wanted = self.policy.slack_channels(self.incident.severity) if self.incident.status.is_open else []
+        for event in events:
+            if event.kind == "escalated":
+                wanted += list((event.data.get("targets") or {}).get("slack_channels") or [])
+        new_channels = [c for c in dict.fromkeys(wanted) if c not in posted]
+        if "declared" in kinds or (new_channels and kinds & {"severity_raised", "escalated", "reopened"}):
+            for channel in new_channels:
+                await self._post(channel)
+        if not kinds & _SLACK_UPDATE_KINDS or not posted:
+            return
+        lines = [line for e in events if (line := messages.change_line(e))]
+        payload = {"snapshot": await self.snap(), "changes": lines}
+        for channel in posted:
+            await self._enqueue("slack", "update", channel, payload)
+
+    async def _post(self, channel: str) -> None:
+        payload: dict[str, Any] = {"snapshot": await self.snap(), "changes": []}
+        limit = self.policy.storm_max_new
+        if limit is not None:
+            interval = self.policy.storm_interval
+            recent = await self.conn.fetchval(
+                "SELECT count(*) FROM notification_outbox WHERE channel = 'slack' AND kind = 'post'"
+                " AND target = $1 AND created_at > $2",
+                channel,
+                self.now - interval,
+            )
+            if recent >= limit:
+                await self._coalesce(channel, payload, interval)
+                return
+        await self._enqueue("slack", "post", channel, payload)
+
+    async def _coalesce(self, channel: str, payload: dict[str, Any], interval: timedelta) -> None:
+        """Storm: this post waits for the channel's summary at the end of the current interval.
+
+        One summary row per channel and interval, made unique by its idempotency key. The post
+        itself stays queued a little later than the summary, so if the summary misses it
+        (a race at the boundary) it is still posted on its own rather than lost.
+        """
+        seconds = interval.total_seconds()
+        bucket = math.floor(self.now.timestamp() / seconds)
+        end = datetime.fromtimestamp((bucket + 1) * seconds, tz=self.now.tzinfo)
+        key = f"storm:{channel}:{bucket}"
+        grace = timedelta(seconds=min(5.0, seconds / 4))
+        payload["storm_key"] = key
+        await enqueue(
+            self.conn,
+            incident_id=self.incident.id,
+            channel="slack",
+            kind="post",
+            target=channel,
+            payload=payload,
+            now=self.now,
+            not_before=end + grace,
+        )
+        await enqueue(
+            self.conn,
+            incident_id=None,
+            channel="slack",
+            kind="storm_summary",
+            target=channel,
+            payload={"storm_key": key, "channel": channel, "interval_seconds": seconds},
+            now=self.now,
+            not_before=end,
+            idempotency_key=key,
+        )

@@ -1,0 +1,123 @@
+"""PagerDuty v3 webhooks in: acknowledge, resolve and reopen our incident when someone does it there.
+
+The signature is checked over the raw body against every configured secret
+(several during rotation), each with hmac.compare_digest. Applying is
+idempotent by state: an ack for an incident we already consider acknowledged
+changes nothing. Events carry the PagerDuty actor (source "pagerduty"), which
+is how the intent writer knows not to echo them back to PagerDuty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from litestar import Request, post
+from litestar.exceptions import NotAuthorizedException, ValidationException
+from litestar.status_codes import HTTP_200_OK
+
+from service.adapters.postgres import incidents as incident_repo
+from service.adapters.postgres.database import Database
+from service.domain.incidents import Action, Actor, InvalidTransition, Status
+from service.incidents.service import Conflict, IncidentService
+from service.notifications.metrics import WEBHOOKS
+
+log = structlog.get_logger(__name__)
+
+_ACTIONS = {
+    "incident.acknowledged": (Action.ACKNOWLEDGE, {Status.TRIGGERED}),
+    "incident.resolved": (Action.RESOLVE, {Status.TRIGGERED, Status.ACKNOWLEDGED, Status.MITIGATED}),
+    "incident.reopened": (Action.REOPEN, {Status.RESOLVED, Status.MITIGATED}),
+}
+
+
+def signature_valid(body: bytes, header: str, secrets: Sequence[str]) -> bool:
+    """True when any `v1=` signature in the header is the HMAC-SHA256 of body under any secret."""
+    offered = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
+    valid = False
+    for secret in secrets:
+        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        for candidate in offered:
+            # No early exit: the time taken does not say which secret or signature matched.
+            valid |= hmac.compare_digest(expected, candidate.lower())
+    return valid
+
+
+def pagerduty_actor(event: dict[str, Any]) -> Actor:
+    agent = event.get("agent") or {}
+    name = agent.get("summary") or agent.get("email") or agent.get("id") or "PagerDuty"
+    return Actor(name=str(name), source="pagerduty")
+
+
+async def _incident_for_key(db: Database, key: str) -> int | None:
+    """The incident we sent this dedup key for, preferring an open one, then the newest."""
+    return await db.fetchval(  # type: ignore[no-any-return]
+        """
+        SELECT i.id FROM pagerduty_dedup_keys k JOIN incidents i ON i.id = k.incident_id
+        WHERE k.dedup_key = $1 ORDER BY (i.status <> 'resolved') DESC, i.id DESC LIMIT 1
+        """,
+        key,
+    )
+
+
+async def apply_webhook(
+    db: Database, incidents: IncidentService, payload: dict[str, Any]
+) -> tuple[str, int | None]:
+    """Apply one verified webhook; returns (outcome, incident id) for the answer and the metric."""
+    event = payload.get("event")
+    if not isinstance(event, dict):
+        raise ValidationException(detail="body: expected a PagerDuty v3 webhook with an `event` object")
+    event_type = str(event.get("event_type", ""))
+    if event_type not in _ACTIONS:
+        return "ignored", None
+    data = event.get("data") or {}
+    key = data.get("incident_key") if isinstance(data, dict) else None
+    if not isinstance(key, str) or not key:
+        return "unmatched", None
+    incident_id = await _incident_for_key(db, key)
+    if incident_id is None:
+        return "unmatched", None
+    action, from_statuses = _ACTIONS[event_type]
+    async with db.connection() as conn:
+        current = await incident_repo.get(conn, incident_id)
+    if current is None or current.status not in from_statuses:
+        return "duplicate", incident_id
+    details = {
+        "pagerduty_event_id": str(event.get("id", "")),
+        "pagerduty_incident": str(data.get("id", "")),
+        "pagerduty_url": str(data.get("html_url", "")),
+    }
+    try:
+        await incidents.act(incident_id, action, pagerduty_actor(event), details=details)
+    except (InvalidTransition, Conflict) as exc:
+        # Someone got there first (or the dedup key is taken again): nothing left to do.
+        log.info("pagerduty_webhook_not_applied", incident_id=incident_id, reason=str(exc))
+        return "duplicate", incident_id
+    return "applied", incident_id
+
+
+@post("/webhooks/pagerduty", status_code=HTTP_200_OK, include_in_schema=True, tags=["webhooks"])
+async def pagerduty_webhook(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """PagerDuty v3 webhook receiver; authenticated by X-PagerDuty-Signature, not a bearer token."""
+    body = await request.body()
+    secrets: Sequence[str] = request.app.state.settings.pagerduty_webhook_secrets
+    header = request.headers.get("x-pagerduty-signature", "")
+    if not secrets or not header or not signature_valid(body, header, secrets):
+        WEBHOOKS.labels(outcome="bad_signature").inc()
+        log.warning("pagerduty_webhook_rejected", configured=bool(secrets), signed=bool(header))
+        raise NotAuthorizedException(detail="invalid or missing X-PagerDuty-Signature")
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        WEBHOOKS.labels(outcome="invalid").inc()
+        raise ValidationException(detail="body: not JSON") from None
+    if not isinstance(payload, dict):
+        WEBHOOKS.labels(outcome="invalid").inc()
+        raise ValidationException(detail="body: expected a JSON object")
+    outcome, incident_id = await apply_webhook(request.app.state.db, request.app.state.incidents, payload)
+    WEBHOOKS.labels(outcome=outcome).inc()
+    return {"status": outcome, "incident_id": incident_id}

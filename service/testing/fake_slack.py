@@ -1,0 +1,161 @@
+"""A fake Slack Web API: auth.test, chat.postMessage, chat.update and chat.postEphemeral.
+
+Like Slack: the token comes as `Authorization: Bearer xoxb-...` (else
+`not_authed` / `invalid_auth`); bodies may be JSON or form-encoded (form `blocks`
+is a JSON string); channels are known by name (`#alerts`, `alerts`) or id, and
+postMessage answers with the channel id; chat.update needs that id and an
+existing ts (`channel_not_found`, `message_not_found`); errors are HTTP 200
+with `{"ok": false, "error": ...}`.
+
+Run: python -m service.testing.fake_slack --port 9401
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from service.testing.fake_service import FakeService, serve_main
+
+DEFAULT_CHANNELS = ("alerts", "alerts-critical", "incidents", "oncall", "database")
+
+
+@dataclass
+class SlackMessage:
+    channel_id: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None = None
+    updates: int = 0
+
+
+@dataclass
+class FakeSlack(FakeService):
+    channel_names: tuple[str, ...] = DEFAULT_CHANNELS
+    token: str | None = None  # when set, only this token is valid
+    messages: dict[str, SlackMessage] = field(default_factory=dict)
+    _clock: float = 0.0
+
+    def error_body(self, status: int) -> dict[str, Any]:
+        return {"ok": False, "error": "ratelimited" if status == 429 else "internal_error"}
+
+    def channel_id(self, name: str) -> str | None:
+        ids = {f"C{index:08d}": n for index, n in enumerate(self.channel_names, start=1)}
+        if name in ids:
+            return name
+        cleaned = name.lstrip("#")
+        return next((cid for cid, n in ids.items() if n == cleaned), None)
+
+    def calls(self, method: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r["body"] for r in self.received if r["path"] == f"/api/{method}" and r.get("ok")]
+
+    def top_level(self, channel: str) -> list[SlackMessage]:
+        cid = self.channel_id(channel)
+        with self._lock:
+            return [m for m in self.messages.values() if m.channel_id == cid and m.thread_ts is None]
+
+    def replies(self, ts: str) -> list[SlackMessage]:
+        with self._lock:
+            return [m for m in self.messages.values() if m.thread_ts == ts]
+
+    def _next_ts(self) -> str:
+        self._clock = max(time.time(), self._clock + 0.000001)
+        return f"{self._clock:.6f}"
+
+    def _authed(self, request: web.Request) -> str | None:
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return "not_authed"
+        token = header[7:].strip()
+        if not token.startswith(("xoxb-", "xoxp-")) or (self.token is not None and token != self.token):
+            return "invalid_auth"
+        return None
+
+    async def _body(self, request: web.Request) -> dict[str, Any]:
+        raw = await request.read()
+        if request.content_type == "application/json":
+            decoded = json.loads(raw or b"{}")
+            return decoded if isinstance(decoded, dict) else {}
+        body: dict[str, Any] = dict(parse_qsl(raw.decode()))
+        if isinstance(body.get("blocks"), str):
+            body["blocks"] = json.loads(body["blocks"])
+        return body
+
+    def _answer(self, request: web.Request, body: dict[str, Any], answer: dict[str, Any]) -> web.Response:
+        with self._lock:
+            self.received.append(
+                {"path": request.path, "at": time.time(), "body": body, "ok": answer.get("ok", False)}
+            )
+        return web.json_response(answer)
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        cid = self.channel_id(str(body.get("channel", "")))
+        if cid is None:
+            return {"ok": False, "error": "channel_not_found"}
+        text, blocks = body.get("text"), body.get("blocks")
+        if not text and not blocks:
+            return {"ok": False, "error": "no_text"}
+        thread_ts = body.get("thread_ts")
+        if thread_ts is not None and str(thread_ts) not in self.messages:
+            return {"ok": False, "error": "thread_not_found"}
+        ts = self._next_ts()
+        with self._lock:
+            self.messages[ts] = SlackMessage(cid, ts, str(text or ""), list(blocks or []), thread_ts)
+        return {"ok": True, "channel": cid, "ts": ts, "message": {"text": text or "", "ts": ts}}
+
+    def _update(self, body: dict[str, Any]) -> dict[str, Any]:
+        cid = str(body.get("channel", ""))
+        if not cid.startswith("C") or self.channel_id(cid) != cid:
+            return {"ok": False, "error": "channel_not_found"}
+        ts = str(body.get("ts", ""))
+        with self._lock:
+            message = self.messages.get(ts)
+            if message is None or message.channel_id != cid:
+                return {"ok": False, "error": "message_not_found"}
+            message.text = str(body.get("text") or message.text)
+            message.blocks = list(body.get("blocks") or message.blocks)
+            message.updates += 1
+        return {"ok": True, "channel": cid, "ts": ts, "text": message.text}
+
+    def routes(self) -> list[web.RouteDef]:
+        async def method(request: web.Request) -> web.Response:
+            name = request.match_info["method"]
+            try:
+                body = await self._body(request)
+            except (ValueError, UnicodeDecodeError):
+                return self._answer(request, {}, {"ok": False, "error": "invalid_json"})
+            problem = self._authed(request)
+            if problem:
+                return self._answer(request, body, {"ok": False, "error": problem})
+            if name == "auth.test":
+                answer = {"ok": True, "team": "fake", "user": "incidentd", "bot_id": "B00000001"}
+            elif name == "chat.postMessage":
+                answer = self._post(body)
+            elif name == "chat.update":
+                answer = self._update(body)
+            elif name == "chat.postEphemeral":
+                answer = self._post({k: v for k, v in body.items() if k != "thread_ts"})
+                if answer.get("ok") and not body.get("user"):
+                    answer = {"ok": False, "error": "user_not_in_channel"}
+                elif answer.get("ok"):
+                    answer = {"ok": True, "message_ts": answer["ts"]}
+            else:
+                answer = {"ok": False, "error": "unknown_method"}
+            return self._answer(request, body, answer)
+
+        return [web.post("/api/{method}", method)]
+
+
+def main() -> None:
+    serve_main(FakeSlack(), __doc__ or "", 9401)
+
+
+if __name__ == "__main__":
+    main()
