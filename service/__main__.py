@@ -95,6 +95,12 @@ def _cmd_check(settings: Settings) -> int:
     problems.extend(str(p) for p in rule_problems)
     from service.adapters.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
 
+    from service.notifications.policy import NotificationPolicyError, load_notification_policy
+
+    try:
+        load_notification_policy(settings.rules_dir / "policy" / "notifications.yaml")
+    except NotificationPolicyError as exc:
+        problems.append(str(exc))
     escalation_file = settings.escalation_policy or settings.rules_dir / DEFAULT_ESCALATION_POLICY
     problems.extend(str(p) for p in load_escalation_policy(escalation_file, base=Path.cwd())[1])
     for problem in problems:

@@ -40,9 +40,10 @@ def default_components() -> list[ComponentFactory]:
     escalation arms its timers before notifications turn the same change into messages."""
     from service.alerting.component import build as alerting
     from service.escalation.component import build as escalation
+    from service.notifications.component import build as notifications
     from service.slack_commands.component import build as slack_commands
 
-    return [alerting, escalation, slack_commands]
+    return [alerting, escalation, notifications, slack_commands]
 
 
 log = structlog.get_logger(__name__)
