@@ -34,7 +34,7 @@ from service.alerting.source_health import (
 )
 from service.clock import Clock
 from service.domain.alert_incidents import GroupPlan, plan_group
-from service.domain.alerts import AlertState, AlertStatus, group_key
+from service.domain.alerts import AlertState, TransitionKind, group_key
 from service.domain.evaluation import alert_labels, evaluate, group_transitions
 from service.domain.incidents import Action, Actor, Status
 from service.domain.rules import Rule
@@ -171,13 +171,14 @@ class Evaluator:
             }
             await alert_states.save(conn, rule.name, before, evaluation.states, keys, ids)
             grouped = group_transitions(evaluation.transitions)
-            firing_by_group: dict[str, int] | None = None
             for key, transitions in grouped.items():
+                still_firing = 0
                 for transition in transitions:
                     TRANSITIONS.labels(kind=transition.kind.value).inc()
-                if firing_by_group is None:
-                    firing_by_group = _firing_by_group(evaluation.states, keys)
-                plan = plan_group(rule, key, transitions, firing_by_group.get(key, 0))
+                if any(t.kind is TransitionKind.RESOLVED for t in transitions):
+                    # across every rule sharing this group (group_by without alertname), as stored now
+                    still_firing = await alert_states.firing_in_group(conn, key)
+                plan = plan_group(rule, key, transitions, still_firing)
                 changes.extend(await self._apply(conn, plan, error))
             await alert_states.record_outcome(
                 conn,
@@ -251,14 +252,6 @@ def _clearing_action(status: Status, *, auto_resolve: bool) -> Action | None:
     if status in (Status.TRIGGERED, Status.ACKNOWLEDGED):
         return Action.MITIGATE
     return None
-
-
-def _firing_by_group(states: Mapping[str, AlertState], keys: Mapping[str, str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for series, state in states.items():
-        if state.status is AlertStatus.FIRING:
-            counts[keys[series]] = counts.get(keys[series], 0) + 1
-    return counts
 
 
 @dataclass(frozen=True)

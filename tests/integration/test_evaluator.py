@@ -247,3 +247,25 @@ async def test_cached_states_match_what_postgres_holds(
         stored, _ = await alert_states.load(conn, "ErrorRateHigh")
     assert stored == evaluator._cache["ErrorRateHigh"].states
     assert stored['{path="a"}'].breach_since == clock()  # the clear seen by the other replica counted
+
+
+async def test_rules_sharing_a_group_clear_it_only_together(
+    db: Database, rules_dir: Path, clock: FrozenClock
+) -> None:
+    shared = PACK.replace("        when: above", "        when: above\n        group_by: [service]")
+    (rules_dir / "app.yaml").write_text(shared)
+    source = ScriptedSource()
+    evaluator, incidents = make_evaluator(db, rules_dir, clock, source)
+    source.set_value("QueueDepthHigh", 300)
+    source.set_value("ErrorRateHigh", 0.2)
+    await evaluator.tick()
+    await step(evaluator, clock)
+    await step(evaluator, clock)
+    [incident] = await incidents.list()
+    assert incident.dedup_key == 'rules:{service="app"}'
+    source.set_value("QueueDepthHigh", 1)  # auto_resolve rule clears, the error rate still fires
+    await step(evaluator, clock)
+    assert (await incidents.get(incident.id))[0].status.value == "triggered"
+    source.set_value("ErrorRateHigh", 0.0)
+    await step(evaluator, clock)
+    assert (await incidents.get(incident.id))[0].status.value == "mitigated"
