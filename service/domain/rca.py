@@ -12,7 +12,7 @@ so no caller can forget it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -205,11 +205,53 @@ def _summary(event: TimelineEvent) -> str:
         text += f" (was {_scalar(data['from'])})" if _scalar(data.get("from")) else ""
     elif kind == "note":
         text = f"note: {_scalar(data.get('text'))}"
+    elif kind in _MACHINE_WORDS and all(_scalar(data.get(k)) for k in _MACHINE_NEEDS.get(kind, ())):
+        text = _MACHINE_WORDS[kind](data)
     else:
         extras = [f"{k}={_scalar(v)}" for k, v in sorted(data.items()) if k not in _KNOWN_KEYS and _scalar(v)]
         text = kind.replace("_", " ") + (f" ({', '.join(extras[:6])})" if extras else "")
-    alert = [f"{k} {_scalar(data[k])}" for k in ("value", "threshold", "rule") if _scalar(data.get(k))]
+    alert = [f"{k} {shown}" for k in ("value", "threshold", "rule") if (shown := _shown(data, k))]
     return text + (f" [{', '.join(alert)}]" if alert else "")
+
+
+def _shown(data: dict[str, Any], key: str) -> str:
+    """A rule's value or threshold as written in its unit (`4.2%`, `1.5s`) when the event carries it."""
+    return _scalar(data.get(f"{key}_text")) or _scalar(data.get(key))
+
+
+def _targets(data: dict[str, Any]) -> str:
+    targets = data.get("targets")
+    if not isinstance(targets, dict):
+        return ""
+    named = [str(t) for values in targets.values() if isinstance(values, list) for t in values]
+    return f" ({', '.join(named)})" if named else ""
+
+
+# What a machine event must carry to be worded; otherwise it is shown generically with its fields.
+_MACHINE_NEEDS = {
+    "escalated": ("level",),
+    "notification_sent": ("channel", "kind", "target"),
+    "notification_failed": ("channel", "kind", "target"),
+}
+_MACHINE_WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "escalated": lambda d: (
+        f"escalated to level {_scalar(d.get('level'))} {_scalar(d.get('level_name'))}"
+        f" ({_scalar(d.get('reason')).replace('_', ' ')}){_targets(d)}"
+    ),
+    "escalation_stopped": lambda d: f"escalation stopped: {_scalar(d.get('reason')) or 'acknowledged'}",
+    "escalation_rearmed": lambda d: f"escalation re-armed: {_scalar(d.get('reason'))}",
+    "escalation_exhausted": lambda d: "escalation exhausted: every level was told",
+    "alert_cleared": lambda d: f"alert cleared ({_scalar(d.get('series_count')) or 1} series)",
+    "alert_level_changed": lambda d: f"alert level changed to {_scalar(d.get('level'))}",
+    "notification_sent": lambda d: (
+        f"{_scalar(d.get('channel'))} {_scalar(d.get('kind'))} sent to {_scalar(d.get('target'))}"
+    ),
+    "notification_failed": lambda d: (
+        f"{_scalar(d.get('channel'))} {_scalar(d.get('kind'))} to {_scalar(d.get('target'))} FAILED:"
+        f" {_scalar(d.get('error'))}"
+    ),
+    "rca_reminder": lambda d: f"RCA reminder ({_scalar(d.get('stage'))} due {_scalar(d.get('due'))})",
+}
 
 
 def _when(moment: datetime) -> dict[str, Any]:
@@ -223,8 +265,8 @@ def _alert_value(event: TimelineEvent) -> AlertValue:
         **_when(event.at),
         rule=_scalar(data.get("rule")),
         metric=_scalar(data.get("metric")),
-        value=_scalar(data.get("value")),
-        threshold=_scalar(data.get("threshold")),
+        value=_shown(data, "value"),
+        threshold=_shown(data, "threshold"),
         runbook=_scalar(data.get("runbook")),
     )
 

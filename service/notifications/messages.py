@@ -21,7 +21,17 @@ STATUS_EMOJI = {
     "resolved": ":white_check_mark:",
 }
 ACK_ACTION, RESOLVE_ACTION, ESCALATE_ACTION = "incident_ack", "incident_resolve", "incident_escalate"
-_BREACH_KEYS = ("rule", "value", "threshold", "unit", "runbook", "summary", "level")
+_BREACH_KEYS = (
+    "rule",
+    "value",
+    "threshold",
+    "value_text",
+    "threshold_text",
+    "unit",
+    "runbook",
+    "summary",
+    "level",
+)
 PD_DEDUP_MAX = 255
 PD_SUMMARY_MAX = 1024
 
@@ -52,6 +62,8 @@ def _number(value: Any, unit: str) -> str:
 def breach_text(title: str, breach: dict[str, Any]) -> str:
     """`checkout error rate: 4.2% vs threshold 1%`, or the title when no rule gave numbers."""
     head = str(breach.get("summary") or breach.get("rule") or title)
+    if breach.get("value_text") and breach.get("threshold_text"):
+        return f"{head}: {breach['value_text']} vs threshold {breach['threshold_text']}"
     if "value" in breach and "threshold" in breach:
         unit = str(breach.get("unit") or "")
         return f"{head}: {_number(breach['value'], unit)} vs threshold {_number(breach['threshold'], unit)}"
@@ -164,10 +176,18 @@ def change_line(event: TimelineEvent) -> str | None:
         return f":memo: {who}: {data.get('text', '')}"
     if kind == "escalated":
         targets = data.get("targets") or {}
-        mentions = " ".join(f"<@{u}>" for u in targets.get("slack_users") or [])
+        mentions = " ".join(_mention(str(u)) for u in targets.get("slack_users") or [])
         level = data.get("level_name") or f"level {data.get('level')}"
         reason = str(data.get("reason", "")).replace("_", " ")
         return f":arrow_double_up: Escalated to {level} ({reason}) {mentions}".strip()
     if kind == "escalation_exhausted":
         return ":warning: Escalation exhausted: nobody acknowledged at any level"
     return None
+
+
+def _mention(user: str) -> str:
+    """`<@U123>` notifies a Slack user by id; a policy naming `@tech-lead` is shown as written."""
+    bare = user.lstrip("@")
+    if bare[:1] in {"U", "W"} and bare.isalnum() and bare.isupper():
+        return f"<@{bare}>"
+    return f"@{bare}"

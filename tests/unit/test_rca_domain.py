@@ -363,3 +363,48 @@ def test_document_problem() -> None:
     assert document_problem("fine") is None
     assert document_problem("bad\x00") == "markdown contains a NUL character"
     assert document_problem("x" * 500_001) is not None
+
+
+def test_machine_events_read_as_sentences_with_values_in_their_units() -> None:
+    events = [
+        event(
+            1,
+            0,
+            "declared",
+            "rules",
+            "rules",
+            title="5xx",
+            severity="P2",
+            rule="ErrorRateHigh",
+            value=0.0512,
+            threshold=0.03,
+            value_text="5.12%",
+            threshold_text="3%",
+        ),
+        event(
+            2,
+            8,
+            "escalated",
+            "escalation",
+            "escalation",
+            level=2,
+            level_name="Technical lead",
+            reason="ack_timeout",
+            targets={"pagerduty": ["tech-lead"], "slack_users": ["@lead"]},
+        ),
+        TimelineEvent(
+            id=3,
+            incident_id=42,
+            at=T0 + timedelta(minutes=9),
+            kind="notification_sent",
+            actor="notifications",
+            source="system",
+            data={"channel": "slack", "kind": "update", "target": "#alerts", "outbox_id": 7},
+        ),
+    ]
+    facts = build_facts(incident(), events, chart_url="/c.svg", now=NOW)
+    lines = [line.summary for line in facts.timeline]
+    assert lines[0].endswith("[value 5.12%, threshold 3%, rule ErrorRateHigh]")
+    assert lines[1] == "escalated to level 2 Technical lead (ack timeout) (tech-lead, @lead)"
+    assert lines[2] == "slack update sent to #alerts"
+    assert [(v.value, v.threshold) for v in facts.values] == [("5.12%", "3%")]
