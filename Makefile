@@ -37,13 +37,13 @@ test-unit: install ## only the fast, I/O-free tests
 	$(BIN)/pytest tests/unit -q
 
 lint: install ## ruff and mypy --strict
-	$(BIN)/ruff check service tests bench
-	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff check service tests bench demo
+	$(BIN)/ruff format --check service tests bench demo
 	$(BIN)/mypy
 
 fmt: install ## format and autofix
-	$(BIN)/ruff format service tests bench
-	$(BIN)/ruff check --fix service tests bench
+	$(BIN)/ruff format service tests bench demo
+	$(BIN)/ruff check --fix service tests bench demo
 
 bench: install ## run the benchmarks and print their comparison tables
 	$(BIN)/python bench/run_all.py

@@ -94,7 +94,6 @@ def _cmd_check(settings: Settings) -> int:
     _, rule_problems = load_rules([settings.rules_dir], base=Path.cwd())
     problems.extend(str(p) for p in rule_problems)
     from service.adapters.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
-
     from service.notifications.policy import NotificationPolicyError, load_notification_policy
 
     try:

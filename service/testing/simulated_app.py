@@ -58,6 +58,10 @@ class Counters:
         self.total_seconds += fast * state.p95_seconds * 0.5 + slow * state.p95_seconds * 1.01
 
 
+STATE_KEY = web.AppKey("state", State)
+COUNTERS_KEY = web.AppKey("counters", Counters)
+
+
 def render(state: State, counters: Counters) -> str:
     lines = [
         "# HELP app_http_requests_total Requests served, by status class.",
@@ -84,18 +88,18 @@ def render(state: State, counters: Counters) -> str:
 
 def make_app(state: State | None = None) -> web.Application:
     app = web.Application()
-    app["state"] = state or State()
-    app["counters"] = Counters()
+    app[STATE_KEY] = state or State()
+    app[COUNTERS_KEY] = Counters()
 
     async def metrics(request: web.Request) -> web.Response:
-        current: State = request.app["state"]
-        counters: Counters = request.app["counters"]
+        current: State = request.app[STATE_KEY]
+        counters: Counters = request.app[COUNTERS_KEY]
         counters.advance(current)
         return web.Response(text=render(current, counters), content_type="text/plain", charset="utf-8")
 
     async def set_state(request: web.Request) -> web.Response:
-        current: State = request.app["state"]
-        counters: Counters = request.app["counters"]
+        current: State = request.app[STATE_KEY]
+        counters: Counters = request.app[COUNTERS_KEY]
         counters.advance(current)  # settle the old rates before switching
         body = await request.json()
         for key in ("error_rate", "p95_seconds", "queue_depth"):
@@ -119,7 +123,7 @@ async def _serve(port: int, phases: list[dict[str, float]] | None) -> None:
             for phase in phases:
                 for key in ("error_rate", "p95_seconds", "queue_depth"):
                     if key in phase:
-                        setattr(app["state"], key, phase[key])
+                        setattr(app[STATE_KEY], key, phase[key])
                 await asyncio.sleep(phase.get("seconds", 10))
         await asyncio.Event().wait()
     finally:

@@ -1,0 +1,1 @@
+"""`make demo`: the whole product in two minutes, narrated (see demo/story.py)."""
