@@ -85,10 +85,14 @@ def _cmd_check(settings: Settings) -> int:
         load_severity_policy(settings.rules_dir / "policy" / "severities.yaml")
     except PolicyError as exc:
         problems.append(str(exc))
+    from service.adapters.rca_policy_files import load_rca_policy
     from service.adapters.templates import MarkdownTemplates
-    from service.domain.rca import TemplatePolicy
 
-    problems.extend(MarkdownTemplates(settings.templates_dir).check(TemplatePolicy().names()))
+    try:
+        rca_policy = load_rca_policy(settings.rules_dir / "policy" / "rca.yaml")
+        problems.extend(MarkdownTemplates(settings.templates_dir).check(rca_policy.names()))
+    except PolicyError as exc:
+        problems.append(str(exc))
     from service.adapters.rule_files import load_rules
 
     _, rule_problems = load_rules([settings.rules_dir], base=Path.cwd())

@@ -18,6 +18,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from service.adapters.policy_files import load_severity_policy
 from service.adapters.postgres.database import Database
 from service.adapters.postgres.migrations import migrate
+from service.adapters.rca_policy_files import load_rca_policy
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.health import healthz, metrics, readyz
 from service.api.incidents import IncidentController
@@ -25,7 +26,6 @@ from service.api.metrics_middleware import metrics_middleware
 from service.api.rca import RcaController
 from service.clock import Clock, system_clock
 from service.components import Component, Context
-from service.domain.rca import TemplatePolicy
 from service.incidents.service import IncidentChange, IncidentService
 from service.observability import INCIDENT_EVENTS
 from service.rca.service import RcaService
@@ -71,7 +71,9 @@ def build_app(
     )
     severity_policy = load_severity_policy(settings.rules_dir / "policy" / "severities.yaml")
     incidents = IncidentService(db, clock=clock, after_commit=[_count_events])
-    rca = RcaService(db, incidents, settings.templates_dir, TemplatePolicy())
+    rca = RcaService(
+        db, incidents, settings.templates_dir, load_rca_policy(settings.rules_dir / "policy" / "rca.yaml")
+    )
     supervisor = Supervisor()
     workers_enabled = settings.workers if run_workers is None else run_workers
     schema_ready = asyncio.Event()
