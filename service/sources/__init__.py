@@ -1,0 +1,1 @@
+"""Collection for the rules engine: scrape targets, Prometheus servers and SQL probes into derived values."""

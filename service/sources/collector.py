@@ -1,0 +1,339 @@
+"""Turning the configured sources into the derived values the evaluator needs, once per evaluation.
+
+`collect(rules, now)` reads every source those rules use, each at most once and
+all of them concurrently, each under its own timeout, so one slow or broken
+source never holds up the others. A source that cannot be read yields `None`
+for the rules reading it (their alert states are held) and an `ok=False`
+status (the pipeline's synthetic `up == 0` alert); a source whose environment
+variable is unset is inert: skipped, listed in `inert`, and its rules get `None`.
+
+Sources are also read no more often than their interval: a scrape target every
+`interval` (default 15s), a SQL probe every `interval` (default: the shortest
+interval of the groups using it), a Prometheus server at the groups' interval.
+Within that time a later `collect()` reuses the last result and its status
+(`SourceStatus.cached`), so two groups reading `self` share one scrape.
+
+Rates need history: see `service.domain.scrape_history` (in memory; after a
+restart rates are unavailable until two scrapes fall inside the window).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Literal
+
+import aiohttp
+import msgspec
+import structlog
+
+from service.domain.derivations import Row, derive, needed_metrics
+from service.domain.rules import SELF_DATABASE, Rule, SignalKind, Sources
+from service.domain.scrape_history import ScrapeHistory
+from service.sources.exposition import ExpositionParser
+from service.sources.failures import SourceError
+from service.sources.metrics import SCRAPE_SAMPLES, SOURCE_DURATION, SOURCE_FAILURES, SOURCE_UP
+from service.sources.prometheus_api import instant_query
+from service.sources.scrape import fetch_exposition
+from service.sources.sql_probes import ProbeRunner
+
+log = structlog.get_logger(__name__)
+
+SourceKind = Literal["scrape", "prometheus", "sql"]
+# A source due within this share of its interval is read now: loops drift by milliseconds, and
+# skipping a read for that would halve its rate.
+_DUE_SLACK = 0.9
+_SCRAPE_KINDS = {SignalKind.GAUGE, SignalKind.RATE, SignalKind.RATIO, SignalKind.QUANTILE}
+
+
+class SourceStatus(msgspec.Struct, frozen=True, kw_only=True):
+    source: str  # the source's name from the rule files (e.g. "self", "app", a probe name)
+    kind: str  # "scrape" | "prometheus" | "sql"
+    ok: bool
+    error: str | None  # short, human, no secrets (never a DSN password or token)
+    labels: dict[str, str]  # the target's static labels (for the synthetic up==0 alert)
+    duration_seconds: float
+    cached: bool = False  # True when this collect() reused a read made less than an interval ago
+    read_at: datetime | None = None  # when the read this status describes happened
+
+
+class Collection(msgspec.Struct, frozen=True, kw_only=True):
+    at: datetime
+    values: dict[str, list[tuple[dict[str, str], float]] | None]  # by rule name; None = unreadable -> held
+    statuses: list[SourceStatus]  # one per source attempted (skipped/inert sources not listed)
+    inert: list[str]  # sources skipped because their url_env / database env is unset
+
+
+class _Read(msgspec.Struct, kw_only=True):
+    """The last read of one source: its status and, for Prometheus and SQL, its rows."""
+
+    status: SourceStatus
+    at: datetime
+    rows: dict[str, list[Row]] = msgspec.field(default_factory=dict)  # by query (prometheus) or "" (sql)
+    errors: dict[str, str] = msgspec.field(default_factory=dict)  # failed queries (prometheus)
+
+
+class Collector:
+    def __init__(
+        self,
+        sources: Sources,
+        *,
+        env: Mapping[str, str],
+        self_database_url: str | None,
+        self_metrics_url: str | None = None,
+    ) -> None:
+        self._sources = sources
+        self._env = dict(env)
+        self._self_database_url = self_database_url
+        self._self_metrics_url = self_metrics_url
+        self._histories: dict[str, ScrapeHistory] = {}
+        self._parsers: dict[str, ExpositionParser] = {}
+        self._reads: dict[str, _Read] = {}
+        # Every rule seen reading each source: a scrape keeps the metrics of all of them, whichever
+        # group's evaluation happens to trigger it.
+        self._known: dict[str, dict[str, Rule]] = {}
+        self._inflight: dict[str, asyncio.Task[_Read]] = {}
+        self._probes = ProbeRunner()
+        self._session: aiohttp.ClientSession | None = None
+
+    def update_sources(self, sources: Sources) -> None:
+        """A reloaded rule set: keep histories and pools of sources that kept their name and kind."""
+        kept = {s.name for s in sources.scrape}
+        self._histories = {name: h for name, h in self._histories.items() if name in kept}
+        self._parsers = {name: p for name, p in self._parsers.items() if name in kept}
+        self._reads = {}
+        self._known = {}
+        self._sources = sources
+
+    async def close(self) -> None:
+        for task in self._inflight.values():
+            task.cancel()
+        self._inflight.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        await self._probes.close()
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers={"User-Agent": "incidentd-rules"}, connector=aiohttp.TCPConnector(limit=32)
+            )
+        return self._session
+
+    # ---- which source each rule reads -------------------------------------------------------
+
+    def _kind_of(self, rule: Rule) -> SourceKind | None:
+        kind = self._sources.kind_of(rule.signal.source)
+        if kind == "scrape" and rule.signal.kind in _SCRAPE_KINDS:
+            return "scrape"
+        if kind == "prometheus" and rule.signal.kind is SignalKind.PROMQL:
+            return "prometheus"
+        if kind == "sql" and rule.signal.kind is SignalKind.PROBE:
+            return "sql"
+        return None
+
+    def _address(self, name: str, kind: SourceKind) -> str | None:
+        """The URL or DSN to read, or None when the source is inert (its variable is unset)."""
+        if kind == "scrape":
+            target = next(t for t in self._sources.scrape if t.name == name)
+            if name == "self" and self._self_metrics_url:
+                return self._self_metrics_url
+            return target.url or (self._env.get(target.url_env) if target.url_env else None) or None
+        if kind == "prometheus":
+            server = next(s for s in self._sources.prometheus if s.name == name)
+            return server.url or (self._env.get(server.url_env) if server.url_env else None) or None
+        probe = self._sources.probe(name)
+        if probe is None:
+            return None
+        if probe.database == SELF_DATABASE:
+            return self._self_database_url or None
+        return self._env.get(probe.database) or None
+
+    # ---- collect ----------------------------------------------------------------------------
+
+    async def collect(self, rules: Sequence[Rule], now: datetime) -> Collection:
+        values: dict[str, list[Row] | None] = {}
+        by_source: dict[str, list[Rule]] = {}
+        kinds: dict[str, SourceKind] = {}
+        for rule in rules:
+            kind = self._kind_of(rule)
+            if kind is None:
+                log.warning("rule_source_unknown", rule=rule.name, source=rule.signal.source)
+                values[rule.name] = None
+                continue
+            by_source.setdefault(rule.signal.source, []).append(rule)
+            self._known.setdefault(rule.signal.source, {})[rule.name] = rule
+            kinds[rule.signal.source] = kind
+        inert: list[str] = []
+        reads: dict[str, Awaitable[_Read]] = {}
+        for name, readers in by_source.items():
+            address = self._address(name, kinds[name])
+            if address is None:
+                inert.append(name)
+                continue
+            reads[name] = self._read(name, kinds[name], address, readers, now)
+        results = await asyncio.gather(*reads.values())
+        done = dict(zip(reads, results, strict=True))
+        for name, readers in by_source.items():
+            read = done.get(name)
+            for rule in readers:
+                values[rule.name] = None if read is None else self._values(rule, kinds[name], read, now)
+        statuses = [read.status for read in done.values()]
+        return Collection(at=now, values=values, statuses=statuses, inert=sorted(inert))
+
+    def _values(self, rule: Rule, kind: SourceKind, read: _Read, now: datetime) -> list[Row] | None:
+        signal = rule.signal
+        if kind == "prometheus":
+            return read.rows.get(signal.query or "")  # None when that query failed
+        if not read.status.ok:
+            return None
+        if kind == "sql":
+            rows = read.rows.get("", [])
+            selector = signal.metric
+            if selector is None or not selector.matchers:
+                return list(rows)
+            return [(labels, value) for labels, value in rows if selector.matches(labels)]
+        history = self._histories.get(signal.source)
+        if history is None:
+            return None
+        target = next(t for t in self._sources.scrape if t.name == signal.source)
+        try:
+            return derive(signal, history, now.timestamp(), target.labels)
+        except Exception:  # a derivation bug must cost one rule, not the evaluation
+            log.exception("derivation_failed", rule=rule.name, source=signal.source)
+            return None
+
+    async def _read(
+        self, name: str, kind: SourceKind, address: str, readers: list[Rule], now: datetime
+    ) -> _Read:
+        last = self._reads.get(name)
+        if last is not None and self._fresh(name, kind, last, readers, now):
+            return msgspec.structs.replace(last, status=msgspec.structs.replace(last.status, cached=True))
+        task = self._inflight.get(name)
+        if task is None:
+            task = asyncio.ensure_future(self._fetch(name, kind, address, readers, now))
+            self._inflight[name] = task
+            task.add_done_callback(lambda _: self._inflight.pop(name, None))
+        read = await asyncio.shield(task)
+        self._reads[name] = read
+        return read
+
+    def _fresh(self, name: str, kind: SourceKind, last: _Read, readers: list[Rule], now: datetime) -> bool:
+        interval = self._interval(name, kind, readers)
+        if now - last.at >= interval * _DUE_SLACK:
+            return False
+        if kind == "prometheus":
+            wanted = {rule.signal.query or "" for rule in readers}
+            return wanted <= set(last.rows) | set(last.errors)
+        return True
+
+    def _interval(self, name: str, kind: SourceKind, readers: list[Rule]) -> timedelta:
+        known = self._known.get(name, {}).values()
+        group_interval = min(rule.interval for rule in [*readers, *known])
+        if kind == "scrape":
+            return next(t.interval for t in self._sources.scrape if t.name == name)
+        if kind == "sql":
+            probe = self._sources.probe(name)
+            return probe.interval if probe is not None and probe.interval is not None else group_interval
+        return group_interval
+
+    def _timeout(self, name: str, kind: SourceKind) -> float:
+        if kind == "scrape":
+            return next(t.timeout for t in self._sources.scrape if t.name == name).total_seconds()
+        if kind == "prometheus":
+            return next(s.timeout for s in self._sources.prometheus if s.name == name).total_seconds()
+        probe = self._sources.probe(name)
+        return probe.timeout.total_seconds() if probe is not None else 5.0
+
+    async def _fetch(
+        self, name: str, kind: SourceKind, address: str, readers: list[Rule], now: datetime
+    ) -> _Read:
+        readers = list(self._known.get(name, {}).values()) or readers
+        timeout = self._timeout(name, kind)
+        labels: dict[str, str] = {}
+        if kind == "scrape":
+            labels = dict(next(t.labels for t in self._sources.scrape if t.name == name))
+        started = time.perf_counter()
+        rows: dict[str, list[Row]] = {}
+        errors: dict[str, str] = {}
+        error: str | None = None
+        try:
+            if kind == "scrape":
+                await self._scrape(name, address, readers, now, timeout)
+            elif kind == "prometheus":
+                rows, errors = await self._query_all(address, readers, now, timeout)
+                error = next(iter(errors.values()), None)
+            else:
+                rows[""] = await self._probe(name, address, timeout)
+        except SourceError as exc:
+            error = str(exc)
+        except Exception as exc:  # never let one source take the evaluation down
+            log.exception("source_read_crashed", source=name, kind=kind)
+            error = f"internal error: {type(exc).__name__}"
+        duration = time.perf_counter() - started
+        status = SourceStatus(
+            source=name,
+            kind=kind,
+            ok=error is None,
+            error=error,
+            labels=labels,
+            duration_seconds=duration,
+            read_at=now,
+        )
+        self._observe(status, self._reads.get(name))
+        return _Read(status=status, at=now, rows=rows, errors=errors)
+
+    async def _scrape(self, name: str, url: str, readers: list[Rule], now: datetime, timeout: float) -> None:
+        parser = self._parsers.setdefault(name, ExpositionParser())
+        async with asyncio.timeout(timeout + 1):
+            exposition = await fetch_exposition(self._http(), url, timeout, parser)
+        wanted: set[str] = set()
+        keep_for = 0.0
+        for rule in readers:
+            names, window = needed_metrics(rule.signal)
+            wanted.update(names)
+            keep_for = max(keep_for, window)
+        history = self._histories.setdefault(name, ScrapeHistory())
+        samples = [(s[0], s[1], s[2]) for s in exposition.samples if s[0] in wanted]
+        history.add(now.timestamp(), samples, keep_for)
+        SCRAPE_SAMPLES.labels(name).set(len(exposition.samples))
+
+    async def _query_all(
+        self, url: str, readers: list[Rule], now: datetime, timeout: float
+    ) -> tuple[dict[str, list[Row]], dict[str, str]]:
+        queries = sorted({rule.signal.query for rule in readers if rule.signal.query})
+        at = now.timestamp()
+
+        async def one(query: str) -> list[Row] | str:
+            try:
+                async with asyncio.timeout(timeout + 1):
+                    return await instant_query(self._http(), url, query, at, timeout)
+            except SourceError as exc:
+                return str(exc)
+            except TimeoutError:
+                return f"query timed out after {timeout:g}s"
+
+        answers = await asyncio.gather(*(one(query) for query in queries))
+        rows = {q: a for q, a in zip(queries, answers, strict=True) if not isinstance(a, str)}
+        errors = {q: a for q, a in zip(queries, answers, strict=True) if isinstance(a, str)}
+        return rows, errors
+
+    async def _probe(self, name: str, dsn: str, timeout: float) -> list[Row]:
+        probe = self._sources.probe(name)
+        if probe is None:
+            raise SourceError(f"no sql probe named {name!r}")
+        return await self._probes.run(probe, dsn, probe.database)
+
+    def _observe(self, status: SourceStatus, previous: _Read | None) -> None:
+        SOURCE_UP.labels(status.source, status.kind).set(1 if status.ok else 0)
+        SOURCE_DURATION.labels(status.source, status.kind).observe(status.duration_seconds)
+        if not status.ok:
+            SOURCE_FAILURES.labels(status.source, status.kind).inc()
+        was_ok = previous is None or previous.status.ok
+        if was_ok and not status.ok:
+            log.warning("source_down", source=status.source, kind=status.kind, error=status.error)
+        elif not was_ok and status.ok:
+            log.info("source_up", source=status.source, kind=status.kind)

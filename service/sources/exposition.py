@@ -1,0 +1,331 @@
+"""A fast parser for Prometheus text exposition 0.0.4 and OpenMetrics 1.0.
+
+A big target is hundreds of thousands of lines every 15 seconds, and a Python
+loop doing a dozen string operations per line manages only about half a million
+lines a second. So the parser works in two tiers:
+
+- Bulk: one compiled pattern tokenises every sample line of the common shape
+  (`name{a="b",le="0.5"} 12 [1700000000000]`, no escapes, single spaces) in C,
+  and the columns are converted with `map` (floats) and a label cache whose
+  misses are parsed once per distinct label string (a target exposes the same
+  series scrape after scrape, and label pairs such as `le="0.5"` repeat). If
+  the number of lines it tokenised is not exactly the number of sample lines,
+  or a value is not a number, the text goes to the second tier.
+- Careful: line by line, accepting what the format allows beyond the common
+  shape (escapes, blanks inside braces, OpenMetrics exemplars) and naming the
+  line and the problem when something is wrong.
+
+A malformed line fails the whole exposition, as it fails a Prometheus scrape:
+half a scrape would make counters look like they vanished.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import re
+from collections import deque
+from collections.abc import Iterable
+from itertools import filterfalse, repeat
+from operator import itemgetter
+from typing import NamedTuple, cast
+
+from service.sources.exposition_careful import LABEL_NAME, METRIC_NAME, ExpositionError, read_sample
+
+__all__ = ["Exposition", "ExpositionError", "ExpositionParser", "Sample", "parse_exposition"]
+
+# (metric name, labels, value, timestamp in seconds or None). Plain tuples: building a million
+# small objects per scrape is where a parser's time goes. The labels dict is shared between samples
+# and scrapes (it comes from the cache): treat it as read-only.
+Sample = tuple[str, dict[str, str], float, float | None]
+
+# The common line shape; the label text is checked when it is first seen (the label cache's miss).
+_SAMPLE_LINE = re.compile(
+    r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^\n]*)\})? ([^ \n]+)(?: ([^ \n]+))?$",
+    re.MULTILINE,
+)
+_NAME, _LABELS, _VALUE, _STAMP = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
+_ALL_BUT_LAST = itemgetter(slice(None, -1))
+_EMPTY_LINE = re.compile(r"\n(?=\n)")
+_TYPES = frozenset(
+    {"counter", "gauge", "histogram", "summary", "untyped", "unknown", "gaugehistogram", "stateset", "info"}
+)
+# OpenMetrics `foo_created` is the creation time of counter/histogram/summary `foo`, not a series to alert on.
+_CREATED_OWNERS = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
+_CACHE_LIMIT = 500_000
+
+
+class Exposition(NamedTuple):
+    samples: list[Sample]
+    types: dict[str, str]  # family name -> declared type
+    helps: dict[str, str]
+
+
+class _Pairs(dict[str, tuple[str, str]]):
+    """`job="app` -> ("job", "app"): label pairs repeat across series, so each is split and checked once."""
+
+    def __missing__(self, pair: str) -> tuple[str, str]:
+        key, sep, value = pair.partition('="')
+        if not sep or LABEL_NAME.fullmatch(key) is None:
+            raise ValueError(f"bad label pair {pair!r}")
+        self[pair] = found = (key, value)
+        return found
+
+
+class _LabelCache(dict[str, dict[str, str]]):
+    """Label text -> labels, parsed on first sight: a target exposes the same series scrape after scrape.
+
+    A miss is checked without a pattern: with no backslash, a valid key in every `key="value` part
+    (see `_Pairs`) and exactly two quotes per pair, the text can only be `k="v",k2="v2"[,]`.
+    Histogram buckets differ from their siblings only in the last label (`le`), so the labels before
+    it are cached too and a bucket costs a dict copy.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pairs = _Pairs()
+        self.heads: dict[str, dict[str, str]] = {"": {}}
+        self[""] = {}
+
+    def __missing__(self, text: str) -> dict[str, str]:
+        if text.endswith('"'):
+            body = text[:-1]
+        elif text.endswith('",'):
+            body = text[:-2]
+        else:
+            raise ValueError(f"labels need the careful parser: {text[:40]!r}")
+        head, comma, last = body.rpartition('",')
+        base = self.heads.get(head) if comma else None
+        if base is not None:
+            key, value = self.pairs[last]
+            if '"' in value or "\\" in value or key in base:
+                raise ValueError(f"labels need the careful parser: {text[:40]!r}")
+            labels = base.copy()
+            labels[key] = value
+        else:
+            parts = body.split('",')
+            labels = dict(map(self.pairs.__getitem__, parts))
+            if len(labels) != len(parts) or text.count('"') != 2 * len(parts) or "\\" in text:
+                raise ValueError(f"labels need the careful parser: {text[:40]!r}")
+            if comma:
+                head_labels = labels.copy()
+                del head_labels[self.pairs[last][0]]
+                self.heads[head] = head_labels
+        self[text] = labels
+        return labels
+
+    def fill(self, texts: Iterable[str]) -> None:
+        """Parse every label text not seen before in one go, with the loops in C (`map`, `zip`).
+
+        Same checks as `__missing__`, summed over the batch: each sum can only match when every
+        text matches. Anything unusual is left to `__missing__`, one text at a time.
+        """
+        missing = list(filterfalse(self.__contains__, texts))
+        if not missing:
+            return
+        if not all(map(str.endswith, missing, repeat('"'))) or any(
+            map(str.__contains__, missing, repeat("\\"))
+        ):
+            return
+        pair = self.pairs.__getitem__
+        splits = list(map(str.rpartition, map(_ALL_BUT_LAST, missing), repeat('",')))
+        heads = list(map(_NAME, splits))
+        new_heads = list(filterfalse(self.heads.__contains__, dict.fromkeys(heads)))
+        if new_heads:
+            head_parts = list(map(str.split, new_heads, repeat('",')))
+            head_labels = list(map(dict, map(map, repeat(pair), head_parts)))
+            if sum(map(len, head_labels)) != sum(map(len, head_parts)):
+                raise ValueError("a label is given twice")
+            self.heads.update(zip(new_heads, head_labels, strict=True))
+        bases = list(map(self.heads.__getitem__, heads))
+        labels = list(map(dict, bases))
+        lasts = list(map(pair, map(_VALUE, splits)))
+        deque(map(dict.__setitem__, labels, map(_NAME, lasts), map(_LABELS, lasts)), maxlen=0)
+        expected = sum(map(len, bases)) + len(missing)
+        if sum(map(len, labels)) != expected or sum(map(str.count, missing, repeat('"'))) != 2 * expected:
+            raise ValueError("labels need the careful parser")
+        self.update(zip(missing, labels, strict=True))
+
+    def trim(self, limit: int) -> None:
+        if len(self) > limit or len(self.pairs) > limit or len(self.heads) > limit:
+            self.clear()
+            self.pairs.clear()
+            self.heads.clear()
+            self.heads[""] = {}
+            self[""] = {}
+
+
+class ExpositionParser:
+    """Keeps the label cache between parses: use one parser per scrape target."""
+
+    def __init__(self, cache_limit: int = _CACHE_LIMIT) -> None:
+        self._cache = _LabelCache()
+        self._cache_limit = cache_limit
+
+    def parse(self, text: str, *, openmetrics: bool = False) -> Exposition:
+        # Everything built here is acyclic (str, tuple, dict of str), so the cycle collector, which
+        # would otherwise run every few hundred allocations, has nothing to find: pause it.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._parse(text, openmetrics)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _parse(self, text: str, openmetrics: bool) -> Exposition:
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        self._cache.trim(self._cache_limit)
+        types: dict[str, str] = {}
+        helps: dict[str, str] = {}
+        body, comments = _read_comments(text, types, helps, openmetrics)
+        samples = self._bulk(body, comments, openmetrics)
+        if samples is None:
+            samples = self._by_line(body, openmetrics)
+        if any(kind in _CREATED_OWNERS for kind in types.values()):
+            names = set(map(itemgetter(0), samples))
+            drop = {name for name in names if _is_created(name, types)}
+            if drop:
+                samples = [s for s in samples if s[0] not in drop]
+        return Exposition(samples, types, helps)
+
+    def _bulk(self, body: str, comments: int, openmetrics: bool) -> list[Sample] | None:
+        rows = _SAMPLE_LINE.findall(body)
+        if not _covers(body, len(rows) + comments):
+            return None  # some line is not of the common shape
+        if not rows:
+            return []
+        try:
+            if any(map(_STAMP, rows)):
+                scale = 1.0 if openmetrics else 0.001
+                times: list[float | None] | repeat[None] = [
+                    float(s) * scale if s else None for s in map(_STAMP, rows)
+                ]
+                if not all(map(math.isfinite, filter(None, times))):
+                    return None
+            else:
+                times = repeat(None)
+            texts = list(map(_LABELS, rows))
+            found = list(map(self._cache.get, texts))
+            if None in found:  # label texts not seen before: parse them all at once
+                self._cache.fill(texts)
+                labels = list(map(self._cache.__getitem__, texts))
+            else:
+                labels = cast("list[dict[str, str]]", found)
+            return list(
+                zip(
+                    map(_NAME, rows),
+                    labels,
+                    map(float, map(_VALUE, rows)),
+                    times,  # may be an endless repeat(None)
+                    strict=False,
+                )
+            )
+        except ValueError:
+            return None
+
+    def _by_line(self, body: str, openmetrics: bool) -> list[Sample]:
+        lines = body.split("\n")
+        samples: list[Sample] = []
+        cache = self._cache
+        for number, line in enumerate(lines, 1):
+            if not line or line[0] == "#" or line.isspace():
+                continue
+            try:
+                name, labels, value, ts = read_sample(line, openmetrics)
+            except ExpositionError as exc:
+                raise ExpositionError(f"line {number}: {exc}") from None
+            if labels:
+                labels = cache.setdefault(_canonical(labels), labels)
+            samples.append((name, labels, value, ts))
+        return samples
+
+
+def parse_exposition(text: str, *, openmetrics: bool = False) -> Exposition:
+    return ExpositionParser().parse(text, openmetrics=openmetrics)
+
+
+def _canonical(labels: dict[str, str]) -> str:
+    """A cache key for labels read by the careful tier; it cannot collide with a validated label string."""
+    return "\\" + repr(sorted(labels.items()))
+
+
+def _is_created(name: str, types: dict[str, str]) -> bool:
+    """OpenMetrics' `foo_created` of a counter/histogram/summary `foo`. prometheus_client's classic
+    text declares the same samples as gauge families of their own; those are kept, as declared."""
+    if not name.endswith("_created") or name in types:
+        return False
+    return types.get(name[: -len("_created")]) in _CREATED_OWNERS
+
+
+def _covers(text: str, matched: int) -> bool:
+    """Whether `matched` lines are every non-empty line of `text` (comments included in `matched`).
+
+    Counting newlines is one fast pass; the slower count of empty lines is only needed when the
+    first guess (no empty lines but a trailing one) is off.
+    """
+    if not text:
+        return matched == 0
+    lines = text.count("\n") + 1 - text.endswith("\n")
+    if matched == lines:
+        return True
+    empty = len(_EMPTY_LINE.findall(text)) + text.startswith("\n")
+    return matched == lines - empty
+
+
+def _comment_lines(text: str) -> list[tuple[int, str]]:
+    """(offset, line) of every line starting with `#`; `#` elsewhere (inside a label value) is rare."""
+    found = []
+    start = text.find("#")
+    while start >= 0:
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        if start == 0 or text[start - 1] == "\n":
+            found.append((start, text[start:end]))
+            start = text.find("#", end)
+        else:
+            start = text.find("#", start + 1)
+    return found
+
+
+def _read_comments(
+    text: str, types: dict[str, str], helps: dict[str, str], openmetrics: bool
+) -> tuple[str, int]:
+    """Record `# TYPE`/`# HELP`; returns the text up to OpenMetrics `# EOF` and its comment line count."""
+    count = 0
+    for start, line in _comment_lines(text):
+        parts = line.split(None, 3)
+        keyword = parts[1] if len(parts) > 1 else ""
+        if openmetrics and keyword == "EOF" and len(parts) == 2:
+            end = start + len(line)
+            if text[end:].strip():
+                raise ExpositionError(f"line {_line_of(text, end + 1)}: text after # EOF")
+            return text[:start], count
+        count += 1
+        if keyword not in ("TYPE", "HELP"):
+            continue
+        number = _line_of(text, start)
+        if len(parts) < 3 or METRIC_NAME.fullmatch(parts[2]) is None:
+            raise ExpositionError(f"line {number}: # {keyword} needs a valid metric name")
+        rest = parts[3] if len(parts) == 4 else ""
+        if keyword == "TYPE":
+            kind = rest.strip().lower()
+            if kind not in _TYPES:
+                raise ExpositionError(f"line {number}: unknown metric type {rest.strip()!r}")
+            types[parts[2]] = kind
+        else:
+            helps[parts[2]] = _unescape_help(rest)
+    if openmetrics:
+        raise ExpositionError("OpenMetrics text does not end with # EOF (truncated?)")
+    return text, count
+
+
+def _line_of(text: str, position: int) -> int:
+    return text.count("\n", 0, position) + 1
+
+
+def _unescape_help(text: str) -> str:
+    if "\\" not in text:
+        return text
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), text)
