@@ -56,7 +56,7 @@ def collector_factory(context: Context) -> SourceFactory:
             sources,
             env=os.environ,
             self_database_url=context.database_url,
-            self_metrics_url=f"http://{settings.host}:{settings.port}/metrics",
+            self_metrics_url=f"http://{_reachable(settings.host)}:{settings.port}/metrics",
         )
 
     return make
@@ -95,3 +95,8 @@ def _install_sighup(book: RuleBook) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, book.reload)
     except (RuntimeError, NotImplementedError, ValueError):
         log.debug("sighup_reload_unavailable")
+
+
+def _reachable(host: str) -> str:
+    """Where this process can reach its own listener: a wildcard bind is reached on loopback."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - compared, not bound
