@@ -19,9 +19,11 @@ from datetime import datetime
 from typing import Protocol
 
 import asyncpg
+import msgspec
 import structlog
 from prometheus_client import Counter, Histogram
 
+from service.adapters.postgres import alert_state_store as store
 from service.adapters.postgres import alert_states
 from service.adapters.postgres import incidents as incident_repo
 from service.adapters.postgres.database import Database, DatabaseUnavailable
@@ -34,8 +36,8 @@ from service.alerting.source_health import (
 )
 from service.clock import Clock
 from service.domain.alert_incidents import GroupPlan, plan_group
-from service.domain.alerts import AlertState, TransitionKind, group_key
-from service.domain.evaluation import alert_labels, evaluate, group_transitions
+from service.domain.alerts import AlertState, group_key
+from service.domain.evaluation import RuleTransition, alert_labels, evaluate, group_transitions
 from service.domain.incidents import Action, Actor, Status
 from service.domain.rules import Rule
 from service.incidents.service import IncidentChange, IncidentService
@@ -45,6 +47,10 @@ log = structlog.get_logger(__name__)
 
 RULES_ACTOR = Actor(name="rules", source="rules")
 MAX_IDLE = 1.0
+BATCH_RULES = 500  # rules per transaction
+BATCH_SERIES = 50_000  # a rule with more series than this goes alone
+VALUE_REFRESH_EVERY = 10  # slots between rewrites of a still-breaching series' stored value
+_DATABASE_GONE = (DatabaseUnavailable, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 
 EVALUATIONS = Counter("incidentd_rule_evaluations_total", "Rule evaluations by outcome", ["outcome"])
 EVALUATION_SECONDS = Histogram(
@@ -55,6 +61,7 @@ EVALUATION_SECONDS = Histogram(
 TRANSITIONS = Counter("incidentd_alert_transitions_total", "Alert state transitions", ["kind"])
 
 SeriesRows = list[tuple[dict[str, str], float]]
+Work = tuple[Rule, SeriesRows | None, str | None]  # rule, its values (None: unreadable), source error
 
 
 class CollectionLike(Protocol):
@@ -112,88 +119,109 @@ class Evaluator:
         if not due:
             return 0
         collection = await self._source.collect(due, now)
-        evaluated = 0
-        for rule in due:
-            values = collection.values.get(rule.name)
-            if await self._evaluate_guarded(rule, values, now):
-                evaluated += 1
-            self._done_slots[rule.name] = slot_of(rule, now)
+        work: list[Work] = [(rule, collection.values.get(rule.name), None) for rule in due]
         errors = errors_by_rule(collection.statuses)
         for status in collection.statuses:
             rule = source_down_rule(status.kind, status.source)
-            if self._done_slots.get(rule.name, -1) >= slot_of(rule, now):
-                continue
-            await self._evaluate_guarded(rule, source_down_values(status), now, errors.get(rule.name))
-            self._done_slots[rule.name] = slot_of(rule, now)
+            if self._done_slots.get(rule.name, -1) < slot_of(rule, now):
+                work.append((rule, source_down_values(status), errors.get(rule.name)))
+        evaluated = 0
+        for batch in _batches(work):
+            evaluated += await self._evaluate_guarded(batch, now)
+            for rule, _, _ in batch:
+                self._done_slots[rule.name] = slot_of(rule, now)
         return evaluated
 
-    async def _evaluate_guarded(
-        self, rule: Rule, values: SeriesRows | None, now: datetime, error: str | None = None
-    ) -> bool:
+    async def _evaluate_guarded(self, batch: list[Work], now: datetime) -> int:
+        """A batch in one transaction; if it fails for a reason other than the database being away,
+        each rule is retried alone so one broken rule cannot hold the others back."""
         started = time.perf_counter()
         try:
-            done = await self.evaluate_rule(rule, values, now, error=error)
-        except (DatabaseUnavailable, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
-            raise  # the database is the problem, not this rule: let the supervisor back off
+            done = await self.evaluate_batch(batch, now)
+        except _DATABASE_GONE:
+            raise  # the database is the problem, not the rules: let the supervisor back off
         except Exception:
-            EVALUATIONS.labels(outcome="error").inc()
-            log.exception("rule_evaluation_failed", rule=rule.name, file=rule.file, line=rule.line)
-            return False
+            if len(batch) == 1:
+                rule = batch[0][0]
+                EVALUATIONS.labels(outcome="error").inc()
+                log.exception("rule_evaluation_failed", rule=rule.name, file=rule.file, line=rule.line)
+                return 0
+            log.warning("rule_batch_failed_retrying_one_by_one", rules=len(batch))
+            return sum([await self._evaluate_guarded([item], now) for item in batch])
         EVALUATION_SECONDS.observe(time.perf_counter() - started)
-        EVALUATIONS.labels(outcome="evaluated" if done else "taken_elsewhere").inc()
+        EVALUATIONS.labels(outcome="evaluated").inc(done)
+        EVALUATIONS.labels(outcome="taken_elsewhere").inc(len(batch) - done)
         return done
 
     async def evaluate_rule(
         self, rule: Rule, values: SeriesRows | None, now: datetime, *, error: str | None = None
     ) -> bool:
         """One rule, one slot, one transaction. False when another replica already took this slot."""
+        return await self.evaluate_batch([(rule, values, error)], now) == 1
+
+    async def evaluate_batch(self, batch: Sequence[Work], now: datetime) -> int:
+        """Rules for their current slot in one transaction: claim, load what is not cached, evaluate,
+        store, open or clear incidents, record. Returns how many were claimed here."""
         started = time.perf_counter()
         changes: list[IncidentChange] = []
-        slot = slot_of(rule, now)
+        slots = {rule.name: slot_of(rule, now) for rule, _, _ in batch}
+        cache_updates: dict[str, CachedStates] = {}
         async with self._db.transaction() as conn:
-            claim = await alert_states.claim_slot(conn, rule.name, slot, now, self._writer)
-            if not claim.claimed:
-                return False
-            cached = self._cache.get(rule.name)
-            if cached is not None and cached.valid_after(
-                claim.previous_slot, claim.previous_writer, self._writer
-            ):
-                before, ids = cached.states, dict(cached.ids)
-                known_keys = cached.group_keys if cached.rule is rule else {}
-            else:
-                before, ids = await alert_states.load(conn, rule.name)
-                known_keys = {}
-            evaluation = evaluate(rule, values, before, now)
-            keys = {
-                key: known_keys.get(key)
-                or group_key(rule.name, rule.group_by, alert_labels(rule, state.labels))
-                for key, state in evaluation.states.items()
-            }
-            await alert_states.save(conn, rule.name, before, evaluation.states, keys, ids)
-            grouped = group_transitions(evaluation.transitions)
-            for key, transitions in grouped.items():
-                still_firing = 0
-                for transition in transitions:
-                    TRANSITIONS.labels(kind=transition.kind.value).inc()
-                if any(t.kind is TransitionKind.RESOLVED for t in transitions):
-                    # across every rule sharing this group (group_by without alertname), as stored now
-                    still_firing = await alert_states.firing_in_group(conn, key)
-                plan = plan_group(rule, key, transitions, still_firing)
-                changes.extend(await self._apply(conn, plan, error))
-            await alert_states.record_outcome(
-                conn,
-                rule.name,
-                duration_ms=(time.perf_counter() - started) * 1000,
-                series=len(evaluation.states),
-                transitions=len(evaluation.transitions),
-                missing=values is None,
-            )
-        self._cache[rule.name] = CachedStates(
-            rule=rule, slot=slot, writer=self._writer, states=evaluation.states, ids=ids, group_keys=keys
-        )
+            claims = await store.claim_slots(conn, list(slots.items()), now, self._writer)
+            claimed = [item for item in batch if claims[item[0].name].claimed]
+            trusted: dict[str, CachedStates] = {}
+            for rule, _, _ in claimed:
+                cached = self._cache.get(rule.name)
+                claim = claims[rule.name]
+                if cached is not None and cached.valid_after(
+                    claim.previous_slot, claim.previous_writer, self._writer
+                ):
+                    trusted[rule.name] = cached
+            loaded = await store.load_many(conn, [r.name for r, _, _ in claimed if r.name not in trusted])
+            writes: list[store.RuleWrite] = []
+            outcomes: list[store.Outcome] = []
+            plans: list[tuple[GroupPlan, str | None]] = []
+            for rule, values, error in claimed:
+                cached = trusted.get(rule.name)
+                if cached is not None:
+                    before, ids = cached.states, dict(cached.ids)
+                    known = cached.group_keys if cached.rule is rule else {}
+                else:
+                    before, ids = loaded[rule.name]
+                    known = {}
+                evaluation = evaluate(rule, values, before, now)
+                keys = _group_keys(rule, evaluation.states, known)
+                refresh = slots[rule.name] % VALUE_REFRESH_EVERY == 0
+                writes.append(store.RuleWrite(rule.name, before, evaluation.states, keys, ids, now, refresh))
+                outcomes.append(
+                    store.Outcome(
+                        rule.name,
+                        (time.perf_counter() - started) * 1000,
+                        len(evaluation.states),
+                        len(evaluation.transitions),
+                        values is None,
+                    )
+                )
+                cache_updates[rule.name] = CachedStates(
+                    rule=rule,
+                    slot=slots[rule.name],
+                    writer=self._writer,
+                    states=evaluation.states,
+                    ids=ids,
+                    group_keys=keys,
+                )
+                for key, transitions in group_transitions(evaluation.transitions).items():
+                    for transition in transitions:
+                        TRANSITIONS.labels(kind=transition.kind.value).inc()
+                    plans.append((_plan(rule, key, transitions), error))
+            await store.save_many(conn, writes)
+            for plan, error in plans:
+                changes.extend(await self._apply(conn, await _settled(conn, plan), error))
+            await store.record_outcomes(conn, outcomes, now)
+        self._cache.update(cache_updates)
         for change in changes:
             self._incidents.committed(change)
-        return True
+        return len(claimed)
 
     async def _apply(
         self, conn: asyncpg.Connection, plan: GroupPlan, error: str | None
@@ -244,6 +272,44 @@ class Evaluator:
             for rule in self._rulebook.current.enabled_rules()
         ]
         return max(0.05, min([MAX_IDLE, *waits]))
+
+
+def _plan(rule: Rule, key: str, transitions: Sequence[RuleTransition]) -> GroupPlan:
+    """Plan with `still_firing` unknown yet; the batch fills it in from the stored states."""
+    return plan_group(rule, key, transitions, still_firing=0)
+
+
+async def _settled(conn: asyncpg.Connection, plan: GroupPlan) -> GroupPlan:
+    """A clearing group is all clear only if no series of any rule sharing it fires, as stored now."""
+    if plan.clear is None:
+        return plan
+    firing = await alert_states.firing_in_group(conn, plan.group_key)
+    details = {**plan.clear.details, "still_firing": firing}
+    clear = msgspec.structs.replace(plan.clear, all_clear=firing == 0, details=details)
+    return msgspec.structs.replace(plan, clear=clear)
+
+
+def _group_keys(rule: Rule, states: Mapping[str, AlertState], known: Mapping[str, str]) -> dict[str, str]:
+    return {
+        key: known.get(key) or group_key(rule.name, rule.group_by, alert_labels(rule, state.labels))
+        for key, state in states.items()
+    }
+
+
+def _batches(work: Sequence[Work]) -> list[list[Work]]:
+    batches: list[list[Work]] = []
+    current: list[Work] = []
+    series = 0
+    for item in work:
+        size = len(item[1] or ())
+        if current and (len(current) >= BATCH_RULES or series + size > BATCH_SERIES):
+            batches.append(current)
+            current, series = [], 0
+        current.append(item)
+        series += size
+    if current:
+        batches.append(current)
+    return batches
 
 
 def _clearing_action(status: Status, *, auto_resolve: bool) -> Action | None:

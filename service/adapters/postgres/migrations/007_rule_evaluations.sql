@@ -12,5 +12,8 @@ CREATE TABLE rule_evaluations (
     duration_ms   double precision NOT NULL DEFAULT 0,
     series        integer          NOT NULL DEFAULT 0,
     transitions   integer          NOT NULL DEFAULT 0,
-    data_missing  boolean          NOT NULL DEFAULT false
+    data_missing  boolean          NOT NULL DEFAULT false,
+    -- The last evaluation that had data: series still breaching (or still resolved) since their row was
+    -- written are not rewritten each time; their clocks are this (service/adapters/postgres/alert_state_store.py).
+    last_data_at  timestamptz
 );
