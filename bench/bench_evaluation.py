@@ -162,8 +162,8 @@ def main() -> None:
     args = parser.parse_args()
     url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or DEFAULT_URL
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
-    print("Rule evaluation with alert state in PostgreSQL (python bench/bench_evaluation.py)")
     if len(names) > 1:
+        print("Rule evaluation with alert state in PostgreSQL (one process per scenario)")
         # one process per scenario, so each peak RSS is its own
         import subprocess
 
