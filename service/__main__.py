@@ -43,8 +43,13 @@ def _serve(settings: Settings) -> int:
         app, host=settings.host, port=settings.port, log_level="warning", access_log=False, lifespan="on"
     )
     server = uvicorn.Server(config)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it; as KeyboardInterrupt it reaches the
+    # `finally` below, so an embedded PostgreSQL is stopped however the service is stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server.run()
+    except KeyboardInterrupt:
+        log.info("stopped")
     finally:
         if handle is not None:
             handle.cleanup()

@@ -1,0 +1,66 @@
+"""`make run`'s path: `incidentd serve` without DATABASE_URL runs on an embedded PostgreSQL, then stops it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from demo.processes import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/readyz", timeout=1) as response:  # noqa: S310 - local URL
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_console_script_serves_on_embedded_postgres_and_stops_it(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("INCIDENTD_")}
+    env.update(
+        {
+            "INCIDENTD_PORT": str(port),
+            "INCIDENTD_DATA_DIR": str(tmp_path),
+            "INCIDENTD_API_TOKENS": "t=token-123",
+        }
+    )
+    script = Path(sys.executable).parent / "incidentd"
+    process = subprocess.Popen(
+        [str(script), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    pid_file = tmp_path / "postgres" / "postmaster.pid"
+    try:
+        deadline = time.monotonic() + 60
+        while not _ready(f"http://127.0.0.1:{port}"):
+            assert process.poll() is None, "incidentd exited before it was ready"
+            assert time.monotonic() < deadline, "incidentd not ready within 60 s"
+            time.sleep(0.2)
+        assert pid_file.exists()
+        postgres_pid = int(pid_file.read_text().split()[0])
+        process.send_signal(stop_signal)
+        process.wait(timeout=30)
+        for _ in range(50):
+            try:
+                os.kill(postgres_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the embedded PostgreSQL is still running after incidentd stopped")
+    finally:
+        if process.poll() is None:
+            process.kill()
