@@ -11,6 +11,7 @@ from typing import Any
 
 from service.domain.incidents import Incident, TimelineEvent
 from service.domain.severity import Severity
+from service.notifications.slack_buttons import actions_block
 
 PD_SEVERITY = {Severity.P0: "critical", Severity.P1: "error", Severity.P2: "warning", Severity.P3: "info"}
 SEVERITY_EMOJI = {"P0": ":red_circle:", "P1": ":large_orange_circle:", "P2": ":large_yellow_circle:"}
@@ -20,7 +21,6 @@ STATUS_EMOJI = {
     "mitigated": ":adhesive_bandage:",
     "resolved": ":white_check_mark:",
 }
-ACK_ACTION, RESOLVE_ACTION, ESCALATE_ACTION = "incident_ack", "incident_resolve", "incident_escalate"
 _BREACH_KEYS = (
     "rule",
     "value",
@@ -123,28 +123,11 @@ def slack_blocks(snap: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
         {"type": "section", "text": {"type": "mrkdwn", "text": snap["breach"]}, "fields": fields},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": links}]},
     ]
-    if status != "resolved":
-        value = str(snap["incident_id"])
-        buttons = []
-        if status == "triggered":
-            buttons.append(_button("Acknowledge", ACK_ACTION, value, "primary"))
-        buttons.append(_button("Resolve", RESOLVE_ACTION, value, None))
-        buttons.append(_button("Escalate", ESCALATE_ACTION, value, "danger"))
-        blocks.append({"type": "actions", "block_id": f"incident-{value}", "elements": buttons})
+    actions = actions_block(int(snap["incident_id"]), status)
+    if actions is not None:
+        blocks.append(actions)
     text = f"[{sev}] {snap['human_id']} {status}: {snap['title']} ({snap['breach']})"
     return text, blocks
-
-
-def _button(label: str, action_id: str, value: str, style: str | None) -> dict[str, Any]:
-    button: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": label},
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        button["style"] = style
-    return button
 
 
 def storm_summary(channel: str, interval_seconds: float, snaps: list[dict[str, Any]]) -> str:

@@ -13,12 +13,10 @@ from typing import Any, Literal
 import msgspec
 
 from service.domain.incidents import Incident, Status, TimelineEvent
+from service.notifications.slack_buttons import actions_block
 from service.slack_commands.parser import USAGES, Usage
 
 Visibility = Literal["ephemeral", "in_channel"]
-ACTION_ACK = "incident_ack"
-ACTION_RESOLVE = "incident_resolve"
-ACTION_ESCALATE = "incident_escalate"
 SHOWN_EVENTS = 8
 _STATUS_ICON = {
     Status.TRIGGERED: ":rotating_light:",
@@ -100,26 +98,7 @@ def problem_reply(problem: str) -> Reply:
 
 
 def buttons(incident: Incident) -> dict[str, Any]:
-    value = str(incident.id)
-    elements: list[dict[str, Any]] = []
-    if incident.status is Status.TRIGGERED:
-        elements.append(_button("Acknowledge", ACTION_ACK, value, "primary"))
-    if incident.status.is_open:
-        elements.append(_button("Resolve", ACTION_RESOLVE, value, None))
-        elements.append(_button("Escalate", ACTION_ESCALATE, value, "danger"))
-    return {"type": "actions", "block_id": f"incident-{incident.id}", "elements": elements}
-
-
-def _button(label: str, action_id: str, value: str, style: str | None) -> dict[str, Any]:
-    button: dict[str, Any] = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": label},
-        "action_id": action_id,
-        "value": value,
-    }
-    if style:
-        button["style"] = style
-    return button
+    return actions_block(incident.id, incident.status.value) or {"type": "actions", "elements": []}
 
 
 def _event_line(event: TimelineEvent) -> str:

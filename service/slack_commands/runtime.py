@@ -19,6 +19,7 @@ import structlog
 from service.clock import Clock
 from service.domain.incidents import Action, parse_human_id
 from service.incidents.service import IncidentService
+from service.notifications.slack_buttons import ACTION_ACK, ACTION_ESCALATE, ACTION_RESOLVE
 from service.rca.service import RcaService
 from service.slack_commands import parser
 from service.slack_commands.escalation_port import STATE_KEY as ESCALATION_KEY
@@ -26,14 +27,7 @@ from service.slack_commands.escalation_port import Escalation
 from service.slack_commands.followups import Followups
 from service.slack_commands.handlers import Services, SlackUser, command_name, execute
 from service.slack_commands.metrics import COMMANDS, DEFERRED
-from service.slack_commands.replies import (
-    ACTION_ACK,
-    ACTION_ESCALATE,
-    ACTION_RESOLVE,
-    Reply,
-    problem_reply,
-    usage_reply,
-)
+from service.slack_commands.replies import Reply, problem_reply, usage_reply
 from service.slack_commands.signing import RequestVerifier
 
 log = structlog.get_logger(__name__)
