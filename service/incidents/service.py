@@ -168,14 +168,13 @@ class IncidentService:
                 at=now,
             )
             if created is not None:
-                event = await repo.append_event(
+                event = await self._event(
                     conn,
-                    incident_id=created.id,
-                    at=now,
-                    kind="declared",
-                    actor=actor.name,
-                    source=actor.source,
-                    data={"title": title, "severity": severity.label, "labels": labels, **details},
+                    created.id,
+                    now,
+                    "declared",
+                    actor,
+                    {"title": title, "severity": severity.label, "labels": labels, **details},
                 )
                 change = IncidentChange(incident=created, previous=None, events=(event,), actor=actor)
                 await self._publish(conn, change)
@@ -193,6 +192,19 @@ class IncidentService:
         """Run the after-commit listeners for a change made through one of the `*_in` methods."""
         self._committed(change)
 
+    async def _event(
+        self,
+        conn: asyncpg.Connection,
+        incident_id: int,
+        at: datetime,
+        kind: str,
+        actor: Actor,
+        data: dict[str, Any],
+    ) -> TimelineEvent:
+        return await repo.append_event(
+            conn, incident_id=incident_id, at=at, kind=kind, actor=actor.name, source=actor.source, data=data
+        )
+
     async def _fresh_key(self, conn: asyncpg.Connection) -> str:
         token: str = await conn.fetchval("SELECT md5(random()::text || clock_timestamp()::text)")
         return f"manual-{token[:16]}"
@@ -208,42 +220,25 @@ class IncidentService:
     ) -> IncidentChange:
         updated = msgspec.structs.replace(existing, updated_at=now)
         events = [
-            await repo.append_event(
-                conn,
-                incident_id=existing.id,
-                at=now,
-                kind="attached",
-                actor=actor.name,
-                source=actor.source,
-                data={"severity": severity.label, **details},
+            await self._event(
+                conn, existing.id, now, "attached", actor, {"severity": severity.label, **details}
             )
         ]
         if severity < existing.severity:
             updated = msgspec.structs.replace(updated, severity=severity)
             events.append(
-                await repo.append_event(
+                await self._event(
                     conn,
-                    incident_id=existing.id,
-                    at=now,
-                    kind="severity_raised",
-                    actor=actor.name,
-                    source=actor.source,
-                    data={"from": existing.severity.label, "to": severity.label, **details},
+                    existing.id,
+                    now,
+                    "severity_raised",
+                    actor,
+                    {"from": existing.severity.label, "to": severity.label, **details},
                 )
             )
         if existing.status is Status.MITIGATED:
             updated = msgspec.structs.replace(updated, status=Status.TRIGGERED, mitigated_at=None)
-            events.append(
-                await repo.append_event(
-                    conn,
-                    incident_id=existing.id,
-                    at=now,
-                    kind="retriggered",
-                    actor=actor.name,
-                    source=actor.source,
-                    data=details,
-                )
-            )
+            events.append(await self._event(conn, existing.id, now, "retriggered", actor, details))
         await repo.update(conn, updated)
         change = IncidentChange(incident=updated, previous=existing, events=tuple(events), actor=actor)
         await self._publish(conn, change)
@@ -307,15 +302,7 @@ class IncidentService:
         data: dict[str, Any] = {"from": current.status.value, "to": target.value, **(details or {})}
         if note:
             data["note"] = note
-        event = await repo.append_event(
-            conn,
-            incident_id=incident_id,
-            at=now,
-            kind=ACTION_EVENT[action],
-            actor=actor.name,
-            source=actor.source,
-            data=data,
-        )
+        event = await self._event(conn, incident_id, now, ACTION_EVENT[action], actor, data)
         change = IncidentChange(incident=updated, previous=current, events=(event,), actor=actor)
         await self._publish(conn, change)
         return change
@@ -342,15 +329,7 @@ class IncidentService:
             data: dict[str, Any] = {"from": current.severity.label, "to": severity.label, **(details or {})}
             if reason:
                 data["reason"] = reason
-            event = await repo.append_event(
-                conn,
-                incident_id=incident_id,
-                at=now,
-                kind=kind,
-                actor=actor.name,
-                source=actor.source,
-                data=data,
-            )
+            event = await self._event(conn, incident_id, now, kind, actor, data)
             change = IncidentChange(incident=updated, previous=current, events=(event,), actor=actor)
             await self._publish(conn, change)
         self._committed(change)
@@ -364,14 +343,8 @@ class IncidentService:
             now = self._clock()
             updated = msgspec.structs.replace(current, assignee=assignee, updated_at=now)
             await repo.update(conn, updated)
-            event = await repo.append_event(
-                conn,
-                incident_id=incident_id,
-                at=now,
-                kind="assigned",
-                actor=actor.name,
-                source=actor.source,
-                data={"from": current.assignee, "to": assignee},
+            event = await self._event(
+                conn, incident_id, now, "assigned", actor, {"from": current.assignee, "to": assignee}
             )
             change = IncidentChange(incident=updated, previous=current, events=(event,), actor=actor)
             await self._publish(conn, change)
@@ -399,15 +372,7 @@ class IncidentService:
     ) -> TimelineEvent:
         """Same as `record`, inside a transaction the caller already holds (workers use this)."""
         now = self._clock()
-        event = await repo.append_event(
-            conn,
-            incident_id=incident.id,
-            at=now,
-            kind=kind,
-            actor=actor.name,
-            source=actor.source,
-            data=dict(data or {}),
-        )
+        event = await self._event(conn, incident.id, now, kind, actor, dict(data or {}))
         await conn.execute("UPDATE incidents SET updated_at = $2 WHERE id = $1", incident.id, now)
         change = IncidentChange(incident=incident, previous=incident, events=(event,), actor=actor)
         await self._publish(conn, change)
