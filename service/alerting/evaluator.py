@@ -55,7 +55,7 @@ _DATABASE_GONE = (DatabaseUnavailable, asyncpg.PostgresConnectionError, asyncpg.
 EVALUATIONS = Counter("incidentd_rule_evaluations_total", "Rule evaluations by outcome", ["outcome"])
 EVALUATION_SECONDS = Histogram(
     "incidentd_rule_evaluation_seconds",
-    "Time to evaluate one rule and store its state",
+    "Time to evaluate one batch of rules (up to 500) and store their state",
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 TRANSITIONS = Counter("incidentd_alert_transitions_total", "Alert state transitions", ["kind"])
@@ -100,10 +100,6 @@ class Evaluator:
         self._done_slots: dict[str, int] = {}
         self._cache: dict[str, CachedStates] = {}
         self._writer = uuid.uuid4().hex
-
-    def replace_source(self, source: ValueSource) -> ValueSource:
-        old, self._source = self._source, source
-        return old
 
     def due_rules(self, now: datetime) -> list[Rule]:
         return [
@@ -152,12 +148,6 @@ class Evaluator:
         EVALUATIONS.labels(outcome="evaluated").inc(done)
         EVALUATIONS.labels(outcome="taken_elsewhere").inc(len(batch) - done)
         return done
-
-    async def evaluate_rule(
-        self, rule: Rule, values: SeriesRows | None, now: datetime, *, error: str | None = None
-    ) -> bool:
-        """One rule, one slot, one transaction. False when another replica already took this slot."""
-        return await self.evaluate_batch([(rule, values, error)], now) == 1
 
     async def evaluate_batch(self, batch: Sequence[Work], now: datetime) -> int:
         """Rules for their current slot in one transaction: claim, load what is not cached, evaluate,

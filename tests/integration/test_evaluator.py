@@ -297,3 +297,18 @@ async def test_rules_sharing_a_group_clear_it_only_together(
     source.set_value("ErrorRateHigh", 0.0)
     await step(evaluator, clock)
     assert (await incidents.get(incident.id))[0].status.value == "mitigated"
+
+
+async def test_a_rule_that_fails_to_store_does_not_hold_back_the_others(
+    db: Database, rules_dir: Path, clock: FrozenClock
+) -> None:
+    """PostgreSQL refuses a NUL byte in text; the batch is retried rule by rule so the other rule pages."""
+    source = ScriptedSource()
+    evaluator, incidents = make_evaluator(db, rules_dir, clock, source)
+    source.set_value("ErrorRateHigh", 0.5, {"path": "/bad\x00path"})
+    source.set_value("QueueDepthHigh", 300)
+    assert await evaluator.tick() == 1
+    [incident] = await incidents.list()
+    assert incident.dedup_key == 'rules:{alertname="QueueDepthHigh",service="app"}'
+    rules = {r["rule"] for r in await db.fetch("SELECT rule FROM rule_evaluations")}
+    assert rules == {"QueueDepthHigh"}
