@@ -228,7 +228,6 @@ class Sender:
             members = await store.claim_storm_members(conn, str(head.payload["storm_key"]))
             if members:
                 await self._slack.post_summary(
-                    conn,
                     channel=head.target,
                     interval_seconds=float(head.payload.get("interval_seconds", 0)),
                     members=[(m.incident_id or 0, m.payload["snapshot"]) for m in members],

@@ -16,6 +16,7 @@ import asyncpg
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from service.adapters.postgres.database import Database
 from service.notifications import messages
 from service.notifications.outcomes import DeliveryError, NotConfigured, parse_retry_after, redact
 
@@ -24,7 +25,8 @@ _TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "
 
 
 class SlackDelivery:
-    def __init__(self, token: str | None, api_url: str) -> None:
+    def __init__(self, token: str | None, api_url: str, db: Database) -> None:
+        self._db = db
         self._token = token
         self._client = (
             AsyncWebClient(token=token, base_url=api_url, timeout=10, retry_handlers=[]) if token else None
@@ -77,15 +79,7 @@ class SlackDelivery:
         if ref is None:
             answer = await self._call("chat.postMessage", channel=channel, text=text, blocks=blocks)
             channel_id, ts = str(answer.get("channel") or channel), str(answer["ts"])
-            await conn.execute(
-                "INSERT INTO slack_messages (incident_id, channel, channel_id, ts, created_at, updated_at)"
-                " VALUES ($1, $2, $3, $4, $5, $5)",
-                incident_id,
-                channel,
-                channel_id,
-                ts,
-                now,
-            )
+            await self._remember([incident_id], channel, channel_id, ts, now, summary=False)
             if changes:
                 await self._reply(channel_id, ts, changes)
             return "posted"
@@ -96,7 +90,7 @@ class SlackDelivery:
             except DeliveryError as exc:
                 if "message_not_found" not in str(exc):
                     raise
-                await conn.execute(
+                await self._db.execute(
                     "DELETE FROM slack_messages WHERE incident_id = $1 AND channel = $2", incident_id, channel
                 )
                 return await self.post_or_update(
@@ -123,7 +117,6 @@ class SlackDelivery:
 
     async def post_summary(
         self,
-        conn: asyncpg.Connection,
         *,
         channel: str,
         interval_seconds: float,
@@ -134,17 +127,28 @@ class SlackDelivery:
         text = messages.storm_summary(channel, interval_seconds, [snap for _, snap in members])
         answer = await self._call("chat.postMessage", channel=channel, text=text)
         channel_id, ts = str(answer.get("channel") or channel), str(answer["ts"])
-        for incident_id, _ in members:
-            await conn.execute(
-                "INSERT INTO slack_messages (incident_id, channel, channel_id, ts, summary, created_at,"
-                " updated_at) VALUES ($1, $2, $3, $4, true, $5, $5) ON CONFLICT DO NOTHING",
-                incident_id,
-                channel,
-                channel_id,
-                ts,
-                now,
-            )
+        await self._remember([i for i, _ in members], channel, channel_id, ts, now, summary=True)
         return ts
+
+    async def _remember(
+        self, incident_ids: list[int], channel: str, channel_id: str, ts: str, now: datetime, *, summary: bool
+    ) -> None:
+        """Record a posted message at once, committed on its own, not with the outbox row: once Slack
+        has it, a crash before the sender marks the row sent must lead to an update, not a second post.
+        (Only the instant between Slack's answer and this commit is left uncovered.)"""
+        await self._db.execute(
+            """
+            INSERT INTO slack_messages (incident_id, channel, channel_id, ts, summary, created_at, updated_at)
+            SELECT i, $2, $3, $4, $5, $6, $6 FROM unnest($1::bigint[]) AS i
+            ON CONFLICT (incident_id, channel) DO NOTHING
+            """,
+            incident_ids,
+            channel,
+            channel_id,
+            ts,
+            summary,
+            now,
+        )
 
     async def close(self) -> None:
         if self._client is not None and self._client.session is not None:
