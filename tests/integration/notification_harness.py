@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -116,3 +117,17 @@ async def outbox(db: Database, **where: Any) -> list[dict[str, Any]]:
     rows = await db.fetch("SELECT * FROM notification_outbox ORDER BY id")
     found = [dict(r) for r in rows]
     return [r for r in found if all(r[k] == v for k, v in where.items())]
+
+
+@contextlib.asynccontextmanager
+async def running_fakes() -> AsyncIterator[tuple[FakePagerDuty, FakeSlack]]:
+    """Both fake servers for one test; whatever the test built is closed before they stop."""
+    pd, slack = FakePagerDuty(), FakeSlack()
+    await pd.start()
+    await slack.start()
+    try:
+        yield pd, slack
+    finally:
+        await close_built()
+        await pd.stop()
+        await slack.stop()

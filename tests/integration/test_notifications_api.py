@@ -16,10 +16,10 @@ from notification_harness import (
     ROUTING_KEY,
     SLACK_TOKEN,
     build_notifications,
-    close_built,
     deliver_until,
     notification_settings,
     outbox,
+    running_fakes,
 )
 
 from service.adapters.postgres.database import Database
@@ -58,13 +58,8 @@ def webhook(event_type: str, incident_key: str, user: str = "Pat On-Call") -> by
 
 @pytest.fixture
 async def fakes() -> AsyncIterator[tuple[FakePagerDuty, FakeSlack]]:
-    pd, slack = FakePagerDuty(), FakeSlack()
-    await pd.start()
-    await slack.start()
-    yield pd, slack
-    await close_built()
-    await pd.stop()
-    await slack.stop()
+    async with running_fakes() as pair:
+        yield pair
 
 
 def app_for(pd: FakePagerDuty, slack: FakeSlack, database_url: str, *, credentials: bool) -> Any:

@@ -12,10 +12,10 @@ from notification_harness import (
     BREACH,
     ROUTING_KEY,
     build_notifications,
-    close_built,
     deliver_until,
     notification_settings,
     outbox,
+    running_fakes,
 )
 
 from service.adapters.postgres.database import Database
@@ -31,13 +31,8 @@ ALICE = Actor(name="alice", source="api")
 
 @pytest.fixture
 async def fakes() -> AsyncIterator[tuple[FakePagerDuty, FakeSlack]]:
-    pd, slack = FakePagerDuty(), FakeSlack()
-    await pd.start()
-    await slack.start()
-    yield pd, slack
-    await close_built()
-    await pd.stop()
-    await slack.stop()
+    async with running_fakes() as pair:
+        yield pair
 
 
 async def test_trigger_ack_resolve_reach_pagerduty_once_each_and_slack_updates_in_place(
