@@ -13,7 +13,7 @@ import asyncio
 import shutil
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ TOKEN = "demo-token"  # noqa: S105 - a local demo's API token, printed for the r
 SIGNING_SECRET = "demo-signing-secret"  # noqa: S105
 ROUTING_KEY = "R0DEMO0ROUTING0KEY0000000000000A"  # 32 characters, like a real integration key
 BOT_TOKEN = "xoxb-demo-bot-token"  # noqa: S105
-DEDUP_KEY = 'rules:{service="app"}'
 
 
 @dataclass
@@ -53,7 +52,6 @@ class StoryResult:
     rca_markdown: str
     rca_files: list[Path]
     restarts: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 class Story:

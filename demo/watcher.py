@@ -10,6 +10,7 @@ import aiohttp
 from service.testing.fake_pagerduty import FakePagerDuty
 from service.testing.fake_slack import FakeSlack
 
+# The demo pack groups by service (demo/rules/app-004.yaml): its one incident has this key.
 DEDUP_KEY = 'rules:{service="app"}'
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from demo.story import DEDUP_KEY, StoryOptions, StoryResult, run_story
+from demo.story import StoryOptions, StoryResult, run_story
+from demo.watcher import DEDUP_KEY
 from service.adapters.postgres.database import Database
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
