@@ -8,6 +8,7 @@ machine's PostgreSQL); without it an embedded server is started under
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,6 +20,21 @@ from service.adapters.postgres.migrations import migrate
 from service.testing.databases import create_scratch_database, drop_database, truncate_all
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of a real peer binary (prometheus, amtool, chromium).
+
+    Under CI (CI=true) a missing tool fails the test, because `.ci/run` installs it; on a developer's
+    machine the test is skipped with the apt-get line that brings the tool.
+    """
+    path = shutil.which(name)
+    if path:
+        return path
+    message = f"{name} is not installed: apt-get install {package}"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
