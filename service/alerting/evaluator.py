@@ -10,7 +10,6 @@ collect (like Prometheus HA pairs); only one wins each rule's slot.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -37,6 +36,7 @@ from service.alerting.source_health import (
 from service.clock import Clock
 from service.domain.alert_incidents import GroupPlan, plan_group
 from service.domain.alerts import AlertState, group_key
+from service.domain.alerts import slot_of as alert_slot
 from service.domain.evaluation import RuleTransition, alert_labels, evaluate, group_transitions
 from service.domain.incidents import Action, Actor, Status
 from service.domain.rules import Rule
@@ -79,7 +79,7 @@ class ValueSource(Protocol):
 
 
 def slot_of(rule: Rule, at: datetime) -> int:
-    return math.floor(at.timestamp() / max(rule.interval.total_seconds(), 1.0))
+    return alert_slot(at, rule.interval)
 
 
 class Evaluator:

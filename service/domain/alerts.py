@@ -10,6 +10,13 @@ restarted service that loads it from PostgreSQL neither pages again for an
 alert already firing nor starts the `for` clock over. Each level must hold for
 `for` on its own: a warning that spikes to critical for one evaluation stays a
 warning, the way two Prometheus rules with the same `for` would behave.
+
+Durations are counted in evaluation slots (`slot_of`), not compared as
+wall-clock differences: Prometheus evaluates on an exact grid, so `for: 1m` at a
+15 s interval fires at the 4th evaluation after the first breaching one, while
+wall-clock evaluation times that drift by a millisecond would make it the 5th.
+`keep_firing_for` counts from the first clear evaluation, as Prometheus'
+`KeepFiringSince` does.
 """
 
 from __future__ import annotations
@@ -17,11 +24,28 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 
 from service.domain.rules import GROUP_BY_ALL, Level
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+MIN_INTERVAL = timedelta(seconds=1)
+
+
+def slot_of(at: datetime, interval: timedelta) -> int:
+    """Which evaluation slot `at` falls in: floor(epoch / interval), in whole microseconds so that
+    a time stored in PostgreSQL and read back lands in the same slot."""
+    return ((at - _EPOCH) // _MICROSECOND) // (max(interval, MIN_INTERVAL) // _MICROSECOND)
+
+
+def slots_for(duration: timedelta, interval: timedelta) -> int:
+    """Evaluations a duration spans: Prometheus' `ts - since >= for` on its grid is
+    `slots >= ceil(for / interval)`."""
+    step = max(interval, MIN_INTERVAL) // _MICROSECOND
+    return -(-(duration // _MICROSECOND) // step)
 
 
 class AlertStatus(enum.StrEnum):
@@ -73,11 +97,24 @@ class AlertTransition(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def step(
-    state: AlertState, observation: Observation, *, for_: timedelta, keep_firing_for: timedelta
+    state: AlertState,
+    observation: Observation,
+    *,
+    for_: timedelta,
+    keep_firing_for: timedelta,
+    interval: timedelta,
 ) -> tuple[AlertState, list[AlertTransition]]:
     """Advance one series by one evaluation. Re-applying an observation at or before the last is a no-op,
     so two replicas or a retried evaluation cannot produce a second page."""
     now, level = observation.at, observation.level
+    slot = slot_of(now, interval)
+    need = slots_for(for_, interval)
+    keep = slots_for(keep_firing_for, interval)
+
+    def quiet(last: datetime | None) -> int | None:
+        """Clear evaluations since `last` breached (the first clear one counts as 0)."""
+        return None if last is None else slot - slot_of(last, interval) - 1
+
     if state.updated_at is not None and now <= state.updated_at:
         return state, []
     breaching = level is not None
@@ -93,8 +130,8 @@ def step(
         last_critical_at=now if critical else state.last_critical_at,
         updated_at=now,
     )
-    held = breach_since is not None and now - breach_since >= for_
-    critical_held = critical_since is not None and now - critical_since >= for_
+    held = breach_since is not None and slot - slot_of(breach_since, interval) >= need
+    critical_held = critical_since is not None and slot - slot_of(critical_since, interval) >= need
 
     def transition(kind: TransitionKind, new: Level | None, old: Level | None = None) -> AlertTransition:
         return AlertTransition(kind=kind, at=now, level=new, previous_level=old, value=observation.value)
@@ -124,11 +161,13 @@ def step(
         return msgspec.structs.replace(moved, level=level), []
 
     # Firing.
-    quiet_for = now - moved.last_breach_at if moved.last_breach_at is not None else None
-    if not breaching and (quiet_for is None or quiet_for >= keep_firing_for):
+    quiet_for = quiet(moved.last_breach_at)
+    if not breaching and (quiet_for is None or quiet_for >= keep):
         new = msgspec.structs.replace(moved, status=AlertStatus.RESOLVED, resolved_at=now)
         return new, [transition(TransitionKind.RESOLVED, state.level, state.level)]
-    new_level = _firing_level(state.level, level, critical_held, moved.last_critical_at, now, keep_firing_for)
+    critical_quiet = quiet(moved.last_critical_at)
+    recently_critical = critical_quiet is not None and critical_quiet < keep
+    new_level = _firing_level(state.level, level, critical_held, recently_critical)
     new = msgspec.structs.replace(moved, level=new_level)
     if new_level is state.level or new_level is None or state.level is None:
         return new, []
@@ -137,18 +176,12 @@ def step(
 
 
 def _firing_level(
-    current: Level | None,
-    observed: Level | None,
-    critical_held: bool,
-    last_critical_at: datetime | None,
-    now: datetime,
-    keep_firing_for: timedelta,
+    current: Level | None, observed: Level | None, critical_held: bool, recently_critical: bool
 ) -> Level | None:
     if critical_held:
         return Level.CRITICAL
     if observed is None:
         return current  # inside keep_firing_for: hold whatever level was firing
-    recently_critical = last_critical_at is not None and now - last_critical_at < keep_firing_for
     if current is Level.CRITICAL and recently_critical:
         return Level.CRITICAL
     return Level.WARNING

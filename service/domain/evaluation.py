@@ -165,7 +165,9 @@ def _advance(
     states: dict[str, AlertState],
     transitions: list[RuleTransition],
 ) -> None:
-    new, changes = step(state, observation, for_=rule.for_, keep_firing_for=rule.keep_firing_for)
+    new, changes = step(
+        state, observation, for_=rule.for_, keep_firing_for=rule.keep_firing_for, interval=rule.interval
+    )
     states[key] = new
     transitions.extend(_describe(rule, key, new, change) for change in changes)
 

@@ -153,6 +153,28 @@ async def test_restart_does_not_page_again_or_restart_for(
     assert await kinds(incidents, incident.id) == ["declared"]
 
 
+async def test_for_fires_at_the_nth_evaluation_on_a_drifting_clock_across_restarts(
+    db: Database, rules_dir: Path, clock: FrozenClock
+) -> None:
+    """`for: 1m` at a 30 s interval is two evaluations after the first breaching one, even when each
+    evaluation runs a few milliseconds early and the process is replaced between them."""
+    source = ScriptedSource()
+    clock.advance(timedelta(seconds=1, milliseconds=4))
+    evaluator, incidents = make_evaluator(db, rules_dir, clock, source)
+    source.set_value("ErrorRateHigh", 0.05)
+    await evaluator.tick()  # pending at 1.004 s into its slot
+    for number, late_ms in enumerate((-3, -5)):
+        evaluator, _ = make_evaluator(db, rules_dir, clock, source)  # a new process each time
+        clock.advance(timedelta(seconds=30, milliseconds=late_ms))
+        await evaluator.tick()
+        fired = await incidents.list()
+        assert len(fired) == number, f"evaluation {number + 1} after the breach"
+    [incident] = fired
+    assert incident.created_at - (T0 + timedelta(seconds=1, milliseconds=4)) == timedelta(
+        seconds=59, milliseconds=992
+    )
+
+
 async def test_two_replicas_evaluate_each_slot_once(
     db: Database, rules_dir: Path, clock: FrozenClock
 ) -> None:
@@ -234,10 +256,10 @@ async def test_keep_firing_for_survives_a_restart_between_quiet_writes(
     [incident] = await incidents.list()
     restarted, _ = make_evaluator(db, rules_dir, clock, source)
     source.set_value("QueueDepthHigh", 1)
-    for _ in range(3):  # 90 s quiet: still inside keep_firing_for
+    for _ in range(4):  # the first clear evaluation and 90 s after it: inside keep_firing_for
         await step(restarted, clock)
     assert (await incidents.get(incident.id))[0].status.value == "triggered"
-    await step(restarted, clock)  # 2 minutes after the last breach
+    await step(restarted, clock)  # 2 minutes after the first clear evaluation, as Prometheus counts
     assert (await incidents.get(incident.id))[0].status.value == "resolved"
 
 

@@ -18,6 +18,7 @@ from service.domain.rules import Level
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 W, C = Level.WARNING, Level.CRITICAL
+MINUTE = timedelta(minutes=1)
 
 
 def run(
@@ -37,6 +38,7 @@ def run(
             Observation(T0 + timedelta(minutes=minute), level, 1.0 if level else 0.0),
             for_=timedelta(minutes=for_),
             keep_firing_for=timedelta(minutes=keep),
+            interval=MINUTE,
         )
         seen.extend((minute, change) for change in changes)
     return current, seen
@@ -76,10 +78,11 @@ def test_without_keep_firing_for_the_first_clear_evaluation_resolves() -> None:
     assert seen[-1][1].previous_level is W
 
 
-def test_keep_firing_for_rides_out_flapping_and_resolves_after_the_last_breach() -> None:
+def test_keep_firing_for_rides_out_flapping_and_resolves_after_the_first_clear_evaluation() -> None:
     levels: list[Level | None] = [W, None, W, None, None, W, None, None, None, None]
     state, seen = run(levels, for_=0, keep=3)
-    assert kinds(seen) == [(0, "firing"), (8, "resolved")]  # last breach at 5, resolved 3m later
+    # Last breach at 5, first clear at 6: Prometheus' KeepFiringSince, so it resolves 3m later, at 9.
+    assert kinds(seen) == [(0, "firing"), (9, "resolved")]
     assert state.status is AlertStatus.RESOLVED
 
 
@@ -108,7 +111,7 @@ def test_critical_for_the_whole_for_period_fires_straight_at_critical() -> None:
 
 def test_critical_lowers_to_warning_only_after_keep_firing_for() -> None:
     _, seen = run([C, C, W, W, W, W], for_=0, keep=2)
-    assert kinds(seen) == [(0, "firing"), (3, "level_lowered")]
+    assert kinds(seen) == [(0, "firing"), (4, "level_lowered")]  # critical clear since 2, for 2m
     assert (seen[-1][1].previous_level, seen[-1][1].level) == (C, W)
 
 
@@ -137,6 +140,7 @@ def test_replaying_an_observation_or_an_older_one_changes_nothing() -> None:
             Observation(T0 + timedelta(minutes=minute), C, 9.0),
             for_=timedelta(minutes=1),
             keep_firing_for=timedelta(0),
+            interval=MINUTE,
         )
         assert again == state
         assert changes == []
@@ -161,10 +165,85 @@ def test_observations_record_the_value_and_time() -> None:
         Observation(T0, W, 0.042),
         for_=timedelta(minutes=5),
         keep_firing_for=timedelta(0),
+        interval=MINUTE,
     )
     assert state.value == 0.042
     assert state.updated_at == T0
     assert state.labels == {"path": "/x"}
+
+
+def _drifting(
+    levels: list[Level | None], *, for_: timedelta, keep: timedelta, interval: timedelta, drift: timedelta
+) -> list[tuple[int, str]]:
+    """Evaluations `interval` apart on paper, each a little early or late on the wall clock."""
+    state = AlertState()
+    seen: list[tuple[int, str]] = []
+    start = T0 + timedelta(seconds=1, milliseconds=7)  # drifts stay inside their slot
+    for number, level in enumerate(levels):
+        at = start + interval * number + (drift if number % 2 else -drift)
+        state, changes = step(
+            state, Observation(at, level, 1.0), for_=for_, keep_firing_for=keep, interval=interval
+        )
+        seen.extend((number, change.kind.value) for change in changes)
+    return seen
+
+
+@pytest.mark.parametrize("drift_ms", [0, 3, 400])
+def test_for_of_n_intervals_fires_at_the_nth_evaluation_whatever_the_clock_drift(drift_ms: int) -> None:
+    interval = timedelta(seconds=15)
+    seen = _drifting(
+        [W] * 6,
+        for_=timedelta(minutes=1),
+        keep=timedelta(0),
+        interval=interval,
+        drift=timedelta(milliseconds=drift_ms),
+    )
+    assert seen == [(0, "pending"), (4, "firing")]  # 60.0 s after the first breach, as Prometheus
+
+
+def test_a_for_between_two_intervals_rounds_up_to_the_next_evaluation() -> None:
+    seen = _drifting(
+        [W] * 6,
+        for_=timedelta(seconds=50),
+        keep=timedelta(0),
+        interval=timedelta(seconds=15),
+        drift=timedelta(0),
+    )
+    assert seen == [(0, "pending"), (4, "firing")]  # Prometheus: 45 s < 50 s <= 60 s
+
+
+def test_keep_firing_for_counts_evaluations_from_the_first_clear_one_despite_drift() -> None:
+    interval = timedelta(seconds=15)
+    levels: list[Level | None] = [W, W, None, None, None, None, None]
+    seen = _drifting(
+        levels,
+        for_=timedelta(0),
+        keep=timedelta(seconds=45),
+        interval=interval,
+        drift=timedelta(milliseconds=5),
+    )
+    assert seen == [(0, "firing"), (5, "resolved")]  # clear since 2; 2 + 45 s / 15 s
+
+
+def test_late_evaluations_count_the_slots_they_fall_in() -> None:
+    """An evaluation that runs late in its slot still counts as that slot, as on Prometheus' grid."""
+    interval = timedelta(seconds=15)
+    first = T0 + timedelta(seconds=14, milliseconds=900)  # end of slot 0
+    state, _ = step(
+        AlertState(),
+        Observation(first, W, 1.0),
+        for_=interval * 2,
+        keep_firing_for=timedelta(0),
+        interval=interval,
+    )
+    state, changes = step(
+        state,
+        Observation(T0 + timedelta(seconds=30, milliseconds=1), W, 1.0),
+        for_=interval * 2,
+        keep_firing_for=timedelta(0),
+        interval=interval,
+    )
+    assert [c.kind.value for c in changes] == ["firing"]
 
 
 def test_default_grouping_puts_every_series_of_a_rule_and_service_in_one_incident() -> None:

@@ -112,7 +112,7 @@ tests:
         alertname: Busy
         exp_alerts:
           - {level: critical, severity: P1}
-      - eval_time: 10m
+      - eval_time: 11m
         alertname: Busy
         exp_alerts:
           - {state: resolved}
