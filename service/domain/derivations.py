@@ -1,20 +1,22 @@
 """From scraped samples to the numbers a rule compares: gauge, rate, ratio of rates, histogram quantile.
 
-Pure functions over a target's `ScrapeHistory`, following PromQL where the
-rules README says "as Prometheus":
+Pure functions over a target's `ScrapeHistory`, with the semantics of PromQL in
+Prometheus 2.x (the rules README lists where we differ):
 
-- `rate`: a drop in a counter is a reset (the counter restarted from zero), so
-  the increase counts the new value in full. The rate is the increase between
-  the first and the last point inside the window divided by the time between
-  them. Unlike PromQL it does not extrapolate to the window's edges, which
-  matters little at 15 s scrapes and cancels out in ratios and quantiles.
-  Fewer than two points in the window: no value for that series (not an error).
-- `ratio`: rate(numerator) / rate(denominator), both summed by the `by` labels;
-  a group whose denominator is zero (no traffic) gets no value, and a group
-  with traffic but no numerator series (no 5xx yet) is 0.
-- `quantile`: the rate of each `_bucket` series, summed by `by` + `le`, then
-  `histogram_quantile` (linear interpolation inside the bucket; the highest
-  finite bound when the rank falls in the +Inf bucket).
+- `rate` is `rate(x[window])`: the increase between the first and the last
+  point of the window `[at - window, at]` (a drop is a counter reset, so the new
+  value counts in full), extrapolated to the window's edges the way Prometheus'
+  `extrapolatedRate` does (by the gap to an edge when it is under 1.1 average
+  scrape intervals, otherwise by half an interval; never below the counter's
+  zero point), divided by the window. Fewer than two points: no value.
+- `ratio` is `sum by (..) (rate(num)) / sum by (..) (rate(den))`: a group
+  needs both sides (a numerator with no series is no value, not 0); 0/0 is no
+  value (PromQL's NaN, which breaches nothing) and x/0 is +Inf.
+- `quantile` is `histogram_quantile(q, sum by (.., le) (rate(x_bucket)))`.
+- `gauge` is an instant selector: the latest value of each series present in
+  the latest scrape (a series gone from a scrape is stale at once, as
+  Prometheus' staleness markers make it), and nothing when that scrape is more
+  than 5 minutes old (PromQL's lookback).
 
 Summed results carry the `by` labels plus the target's static labels ("one
 series per source" when there is no `by`). Static labels win over scraped ones.
@@ -57,7 +59,7 @@ def derive(signal: Signal, history: ScrapeHistory, at: float, static: Mapping[st
     start = at - window.total_seconds()
     by = signal.by or ()
     if signal.kind is SignalKind.GAUGE and signal.metric is not None:
-        if history.last_at is None:
+        if history.last_at is None or at - history.last_at > LOOKBACK:
             return []
         return gauge(history.series(signal.metric.name), signal.metric, history.last_at, static)
     if signal.kind is SignalKind.RATE and signal.metric is not None:
@@ -91,20 +93,39 @@ def gauge(
     return rows
 
 
-def counter_rate(points: list[tuple[float, float]]) -> float | None:
-    """Per-second increase over the points (already cut to the window); None with fewer than two."""
+LOOKBACK = 300.0  # seconds: PromQL's default lookback delta, after which an instant value is stale
+
+
+def counter_rate(points: list[tuple[float, float]], start: float, end: float) -> float | None:
+    """PromQL `rate()` over the points of the window `[start, end]` (already cut to it).
+
+    None with fewer than two points, like Prometheus, which drops the series from the result.
+    NaN values are skipped, as Prometheus skips staleness markers inside a range.
+    """
     usable = [point for point in points if not math.isnan(point[1])]
-    if len(usable) < 2:
+    if len(usable) < 2 or end <= start:
         return None
-    elapsed = usable[-1][0] - usable[0][0]
-    if elapsed <= 0:
+    first_at, first = usable[0]
+    last_at = usable[-1][0]
+    sampled = last_at - first_at
+    if sampled <= 0:
         return None
-    increase = 0.0
-    previous = usable[0][1]
+    increase = usable[-1][1] - first
+    previous = first
     for _, value in usable[1:]:
-        increase += value - previous if value >= previous else value
+        if value < previous:
+            increase += previous  # a reset: the counter restarted from zero
         previous = value
-    return increase / elapsed
+    to_start = first_at - start
+    to_end = end - last_at
+    average = sampled / (len(usable) - 1)
+    if increase > 0 and first >= 0:
+        to_start = min(to_start, sampled * (first / increase))  # not before the counter was zero
+    threshold = average * 1.1
+    covered = sampled
+    covered += to_start if to_start < threshold else average / 2
+    covered += to_end if to_end < threshold else average / 2
+    return increase * (covered / sampled) / (end - start)
 
 
 def _group(labels: Mapping[str, str], by: tuple[str, ...], static: Mapping[str, str]) -> _GroupKey:
@@ -129,7 +150,7 @@ def summed_rates(
     for item in series:
         if not selector.matches(item.labels):
             continue
-        value = counter_rate(item.within(start, end))
+        value = counter_rate(item.within(start, end), start, end)
         if value is None:
             continue
         key = _group(item.labels, by, static)
@@ -163,9 +184,15 @@ def ratio(
     bottoms = summed_rates(denominator_series, denominator, start, end, by, static)
     rows: list[Row] = []
     for key, bottom in bottoms.items():
-        if bottom == 0 or math.isnan(bottom):
-            continue  # no traffic: 0/0 is no value, never a breach
-        rows.append((_group_labels(key, by, static), tops.get(key, 0.0) / bottom))
+        top = tops.get(key)
+        if top is None:
+            continue  # no numerator series: PromQL's division has no match, so no value
+        if bottom == 0:
+            if top == 0 or math.isnan(top):
+                continue  # no traffic: 0/0 is NaN in PromQL, no value here; either way never a breach
+            rows.append((_group_labels(key, by, static), math.copysign(math.inf, top)))
+            continue
+        rows.append((_group_labels(key, by, static), top / bottom))
     return rows
 
 
@@ -187,7 +214,7 @@ def quantile(
             bound = float(bound_text)
         except ValueError:
             continue
-        value = counter_rate(item.within(start, end))
+        value = counter_rate(item.within(start, end), start, end)
         if value is None:
             continue
         per_bound = groups.setdefault(_group(item.labels, by, static), {})
@@ -201,7 +228,8 @@ def quantile(
 
 
 def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
-    """PromQL's histogram_quantile over (upper bound, cumulative count) sorted by bound; None for NaN.
+    """PromQL's histogram_quantile (Prometheus 2.x `bucketQuantile`) over (upper bound, cumulative count),
+    sorted by bound with one entry per bound; None where PromQL gives NaN.
 
     None when there is no +Inf bucket, fewer than two buckets, or no observations (no traffic).
     """
@@ -214,7 +242,7 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | 
     if len(buckets) < 2 or not math.isinf(buckets[-1][0]):
         return None
     counts: list[float] = []
-    for _, count in buckets:  # counts must not fall with the bound (rates of separate series can jitter)
+    for _, count in buckets:  # ensureMonotonic: rates of separate series can jitter
         counts.append(max(count, counts[-1]) if counts else count)
     observations = counts[-1]
     if observations <= 0 or math.isnan(observations):
@@ -233,5 +261,5 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | 
         count -= counts[index - 1]
         rank -= counts[index - 1]
     if count == 0:
-        return upper
+        return None  # 0/0 in PromQL: NaN
     return lower + (upper - lower) * (rank / count)
