@@ -33,8 +33,14 @@ from service.domain.derivations import Row, derive, needed_metrics
 from service.domain.rules import SELF_DATABASE, Rule, SignalKind, Sources
 from service.domain.scrape_history import ScrapeHistory
 from service.sources.exposition import ExpositionParser
-from service.sources.failures import SourceError
-from service.sources.metrics import SCRAPE_SAMPLES, SOURCE_DURATION, SOURCE_FAILURES, SOURCE_UP
+from service.sources.failures import ExpositionUnreadable, SourceError
+from service.sources.metrics import (
+    SCRAPE_ERRORS,
+    SCRAPE_SAMPLES,
+    SOURCE_DURATION,
+    SOURCE_FAILURES,
+    SOURCE_UP,
+)
 from service.sources.prometheus_api import instant_query
 from service.sources.scrape import fetch_exposition
 from service.sources.sql_probes import ProbeRunner
@@ -57,6 +63,7 @@ class SourceStatus(msgspec.Struct, frozen=True, kw_only=True):
     duration_seconds: float
     cached: bool = False  # True when this collect() reused a read made less than an interval ago
     read_at: datetime | None = None  # when the read this status describes happened
+    warning: str | None = None  # a read that worked with something dropped (duplicate samples)
 
 
 class Collection(msgspec.Struct, frozen=True, kw_only=True):
@@ -260,9 +267,10 @@ class Collector:
         rows: dict[str, list[Row]] = {}
         errors: dict[str, str] = {}
         error: str | None = None
+        warning: str | None = None
         try:
             if kind == "scrape":
-                await self._scrape(name, address, readers, now, timeout)
+                warning = await self._scrape(name, address, readers, now, timeout)
             elif kind == "prometheus":
                 rows, errors = await self._query_all(address, readers, now, timeout)
                 error = next(iter(errors.values()), None)
@@ -270,6 +278,8 @@ class Collector:
                 rows[""] = await self._probe(name, address, timeout)
         except SourceError as exc:
             error = str(exc)
+            if isinstance(exc, ExpositionUnreadable):
+                SCRAPE_ERRORS.labels(name, "parse").inc()
         except Exception as exc:  # never let one source take the evaluation down
             log.exception("source_read_crashed", source=name, kind=kind)
             error = f"internal error: {type(exc).__name__}"
@@ -282,11 +292,15 @@ class Collector:
             labels=labels,
             duration_seconds=duration,
             read_at=now,
+            warning=warning,
         )
         self._observe(status, self._reads.get(name))
         return _Read(status=status, at=now, rows=rows, errors=errors)
 
-    async def _scrape(self, name: str, url: str, readers: list[Rule], now: datetime, timeout: float) -> None:
+    async def _scrape(
+        self, name: str, url: str, readers: list[Rule], now: datetime, timeout: float
+    ) -> str | None:
+        """Scrape into the target's history; returns a warning when samples were dropped."""
         parser = self._parsers.setdefault(name, ExpositionParser())
         async with asyncio.timeout(timeout + 1):
             exposition = await fetch_exposition(self._http(), url, timeout, parser)
@@ -300,6 +314,15 @@ class Collector:
         samples = [(s[0], s[1], s[2]) for s in exposition.samples if s[0] in wanted]
         history.add(now.timestamp(), samples, keep_for)
         SCRAPE_SAMPLES.labels(name).set(len(exposition.samples))
+        if not exposition.duplicates:
+            return None
+        SCRAPE_ERRORS.labels(name, "duplicate").inc(exposition.duplicates)
+        warning = (
+            f"{exposition.duplicates} duplicate sample(s) dropped, the first of each series kept "
+            f"(e.g. {exposition.duplicate[:120] if exposition.duplicate else '?'})"
+        )
+        log.warning("scrape_duplicates_dropped", source=name, count=exposition.duplicates)
+        return warning
 
     async def _query_all(
         self, url: str, readers: list[Rule], now: datetime, timeout: float

@@ -15,8 +15,13 @@ lines a second. So the parser works in two tiers:
   shape (escapes, blanks inside braces, OpenMetrics exemplars) and naming the
   line and the problem when something is wrong.
 
-A malformed line fails the whole exposition, as it fails a Prometheus scrape:
-half a scrape would make counters look like they vanished.
+Strict and lenient exactly where Prometheus 2.x is (its text parser and scrape
+loop): a malformed line fails the whole exposition, as it fails a Prometheus
+scrape (half a scrape would make counters look like they vanished); an unknown
+escape in a label value (`\\t`) is kept as written; a series given twice keeps
+its first sample and the later ones are dropped and counted (`duplicates`), as
+Prometheus drops "samples with different value but same timestamp"; OpenMetrics
+`_created` samples are read as series of their own, as Prometheus 2.x ingests them.
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ from itertools import filterfalse, repeat
 from operator import itemgetter
 from typing import NamedTuple, cast
 
-from service.sources.exposition_careful import LABEL_NAME, METRIC_NAME, ExpositionError, read_sample
+from service.sources.exposition_careful import (
+    LABEL_NAME,
+    METRIC_NAME,
+    ExpositionError,
+    read_sample,
+    strict_float_text,
+)
 
 __all__ = ["Exposition", "ExpositionError", "ExpositionParser", "Sample", "parse_exposition"]
 
@@ -50,8 +61,6 @@ _EMPTY_LINE = re.compile(r"\n(?=\n)")
 _TYPES = frozenset(
     {"counter", "gauge", "histogram", "summary", "untyped", "unknown", "gaugehistogram", "stateset", "info"}
 )
-# OpenMetrics `foo_created` is the creation time of counter/histogram/summary `foo`, not a series to alert on.
-_CREATED_OWNERS = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
 _CACHE_LIMIT = 500_000
 
 
@@ -59,6 +68,8 @@ class Exposition(NamedTuple):
     samples: list[Sample]
     types: dict[str, str]  # family name -> declared type
     helps: dict[str, str]
+    duplicates: int = 0  # later samples of a series already given, with another value: dropped
+    duplicate: str | None = None  # the first such series, for the source's status
 
 
 class _Pairs(dict[str, tuple[str, str]]):
@@ -180,22 +191,24 @@ class ExpositionParser:
         types: dict[str, str] = {}
         helps: dict[str, str] = {}
         body, comments = _read_comments(text, types, helps, openmetrics)
-        samples = self._bulk(body, comments, openmetrics)
-        if samples is None:
-            samples = self._by_line(body, openmetrics)
-        if any(kind in _CREATED_OWNERS for kind in types.values()):
-            names = set(map(itemgetter(0), samples))
-            drop = {name for name in names if _is_created(name, types)}
-            if drop:
-                samples = [s for s in samples if s[0] not in drop]
-        return Exposition(samples, types, helps)
+        bulk = self._bulk(body, comments, openmetrics)
+        samples, keys = bulk if bulk is not None else self._by_line(body, openmetrics)
+        if len(set(keys)) == len(samples):
+            return Exposition(samples, types, helps)
+        return _first_wins(samples, keys, types, helps)
 
-    def _bulk(self, body: str, comments: int, openmetrics: bool) -> list[Sample] | None:
+    def _bulk(
+        self, body: str, comments: int, openmetrics: bool
+    ) -> tuple[list[Sample], list[tuple[str, str]]] | None:
+        """The samples and each one's identity (name, label text), or None for the careful tier."""
         rows = _SAMPLE_LINE.findall(body)
         if not _covers(body, len(rows) + comments):
             return None  # some line is not of the common shape
         if not rows:
-            return []
+            return [], []
+        numbers = "".join(map(_VALUE, rows)) + "".join(map(_STAMP, rows))
+        if not strict_float_text(numbers):
+            return None  # e.g. `1_000`, which Python reads and Prometheus refuses
         try:
             if any(map(_STAMP, rows)):
                 scale = 1.0 if openmetrics else 0.001
@@ -213,21 +226,24 @@ class ExpositionParser:
                 labels = list(map(self._cache.__getitem__, texts))
             else:
                 labels = cast("list[dict[str, str]]", found)
-            return list(
+            names = list(map(_NAME, rows))
+            samples = list(
                 zip(
-                    map(_NAME, rows),
+                    names,
                     labels,
                     map(float, map(_VALUE, rows)),
                     times,  # may be an endless repeat(None)
                     strict=False,
                 )
             )
+            return samples, list(zip(names, texts, strict=True))
         except ValueError:
             return None
 
-    def _by_line(self, body: str, openmetrics: bool) -> list[Sample]:
+    def _by_line(self, body: str, openmetrics: bool) -> tuple[list[Sample], list[tuple[str, str]]]:
         lines = body.split("\n")
         samples: list[Sample] = []
+        keys: list[tuple[str, str]] = []
         cache = self._cache
         for number, line in enumerate(lines, 1):
             if not line or line[0] == "#" or line.isspace():
@@ -236,10 +252,12 @@ class ExpositionParser:
                 name, labels, value, ts = read_sample(line, openmetrics)
             except ExpositionError as exc:
                 raise ExpositionError(f"line {number}: {exc}") from None
+            key = _canonical(labels) if labels else ""
             if labels:
-                labels = cache.setdefault(_canonical(labels), labels)
+                labels = cache.setdefault(key, labels)
             samples.append((name, labels, value, ts))
-        return samples
+            keys.append((name, key))
+        return samples, keys
 
 
 def parse_exposition(text: str, *, openmetrics: bool = False) -> Exposition:
@@ -251,12 +269,27 @@ def _canonical(labels: dict[str, str]) -> str:
     return "\\" + repr(sorted(labels.items()))
 
 
-def _is_created(name: str, types: dict[str, str]) -> bool:
-    """OpenMetrics' `foo_created` of a counter/histogram/summary `foo`. prometheus_client's classic
-    text declares the same samples as gauge families of their own; those are kept, as declared."""
-    if not name.endswith("_created") or name in types:
-        return False
-    return types.get(name[: -len("_created")]) in _CREATED_OWNERS
+def _first_wins(
+    samples: list[Sample], keys: list[tuple[str, str]], types: dict[str, str], helps: dict[str, str]
+) -> Exposition:
+    """Keep the first sample of each series. Prometheus counts a repeat only when its value differs
+    (the same value again is no conflict); either way the first one is what it stores."""
+    kept: list[Sample] = []
+    first: dict[tuple[str, str], float] = {}
+    duplicates = 0
+    example: str | None = None
+    for sample, key in zip(samples, keys, strict=True):
+        if key not in first:
+            first[key] = sample[2]
+            kept.append(sample)
+            continue
+        value = first[key]
+        if value != sample[2] and not (math.isnan(value) and math.isnan(sample[2])):
+            duplicates += 1
+            if example is None:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample[1].items()))
+                example = f"{sample[0]}{{{labels}}}"
+    return Exposition(kept, types, helps, duplicates, example)
 
 
 def _covers(text: str, matched: int) -> bool:
@@ -326,6 +359,7 @@ def _line_of(text: str, position: int) -> int:
 
 
 def _unescape_help(text: str) -> str:
+    """Only `\\\\` and `\\n`, as Prometheus' help replacer: other escapes stay as written."""
     if "\\" not in text:
         return text
-    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), text)
+    return re.sub(r"\\([\\n])", lambda m: "\n" if m.group(1) == "n" else "\\", text)

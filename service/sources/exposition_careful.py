@@ -53,10 +53,17 @@ def read_sample(line: str, openmetrics: bool) -> tuple[str, dict[str, str], floa
 
 
 def _number(text: str, name: str, what: str) -> float:
+    if not strict_float_text(text):
+        raise ExpositionError(f"{name}: bad {what} {text[:40]!r}")
     try:
         return float(text)
     except ValueError:
         raise ExpositionError(f"{name}: bad {what} {text[:40]!r}") from None
+
+
+def strict_float_text(text: str) -> bool:
+    """What Go's ParseFloat refuses and Python's float() takes: `1_000`, non-ASCII digits, hex (`p`)."""
+    return text.isascii() and "_" not in text and "p" not in text and "P" not in text
 
 
 def _skip_blanks(text: str, position: int) -> int:
@@ -102,10 +109,11 @@ def _read_quoted(text: str, position: int, key: str) -> tuple[str, int]:
         if char == '"':
             return "".join(chars), position + 1
         if char == "\\":
-            escaped = text[position + 1] if position + 1 < end else ""
-            if escaped not in _ESCAPES:
-                raise ExpositionError(f"label {key}: unknown escape \\{escaped}")
-            chars.append(_ESCAPES[escaped])
+            if position + 1 >= end:
+                break
+            escaped = text[position + 1]
+            # Prometheus' lexer takes any escaped character and replaces only these three: `\t` stays `\t`.
+            chars.append(_ESCAPES.get(escaped) or "\\" + escaped)
             position += 2
             continue
         chars.append(char)

@@ -13,3 +13,8 @@ SOURCE_DURATION = Histogram(
 )
 SOURCE_FAILURES = Counter("incidentd_source_failures_total", "Failed reads of a source", ["source", "kind"])
 SCRAPE_SAMPLES = Gauge("incidentd_scrape_samples", "Samples in the last successful scrape", ["source"])
+SCRAPE_ERRORS = Counter(
+    "incidentd_scrape_errors_total",
+    "Problems in scraped expositions: 'parse' failed the whole scrape, 'duplicate' samples were dropped",
+    ["source", "reason"],
+)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from service.sources.exposition import Exposition, ExpositionError, ExpositionParser
-from service.sources.failures import SourceError
+from service.sources.failures import ExpositionUnreadable, SourceError
 
 # Like Prometheus: prefer the classic text format, accept OpenMetrics.
 ACCEPT = (
@@ -76,4 +76,4 @@ async def fetch_exposition(
             return await asyncio.to_thread(parser.parse, text, openmetrics=openmetrics)
         return parser.parse(text, openmetrics=openmetrics)
     except ExpositionError as exc:
-        raise SourceError(f"cannot parse the exposition: {exc}") from None
+        raise ExpositionUnreadable(f"cannot parse the exposition: {exc}") from None

@@ -115,6 +115,7 @@ def test_openmetrics_eof_exemplars_created_and_seconds() -> None:
     samples = parse_exposition(text, openmetrics=True).samples
     assert samples == [
         ("requests_total", {"path": "/"}, 10.0, 1700000000.25),
+        ("requests_created", {"path": "/"}, 1690000000.0, None),  # a series of its own, as Prometheus 2.x
         ("build_created", {}, 5.0, None),
     ]
 
@@ -142,7 +143,9 @@ def test_openmetrics_needs_eof_and_nothing_after_it() -> None:
         ('m{a="1} 1', "line 3: label a: unterminated value"),
         ('m{a="x"y"} 1', "line 3: label a: expected , or }"),
         ('m{1a="b"} 2', "line 3: bad label name"),
-        ('m{a="\\q"} 2', "line 3: label a: unknown escape"),
+        ('m{a="x\\"} 2', "line 3: label a: unterminated value"),
+        ("m 1_000", "line 3: m: bad value '1_000'"),
+        ("m 0x1p3", "line 3: m: bad value '0x1p3'"),
         ("m 1 NaN", "line 3: m: bad timestamp"),
         ("# TYPE m bogus", "line 3: unknown metric type 'bogus'"),
         ("# TYPE 9m gauge", "line 3: # TYPE needs a valid metric name"),
@@ -152,6 +155,33 @@ def test_malformed_lines_fail_with_their_line_number(line: str, problem: str) ->
     text = f'ok 1\nh{{a="1",le="0"}} 1\n{line}\n'
     with pytest.raises(ExpositionError, match=problem.replace("{", r"\{").replace("(", r"\(")):
         parse_exposition(text)
+
+
+@pytest.mark.parametrize("escape", ["\\t", "\\q", "\\u00e9", "\\\\t"])
+def test_unknown_escapes_in_label_values_are_kept_as_prometheus_keeps_them(escape: str) -> None:
+    text = f'ok 1\nm{{path="/a{escape}b",x="1"}} 2\n'
+    samples = parse_exposition(text).samples
+    expected = "/a" + escape.replace("\\\\", "\\") + "b" if escape.startswith("\\\\") else "/a" + escape + "b"
+    assert samples[1] == ("m", {"path": expected, "x": "1"}, 2.0, None)
+
+
+def test_help_keeps_unknown_escapes() -> None:
+    helps = parse_exposition("# HELP m a\\tb \\\\ c\\nd\nm 1\n").helps
+    assert helps == {"m": "a\\tb \\ c\nd"}
+
+
+@pytest.mark.parametrize("shape", ["bulk", "careful"])
+def test_a_series_given_twice_keeps_its_first_sample_and_counts_the_conflict(shape: str) -> None:
+    odd = 'blank  {a="1"}  0\n' if shape == "careful" else ""  # blanks: a line only the careful tier reads
+    text = f'm{{a="1"}} 1\nm{{a="2"}} 2\nm{{a="1"}} 3\nm{{a="2"}} 2\nn 4\n{odd}'
+    exposition = parse_exposition(text)
+    assert [(s[0], s[1], s[2]) for s in exposition.samples][:3] == [
+        ("m", {"a": "1"}, 1.0),
+        ("m", {"a": "2"}, 2.0),
+        ("n", {}, 4.0),
+    ]
+    assert exposition.duplicates == 1  # the same value again is no conflict, as in Prometheus
+    assert exposition.duplicate == 'm{a="1"}'
 
 
 def test_a_warm_parser_sees_new_values_and_new_series() -> None:
