@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,7 @@ import structlog
 
 from service.adapters.postgres import alert_states
 from service.alerting.evaluator import CollectionLike, Evaluator, ValueSource
+from service.alerting.reload_broadcast import ReloadBroadcast
 from service.alerting.rulebook import RuleBook
 from service.api.alerts import AlertsController
 from service.components import Component, Context
@@ -24,7 +26,8 @@ SourceFactory = Callable[[Sources], ValueSource]
 
 
 class ReloadingSource:
-    """Rebuilds the collector when an accepted reload changes the rule set (and so maybe its sources)."""
+    """Hands an accepted reload's sources to the collector, which keeps what it read from the unchanged
+    ones; a source without `update_sources` (a test's scripted one) is rebuilt instead."""
 
     def __init__(self, book: RuleBook, factory: SourceFactory) -> None:
         self._book = book
@@ -34,10 +37,15 @@ class ReloadingSource:
 
     async def collect(self, rules: Sequence[Rule], now: datetime) -> CollectionLike:
         if self._current is None or self._generation != self._book.generation:
-            if self._current is not None:
-                await self._current.close()
-            self._current = self._factory(self._book.current.sources)
+            update = getattr(self._current, "update_sources", None)
+            if update is not None:
+                update(self._book.current.sources)  # keeps the history of sources that did not change
+            else:
+                if self._current is not None:
+                    await self._current.close()
+                self._current = self._factory(self._book.current.sources)
             self._generation = self._book.generation
+        assert self._current is not None
         return await self._current.collect(rules, now)
 
     async def close(self) -> None:
@@ -69,9 +77,12 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
     evaluator = Evaluator(
         db=context.db, incidents=context.incidents, rulebook=book, source=source, clock=context.clock
     )
+    reloads = ReloadBroadcast(
+        context.db, book, context.clock, replica=f"{socket.gethostname()}:{os.getpid()}"
+    )
 
     async def run(stop: asyncio.Event) -> None:
-        _install_sighup(book)
+        _install_sighup(reloads)
         await evaluator.run(stop)
 
     async def alerts_of(incident: Any) -> dict[str, Any]:
@@ -81,18 +92,28 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
 
     return Component(
         name="alerting",
-        workers=[("rules-evaluator", run)],
+        workers=[("rules-evaluator", run), ("rules-reload-follower", reloads.follow)],
         routes=[AlertsController],
         detail_contributors=[alerts_of],
-        state={"rulebook": book, "evaluator": evaluator},
+        state={"rulebook": book, "evaluator": evaluator, "rule_reloads": reloads},
         on_shutdown=[source.close],
     )
 
 
-def _install_sighup(book: RuleBook) -> None:
-    """`kill -HUP` reloads the rules, as Prometheus does; only possible from the main thread's loop."""
+_PENDING: set[asyncio.Task[Any]] = set()
+
+
+def _install_sighup(reloads: ReloadBroadcast) -> None:
+    """`kill -HUP` reloads the rules on every replica, as the API does; only possible from the main
+    thread's loop."""
+
+    def on_hup() -> None:
+        task = asyncio.ensure_future(reloads.request(by="SIGHUP"))
+        _PENDING.add(task)
+        task.add_done_callback(_PENDING.discard)
+
     try:
-        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, book.reload)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_hup)
     except (RuntimeError, NotImplementedError, ValueError):
         log.debug("sighup_reload_unavailable")
 

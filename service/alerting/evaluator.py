@@ -26,6 +26,7 @@ from service.adapters.postgres import alert_state_store as store
 from service.adapters.postgres import alert_states
 from service.adapters.postgres import incidents as incident_repo
 from service.adapters.postgres.database import Database, DatabaseUnavailable
+from service.alerting.removed_rules import clearing_action, resolve_removed
 from service.alerting.rulebook import RuleBook
 from service.alerting.source_health import (
     SourceHealth,
@@ -38,7 +39,7 @@ from service.domain.alert_incidents import GroupPlan, plan_group
 from service.domain.alerts import AlertState, group_key
 from service.domain.alerts import slot_of as alert_slot
 from service.domain.evaluation import RuleTransition, alert_labels, evaluate, group_transitions
-from service.domain.incidents import Action, Actor, Status
+from service.domain.incidents import Actor
 from service.domain.rules import Rule
 from service.incidents.service import IncidentChange, IncidentService
 from service.supervisor import sleep_or_stop
@@ -100,6 +101,7 @@ class Evaluator:
         self._done_slots: dict[str, int] = {}
         self._cache: dict[str, CachedStates] = {}
         self._writer = uuid.uuid4().hex
+        self._swept_generation: int | None = None
 
     def due_rules(self, now: datetime) -> list[Rule]:
         return [
@@ -111,6 +113,8 @@ class Evaluator:
     async def tick(self) -> int:
         """Evaluate every due rule once; returns how many rules this replica evaluated."""
         now = self._clock()
+        if self._swept_generation != self._rulebook.generation:
+            await self.sweep_removed_rules(now)
         due = self.due_rules(now)
         if not due:
             return 0
@@ -127,6 +131,29 @@ class Evaluator:
             for rule, _, _ in batch:
                 self._done_slots[rule.name] = slot_of(rule, now)
         return evaluated
+
+    async def sweep_removed_rules(self, now: datetime) -> None:
+        """Resolve the alerts of rules the current set no longer evaluates (see removed_rules.py)."""
+        generation = self._rulebook.generation
+        current = self._rulebook.current
+        evaluated = {rule.name for rule in current.enabled_rules()}
+        sources = current.sources
+        for kind, entries in (
+            ("scrape", sources.scrape),
+            ("prometheus", sources.prometheus),
+            ("sql", sources.sql),
+        ):
+            evaluated.update(source_down_rule(kind, entry.name).name for entry in entries)
+        async with self._db.transaction() as conn:
+            changes = await resolve_removed(
+                conn, self._incidents, RULES_ACTOR, evaluated, self._rulebook.retired, now
+            )
+        for name in list(self._cache):
+            if name not in evaluated:
+                del self._cache[name]
+        for change in changes:
+            self._incidents.committed(change)
+        self._swept_generation = generation
 
     async def _evaluate_guarded(self, batch: list[Work], now: datetime) -> int:
         """A batch in one transaction; if it fails for a reason other than the database being away,
@@ -241,7 +268,7 @@ class Evaluator:
         if plan.clear is not None:
             await self._incidents.record_in(conn, incident, "alert_cleared", RULES_ACTOR, plan.clear.details)
             if plan.clear.all_clear:
-                action = _clearing_action(incident.status, auto_resolve=plan.clear.auto_resolve)
+                action = clearing_action(incident.status, auto_resolve=plan.clear.auto_resolve)
                 if action is not None:
                     changes.append(
                         await self._incidents.act_in(
@@ -300,14 +327,6 @@ def _batches(work: Sequence[Work]) -> list[list[Work]]:
     if current:
         batches.append(current)
     return batches
-
-
-def _clearing_action(status: Status, *, auto_resolve: bool) -> Action | None:
-    if auto_resolve and status is not Status.RESOLVED:
-        return Action.RESOLVE
-    if status in (Status.TRIGGERED, Status.ACKNOWLEDGED):
-        return Action.MITIGATE
-    return None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from prometheus_client import Counter, Gauge
 
 from service.adapters.rule_files import load_rules, rule_files_in
 from service.clock import Clock
-from service.domain.rules import RuleSet
+from service.domain.rules import Rule, RuleSet
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +43,8 @@ class RuleBook:
         self.loaded_at: datetime | None = None
         self.last_problems: list[str] = []
         self.generation = 0
+        # Rules this process has seen that the current set no longer has: their alerts must resolve.
+        self.retired: dict[str, Rule] = {}
 
     @property
     def current(self) -> RuleSet:
@@ -72,6 +74,11 @@ class RuleBook:
             RULES_LAST_RELOAD_OK.set(0)
             log.error("rules_reload_refused", problems=texts[:20], count=len(texts), kept=self.digest or None)
             return ReloadResult(accepted=False, problems=texts, rules=self._count(), digest=self.digest)
+        kept = {rule.name for rule in rules.rules()}
+        self.retired = {
+            **{name: rule for name, rule in self.retired.items() if name not in kept},
+            **{rule.name: rule for rule in self._rules.rules() if rule.name not in kept},
+        }
         self._rules = rules
         self.digest = digest
         self.loaded_at = self._clock()

@@ -139,7 +139,8 @@ class AlertsController(Controller):
 
     @post("/rules/reload", guards=[can_write])
     async def reload(self, request: AnyRequest) -> Response[ReloadView]:
-        result = _book(request).reload()
+        reloads = getattr(request.app.state, "rule_reloads", None)
+        result = await reloads.request(by="API") if reloads is not None else _book(request).reload()
         view = ReloadView(
             accepted=result.accepted, rules=result.rules, digest=result.digest, problems=result.problems
         )

@@ -30,7 +30,15 @@ import msgspec
 import structlog
 
 from service.domain.derivations import Row, derive, needed_metrics
-from service.domain.rules import SELF_DATABASE, Rule, SignalKind, Sources
+from service.domain.rules import (
+    SELF_DATABASE,
+    PrometheusServer,
+    Rule,
+    ScrapeTarget,
+    SignalKind,
+    Sources,
+    SqlProbe,
+)
 from service.domain.scrape_history import ScrapeHistory
 from service.sources.exposition import ExpositionParser
 from service.sources.failures import ExpositionUnreadable, SourceError
@@ -82,6 +90,12 @@ class _Read(msgspec.Struct, kw_only=True):
     errors: dict[str, str] = msgspec.field(default_factory=dict)  # failed queries (prometheus)
 
 
+def _by_kind(
+    sources: Sources,
+) -> list[tuple[str, Sequence[ScrapeTarget | PrometheusServer | SqlProbe]]]:
+    return [("scrape", sources.scrape), ("prometheus", sources.prometheus), ("sql", sources.sql)]
+
+
 class Collector:
     def __init__(
         self,
@@ -106,11 +120,14 @@ class Collector:
         self._session: aiohttp.ClientSession | None = None
 
     def update_sources(self, sources: Sources) -> None:
-        """A reloaded rule set: keep histories and pools of sources that kept their name and kind."""
-        kept = {s.name for s in sources.scrape}
-        self._histories = {name: h for name, h in self._histories.items() if name in kept}
-        self._parsers = {name: p for name, p in self._parsers.items() if name in kept}
-        self._reads = {}
+        """A reloaded rule set: what was read from a source whose definition did not change (its scrape
+        history, parser cache and last read) is kept, so an identical reload blinds no rate rule."""
+        before = {(kind, s.name): s for kind, entries in _by_kind(self._sources) for s in entries}
+        after = {(kind, s.name): s for kind, entries in _by_kind(sources) for s in entries}
+        unchanged = {name for key, entry in after.items() if before.get(key) == entry for name in key[1:]}
+        self._histories = {name: h for name, h in self._histories.items() if name in unchanged}
+        self._parsers = {name: p for name, p in self._parsers.items() if name in unchanged}
+        self._reads = {name: r for name, r in self._reads.items() if name in unchanged}
         self._known = {}
         self._sources = sources
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from service.adapters.rule_files import load_rules
 from service.sources.collector import Collector
 from service.sources.metrics import SCRAPE_ERRORS
+from service.testing.text_target import text_target
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -36,18 +36,8 @@ groups:
 @pytest.fixture
 async def target() -> AsyncIterator[tuple[str, list[str]]]:
     bodies = [""]
-
-    async def metrics(_: web.Request) -> web.Response:
-        return web.Response(text=bodies[0], content_type="text/plain")
-
-    app = web.Application()
-    app.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}/metrics", bodies
-    await runner.cleanup()
+    async with text_target(lambda: bodies[0]) as url:
+        yield url, bodies
 
 
 def _errors(reason: str) -> float:

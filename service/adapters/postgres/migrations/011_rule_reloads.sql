@@ -1,0 +1,10 @@
+-- Rule reloads across replicas: a reload asked of one replica (POST /api/v1/rules/reload or SIGHUP)
+-- bumps `generation`; every replica polls it and reloads its own rule files when it moves
+-- (service/alerting/reload_broadcast.py). One row.
+
+CREATE TABLE rule_reload_requests (
+    id            smallint    PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    generation    bigint      NOT NULL,
+    requested_at  timestamptz NOT NULL,
+    requested_by  text        NOT NULL DEFAULT ''
+);
