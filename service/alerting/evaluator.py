@@ -10,6 +10,7 @@ collect (like Prometheus HA pairs); only one wins each rule's slot.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -40,7 +41,7 @@ from service.domain.alerts import AlertState, group_key
 from service.domain.alerts import slot_of as alert_slot
 from service.domain.evaluation import RuleTransition, alert_labels, evaluate, group_transitions
 from service.domain.incidents import Actor
-from service.domain.rules import Rule
+from service.domain.rules import Comparison, Rule
 from service.incidents.service import IncidentChange, IncidentService
 from service.supervisor import sleep_or_stop
 
@@ -50,7 +51,7 @@ RULES_ACTOR = Actor(name="rules", source="rules")
 MAX_IDLE = 1.0
 BATCH_RULES = 500  # rules per transaction
 BATCH_SERIES = 50_000  # a rule with more series than this goes alone
-VALUE_REFRESH_EVERY = 10  # slots between rewrites of a still-breaching series' stored value
+VALUE_REFRESH_SECONDS = 30.0  # a still-breaching series' stored value is at most this old (or one interval)
 _DATABASE_GONE = (DatabaseUnavailable, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 
 EVALUATIONS = Counter("incidentd_rule_evaluations_total", "Rule evaluations by outcome", ["outcome"])
@@ -208,7 +209,7 @@ class Evaluator:
                     known = {}
                 evaluation = evaluate(rule, values, before, now)
                 keys = _group_keys(rule, evaluation.states, known)
-                refresh = slots[rule.name] % VALUE_REFRESH_EVERY == 0
+                refresh = slots[rule.name] % _refresh_every(rule) == 0
                 writes.append(store.RuleWrite(rule.name, before, evaluation.states, keys, ids, now, refresh))
                 outcomes.append(
                     store.Outcome(
@@ -217,6 +218,8 @@ class Evaluator:
                         len(evaluation.states),
                         len(evaluation.transitions),
                         values is None,
+                        None if values is None else len(values),
+                        _worst_value(rule, values),
                     )
                 )
                 cache_updates[rule.name] = CachedStates(
@@ -311,6 +314,18 @@ def _group_keys(rule: Rule, states: Mapping[str, AlertState], known: Mapping[str
         key: known.get(key) or group_key(rule.name, rule.group_by, alert_labels(rule, state.labels))
         for key, state in states.items()
     }
+
+
+def _refresh_every(rule: Rule) -> int:
+    return max(1, int(VALUE_REFRESH_SECONDS // max(rule.interval.total_seconds(), 1.0)))
+
+
+def _worst_value(rule: Rule, values: SeriesRows | None) -> float | None:
+    """The value furthest towards breaching among the rule's series, for the rules listing."""
+    numbers = [value for _, value in values or () if not math.isnan(value)]
+    if not numbers:
+        return None
+    return max(numbers) if rule.comparison is Comparison.ABOVE else min(numbers)
 
 
 def _batches(work: Sequence[Work]) -> list[list[Work]]:

@@ -13,6 +13,8 @@ from litestar.params import QueryParameter
 from service.adapters.postgres import alert_states
 from service.alerting.rulebook import RuleBook
 from service.api.auth import can_read, can_write
+from service.domain.evaluation import alert_labels
+from service.domain.rules import Rule
 
 AnyRequest = Request[Any, Any, Any]
 _STATUSES = {"pending", "firing", "resolved"}
@@ -47,6 +49,12 @@ class RuleView(msgspec.Struct, frozen=True):
     last_duration_ms: float | None = None
     last_series: int | None = None
     data_missing: bool | None = None
+    # The last evaluation's reading, breaching or not: the worst value among the matched series, how many
+    # matched, and what that means ("breaching", "healthy", "no series": the selector matches nothing,
+    # "no data": the source could not be read).
+    value: float | None = None
+    matched_series: int | None = None
+    health: str | None = None
 
 
 class RulesView(msgspec.Struct, frozen=True):
@@ -66,6 +74,25 @@ class ReloadView(msgspec.Struct, frozen=True):
 def _book(request: AnyRequest) -> RuleBook:
     book: RuleBook = request.app.state.rulebook
     return book
+
+
+def _labels(rule: Rule | None, series: dict[str, str]) -> dict[str, str]:
+    """The alert's labels as its incident and notifications carry them: the rule's own win, as in
+    Prometheus. A rule no longer loaded shows what was stored."""
+    return alert_labels(rule, series) if rule is not None else series
+
+
+def _health(rule: Rule, row: Any) -> str | None:
+    if row is None:
+        return None
+    if row["data_missing"]:
+        return "no data"
+    if row["matched"] == 0:
+        return "no series"
+    if row["matched"] is None:
+        return None  # evaluated before this was recorded
+    value = row["value"]
+    return "breaching" if value is not None and rule.level_for(value) is not None else "healthy"
 
 
 class AlertsController(Controller):
@@ -90,13 +117,14 @@ class AlertsController(Controller):
                 )
         async with request.app.state.db.connection() as conn:
             rows = await alert_states.listing(conn, statuses=statuses, rule=rule, limit=limit)
+        rules = {r.name: r for r in _book(request).current.rules()}
         return [
             AlertView(
                 rule=row["rule"],
                 status=row["status"],
                 level=row["level"],
                 value=row["value"],
-                labels=row["labels"],
+                labels=_labels(rules.get(row["rule"]), row["labels"]),
                 group_key=row["group_key"],
                 incident_id=row["incident_id"],
                 since=row["firing_since"] or row["breach_since"],
@@ -131,6 +159,9 @@ class AlertsController(Controller):
                     last_duration_ms=row["duration_ms"] if row else None,
                     last_series=row["series"] if row else None,
                     data_missing=row["data_missing"] if row else None,
+                    value=row["value"] if row else None,
+                    matched_series=row["matched"] if row else None,
+                    health=_health(rule, row),
                 )
             )
         return RulesView(

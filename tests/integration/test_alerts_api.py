@@ -54,7 +54,8 @@ async def test_firing_alert_is_listed_and_shown_on_the_incident(
     setup: tuple[AsyncTestClient[Litestar], ScriptedSource, Path, FrozenClock],
 ) -> None:
     client, source, _, clock = setup
-    source.set_value("QueueDepthHigh", 300, {"queue": "mail"})
+    source.set_value("QueueDepthHigh", 300, {"queue": "mail", "service": "scraped-label"})
+    source.set("ErrorRateHigh", [])  # the selector matches nothing
     clock.advance(timedelta(seconds=30))  # next slot: the running evaluator worker picks it up
     alerts: list[dict[str, Any]] = []
     for _ in range(100):
@@ -66,7 +67,8 @@ async def test_firing_alert_is_listed_and_shown_on_the_incident(
         await asyncio.sleep(0.05)
     [alert] = alerts
     assert alert["rule"] == "QueueDepthHigh"
-    assert alert["labels"]["queue"] == "mail"
+    # The series' labels overlaid with the rule's own, which win, as in Prometheus.
+    assert alert["labels"] == {"queue": "mail", "service": "app", "team": "platform"}
     detail = (await client.get(f"/api/v1/incidents/{alert['incident_id']}", headers=AUTH)).json()
     assert detail["extras"]["alerts"][0]["rule"] == "QueueDepthHigh"
     rules = (await client.get("/api/v1/rules", headers=AUTH)).json()
@@ -75,6 +77,19 @@ async def test_firing_alert_is_listed_and_shown_on_the_incident(
     assert queue["last_series"] == 1
     assert queue["file"].endswith("app.yaml")
     assert queue["line"] > 0
+    assert (queue["value"], queue["matched_series"], queue["health"]) == (300, 1, "breaching")
+    errors = next(r for r in rules["rules"] if r["name"] == "ErrorRateHigh")
+    assert (errors["value"], errors["matched_series"], errors["health"]) == (None, 0, "no series")
+
+    source.set_value("ErrorRateHigh", 0.001)
+    clock.advance(timedelta(seconds=30))
+    for _ in range(100):
+        rules = (await client.get("/api/v1/rules", headers=AUTH)).json()
+        errors = next(r for r in rules["rules"] if r["name"] == "ErrorRateHigh")
+        if errors["matched_series"] == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert (errors["value"], errors["matched_series"], errors["health"]) == (0.001, 1, "healthy")
 
 
 async def test_bad_status_filter_names_the_field(

@@ -299,6 +299,23 @@ async def test_cached_states_match_what_postgres_holds(
     assert stored['{path="a"}'].breach_since == clock()  # the clear seen by the other replica counted
 
 
+async def test_the_stored_value_of_a_series_that_goes_on_breaching_is_at_most_30_s_old(
+    db: Database, rules_dir: Path, clock: FrozenClock
+) -> None:
+    """The value shown by /api/v1/alerts is refreshed even when it has stopped changing since the
+    evaluation before the refresh (the in-memory copy is newer than the row)."""
+    (rules_dir / "app.yaml").write_text(PACK.replace("interval: 30s", "interval: 10s"))
+    source = ScriptedSource()
+    evaluator, _ = make_evaluator(db, rules_dir, clock, source)
+    source.set_value("QueueDepthHigh", 300)
+    await evaluator.tick()  # fires: the row is written with 300
+    source.set_value("QueueDepthHigh", 400)
+    for _ in range(3):
+        await step(evaluator, clock, seconds=10)
+    stored = await db.fetchval("SELECT value FROM alert_states WHERE rule = 'QueueDepthHigh'")
+    assert stored == 400
+
+
 async def test_rules_sharing_a_group_clear_it_only_together(
     db: Database, rules_dir: Path, clock: FrozenClock
 ) -> None:

@@ -8,8 +8,8 @@ Series that merely go on as they were (still breaching, or resolved and waiting
 to be forgotten) are not rewritten every evaluation: their clocks are implied by
 the rule's last evaluation with data (`rule_evaluations.last_data_at`) and are
 restored from it on load, so the state read back equals the state computed. Their
-stored `value` is refreshed every `refresh` evaluations only; every transition
-writes the row in full.
+stored `value` is rewritten only on evaluations the caller marks `refresh_values`
+(at most 30 s apart); every transition writes the row in full.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ class Outcome(NamedTuple):
     series: int
     transitions: int
     missing: bool
+    matched: int | None = None  # series with a value; None when the source was unreadable
+    value: float | None = None  # the worst of them
 
 
 async def claim_slots(
@@ -227,7 +229,7 @@ async def save_many(conn: asyncpg.Connection, writes: Sequence[RuleWrite]) -> in
                 continue
             row_id = write.ids.get(key)
             if old is not None and row_id is not None and _clocks_only(old, state, write.at):
-                if write.refresh_values and state.value != old.value:
+                if write.refresh_values:  # `old` may be this process' cache, not the row: write regardless
                     values.append((row_id, state.value))
             elif row_id is not None:
                 updates.append((row_id, *_mutable(state)))
@@ -260,8 +262,10 @@ async def record_outcomes(conn: asyncpg.Connection, outcomes: Sequence[Outcome],
     await conn.execute(
         """
         UPDATE rule_evaluations e SET duration_ms = t.ms, series = t.n, transitions = t.tr,
-            data_missing = t.missing, last_data_at = CASE WHEN t.missing THEN e.last_data_at ELSE $6 END
-        FROM unnest($1::text[], $2::float8[], $3::int[], $4::int[], $5::bool[]) AS t(rule, ms, n, tr, missing)
+            data_missing = t.missing, last_data_at = CASE WHEN t.missing THEN e.last_data_at ELSE $8 END,
+            matched = t.matched, value = t.value
+        FROM unnest($1::text[], $2::float8[], $3::int[], $4::int[], $5::bool[], $6::int[], $7::float8[])
+            AS t(rule, ms, n, tr, missing, matched, value)
         WHERE e.rule = t.rule
         """,
         *zip(*outcomes, strict=True),

@@ -8,3 +8,8 @@ CREATE TABLE rule_reload_requests (
     requested_at  timestamptz NOT NULL,
     requested_by  text        NOT NULL DEFAULT ''
 );
+
+-- What each rule's last evaluation read, for GET /api/v1/rules even when nothing breaches: how many
+-- series matched (0: "matches no series", NULL: the source was unreadable) and the worst value among
+-- them (the highest for `above` rules, the lowest for `below`).
+ALTER TABLE rule_evaluations ADD COLUMN matched integer, ADD COLUMN value double precision;
