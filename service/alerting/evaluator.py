@@ -202,15 +202,18 @@ class Evaluator:
             for rule, values, error in claimed:
                 cached = trusted.get(rule.name)
                 if cached is not None:
-                    before, ids = cached.states, dict(cached.ids)
+                    before, ids, written = cached.states, dict(cached.ids), dict(cached.written)
                     known = cached.group_keys if cached.rule is rule else {}
                 else:
                     before, ids = loaded[rule.name]
+                    written = {key: state.value for key, state in before.items()}
                     known = {}
                 evaluation = evaluate(rule, values, before, now)
                 keys = _group_keys(rule, evaluation.states, known)
                 refresh = slots[rule.name] % _refresh_every(rule) == 0
-                writes.append(store.RuleWrite(rule.name, before, evaluation.states, keys, ids, now, refresh))
+                writes.append(
+                    store.RuleWrite(rule.name, before, evaluation.states, keys, ids, now, refresh, written)
+                )
                 outcomes.append(
                     store.Outcome(
                         rule.name,
@@ -228,6 +231,7 @@ class Evaluator:
                     writer=self._writer,
                     states=evaluation.states,
                     ids=ids,
+                    written=written,
                     group_keys=keys,
                 )
                 for key, transitions in group_transitions(evaluation.transitions).items():
@@ -354,6 +358,7 @@ class CachedStates:
     writer: str
     states: dict[str, AlertState]
     ids: dict[str, int]
+    written: dict[str, float | None]  # the value each row holds, which may be older than `states`
     group_keys: dict[str, str]
 
     def valid_after(self, previous_slot: int | None, previous_writer: str | None, writer: str) -> bool:

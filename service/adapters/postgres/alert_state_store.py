@@ -15,7 +15,7 @@ stored `value` is rewritten only on evaluations the caller marks `refresh_values
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -48,6 +48,7 @@ class RuleWrite:
     ids: dict[str, int]
     at: datetime
     refresh_values: bool = False
+    written: dict[str, float | None] = field(default_factory=dict)  # each row's stored value, in place
 
 
 class Outcome(NamedTuple):
@@ -221,6 +222,7 @@ async def save_many(conn: asyncpg.Connection, writes: Sequence[RuleWrite]) -> in
     encode = msgspec.json.encode
     for write in writes:
         for key in [k for k in write.before if k not in write.after]:
+            write.written.pop(key, None)
             if key in write.ids:
                 gone.append(write.ids.pop(key))
         for key, state in write.after.items():
@@ -229,11 +231,14 @@ async def save_many(conn: asyncpg.Connection, writes: Sequence[RuleWrite]) -> in
                 continue
             row_id = write.ids.get(key)
             if old is not None and row_id is not None and _clocks_only(old, state, write.at):
-                if write.refresh_values:  # `old` may be this process' cache, not the row: write regardless
+                if write.refresh_values and state.value != write.written.get(key):
                     values.append((row_id, state.value))
+                    write.written[key] = state.value
             elif row_id is not None:
                 updates.append((row_id, *_mutable(state)))
+                write.written[key] = state.value
             else:
+                write.written[key] = state.value
                 head = (write.rule, key, write.group_keys[key], encode(state.labels).decode())
                 inserts.append((*head, *_mutable(state)))
     if gone:
