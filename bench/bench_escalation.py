@@ -26,11 +26,11 @@ import asyncpg
 import harness
 import msgspec
 
-from service.adapters.policy_files import load_severity_policy
 from service.adapters.postgres.database import Database
 from service.adapters.postgres.migrations import migrate
 from service.clock import system_clock
 from service.components import Context
+from service.config.policy_files import load_severity_policy
 from service.escalation.component import EscalationConfig, build
 from service.escalation.worker import EscalationWorker
 from service.incidents.service import IncidentService
