@@ -23,10 +23,9 @@ import msgspec
 import structlog
 from prometheus_client import Counter, Histogram
 
-from service.adapters.postgres import alert_state_store as store
-from service.adapters.postgres import alert_states
-from service.adapters.postgres import incidents as incident_repo
 from service.adapters.postgres.database import Database, DatabaseUnavailable
+from service.alerting import state_reads as alert_states
+from service.alerting import state_store as store
 from service.alerting.removed_rules import clearing_action, resolve_removed
 from service.alerting.rulebook import RuleBook
 from service.alerting.source_health import (
@@ -42,6 +41,7 @@ from service.domain.alerts import slot_of as alert_slot
 from service.domain.evaluation import RuleTransition, alert_labels, evaluate, group_transitions
 from service.domain.incidents import Actor
 from service.domain.rules import Comparison, Rule
+from service.incidents import store as incident_repo
 from service.incidents.service import IncidentChange, IncidentService
 from service.supervisor import sleep_or_stop
 

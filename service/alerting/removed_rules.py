@@ -17,10 +17,10 @@ from datetime import datetime
 
 import asyncpg
 
-from service.adapters.postgres import alert_states
-from service.adapters.postgres import incidents as incident_repo
+from service.alerting import state_reads as alert_states
 from service.domain.incidents import Action, Actor, Status
 from service.domain.rules import Rule
+from service.incidents import store as incident_repo
 from service.incidents.service import IncidentChange, IncidentService
 
 REASON = "rule removed from the rule files (or disabled)"

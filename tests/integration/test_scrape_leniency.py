@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from service.adapters.rule_files import load_rules
+from service.config.rule_files import load_rules
 from service.sources.collector import Collector
 from service.sources.metrics import SCRAPE_ERRORS
 from service.testing.text_target import text_target
