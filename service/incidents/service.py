@@ -183,7 +183,7 @@ class IncidentService:
             existing = await repo.lock_open_by_dedup_key(conn, key)
             if existing is None:
                 continue  # resolved between our insert and our lock; try the insert again
-            change = await self._attach(conn, existing, severity, actor, now, details)
+            change = await self._attach(conn, existing, title, severity, actor, now, details)
             result = DeclareResult(change.incident, False)
             break
         return result, change
@@ -213,11 +213,14 @@ class IncidentService:
         self,
         conn: asyncpg.Connection,
         existing: Incident,
+        title: str,
         severity: Severity,
         actor: Actor,
         now: datetime,
         details: dict[str, Any],
     ) -> IncidentChange:
+        """A worse severity from the source that opened the incident also brings its title, so the
+        headline names the worst problem now (a person's own title is never replaced)."""
         updated = msgspec.structs.replace(existing, updated_at=now)
         events = [
             await self._event(
@@ -226,16 +229,11 @@ class IncidentService:
         ]
         if severity < existing.severity:
             updated = msgspec.structs.replace(updated, severity=severity)
-            events.append(
-                await self._event(
-                    conn,
-                    existing.id,
-                    now,
-                    "severity_raised",
-                    actor,
-                    {"from": existing.severity.label, "to": severity.label, **details},
-                )
-            )
+            data: dict[str, Any] = {"from": existing.severity.label, "to": severity.label, **details}
+            if title and title != existing.title and existing.source == actor.source == "rules":
+                updated = msgspec.structs.replace(updated, title=title)
+                data["title_from"], data["title_to"] = existing.title, title
+            events.append(await self._event(conn, existing.id, now, "severity_raised", actor, data))
         if existing.status is Status.MITIGATED:
             updated = msgspec.structs.replace(updated, status=Status.TRIGGERED, mitigated_at=None)
             events.append(await self._event(conn, existing.id, now, "retriggered", actor, details))

@@ -9,6 +9,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from service.adapters.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
 from service.components import Component, Context
 from service.notifications.api import NotificationController, trail_contributor
 from service.notifications.intents import IntentWriter
@@ -16,6 +17,7 @@ from service.notifications.pagerduty_delivery import PagerDutyDelivery
 from service.notifications.policy import DeliveryPolicy, NotificationPolicy, load_notification_policy
 from service.notifications.sender import Sender
 from service.notifications.slack_delivery import SlackDelivery
+from service.notifications.slack_directory import SlackDirectory, policy_names
 from service.notifications.webhooks import pagerduty_webhook
 
 
@@ -43,6 +45,14 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
         pagerduty = PagerDutyDelivery(policy, env, settings.pagerduty_events_url)
         slack = SlackDelivery(settings.slack_bot_token, settings.slack_api_url, context.db)
         context.incidents.add_observer(IntentWriter(policy, settings.public_url))
+        # The escalation capability refuses a broken policy at start-up; here it only supplies names.
+        escalation, _ = load_escalation_policy(
+            settings.escalation_policy or settings.rules_dir / DEFAULT_ESCALATION_POLICY
+        )
+        names = policy_names(escalation) if escalation is not None else []
+        directory = SlackDirectory(
+            settings.slack_bot_token, settings.slack_api_url, context.db, context.clock, names
+        )
         sender = Sender(
             context.db,
             context.incidents,
@@ -63,10 +73,11 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
         async def shutdown() -> None:
             pagerduty.close()
             await slack.close()
+            await directory.close()
 
         return Component(
             name="notifications",
-            workers=[("notification-sender", sender.run)],
+            workers=[("notification-sender", sender.run), ("slack-directory", directory.run)],
             routes=[NotificationController, pagerduty_webhook],
             detail_contributors=[trail_contributor(context.db)],
             state={"notification_sender": sender, "notifications_clock": context.clock},

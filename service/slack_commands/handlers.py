@@ -18,14 +18,15 @@ from service.adapters.templates import TemplateError
 from service.clock import Clock
 from service.domain.incidents import Action, Actor, InvalidTransition, Status, format_human_id
 from service.incidents.service import Conflict, IncidentNotFound, IncidentService
+from service.notifications.slack_text import escape
 from service.rca.service import RcaService
 from service.slack_commands import parser
 from service.slack_commands.escalation_port import Escalation, OncallLevel
 from service.slack_commands.replies import (
     Reply,
+    already_acknowledged,
     buttons,
     duration,
-    escape,
     headline,
     help_reply,
     incident_url,
@@ -141,7 +142,13 @@ async def _run(command: parser.Command, user: SlackUser, services: Services) -> 
             section = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
             return Reply(text, "in_channel", (section, buttons(result.incident)))
         case parser.Transition(action=action, incident_id=incident_id, note=note):
-            incident = await incidents.act(incident_id, action, actor, note=note)
+            try:
+                incident = await incidents.act(incident_id, action, actor, note=note)
+            except InvalidTransition as exc:
+                if action is not Action.ACKNOWLEDGE or exc.status is not Status.ACKNOWLEDGED:
+                    raise
+                current, events = await incidents.get(incident_id)
+                return already_acknowledged(current, events, services.clock())
             suffix = f": {escape(note)}" if note else ""
             return Reply(f"{user.mention} {_DONE[action]} {headline(incident)}{suffix}", "in_channel")
         case parser.ChangeSeverity(incident_id=incident_id, severity=severity):

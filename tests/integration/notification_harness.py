@@ -34,11 +34,15 @@ FAST = DeliveryPolicy(
 )
 BREACH = {
     "rule": "checkout_error_rate",
-    "value": 4.2,
-    "threshold": 1,
-    "unit": "%",
+    "value": 0.042,
+    "value_text": "4.2%",
+    "threshold": 0.01,
+    "threshold_text": "1%",
+    "comparison": "above",
+    "level": "critical",
+    "unit": "percent",
     "runbook": "https://runbooks.example/checkout",
-    "summary": "checkout error rate",
+    "summary": "checkout error rate 4.2% (critical: above 1%)",
 }
 
 

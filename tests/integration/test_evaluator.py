@@ -68,7 +68,7 @@ async def test_breach_opens_one_incident_raises_and_mitigates(
     [incident] = await incidents.list()
     assert incident.severity is Severity.P2
     assert incident.dedup_key == 'rules:{alertname="ErrorRateHigh",service="app"}'
-    assert incident.title == "5% of requests fail (warning: above 3%)"
+    assert incident.title == "Error rate high on app", "the title names the problem, not its first reading"
     _, events = await incidents.get(incident.id)
     declared = events[0]
     assert declared.kind == "declared"
@@ -85,6 +85,8 @@ async def test_breach_opens_one_incident_raises_and_mitigates(
     [incident] = await incidents.list()
     assert incident.severity is Severity.P1
     assert (await kinds(incidents, incident.id))[-2:] == ["attached", "severity_raised"]
+    _, events = await incidents.get(incident.id)
+    assert events[-1].data["summary"] == "12% of requests fail (critical: above 10%)"
 
     source.set_value("ErrorRateHigh", 0.001, {"path": "/api"})
     await step(evaluator, clock)
@@ -181,7 +183,7 @@ async def test_unreadable_source_holds_state_and_raises_source_down(
     for _ in range(3):
         await step(evaluator, clock)
     opened = await incidents.list()
-    assert [i.title for i in opened] == ["scrape source 'app' cannot be read (up == 0)"]
+    assert [i.title for i in opened] == ["scrape source 'app' cannot be read"]
     _, events = await incidents.get(opened[0].id)
     assert events[0].data["error"] == "connection refused"
     state = await db.fetchrow("SELECT status, value FROM alert_states WHERE rule = 'ErrorRateHigh'")
