@@ -20,6 +20,8 @@ from service.domain.severity import Severity
 
 _FIRING_KINDS = frozenset({"declared", "attached", "severity_raised", "alert_level_changed"})
 _LEVEL_RANK = {"critical": 2, "warning": 1}
+# What one reading says; never carried over from an earlier one (a stale "5%" beside a new value).
+_READING_KEYS = frozenset({"value", "value_text", "level", "summary", "threshold_text"})
 
 
 class AlertReading(msgspec.Struct, frozen=True, kw_only=True):
@@ -64,6 +66,11 @@ def _number(value: object) -> float | None:
     return float(value)
 
 
+def _plain(value: object) -> str:
+    number = _number(value)
+    return f"{number:g}" if number is not None else ""
+
+
 def _worse(details: dict[str, Any], value: float, peak: float | None) -> bool:
     if peak is None:
         return True
@@ -81,15 +88,23 @@ def readings(events: Iterable[TimelineEvent]) -> dict[str, AlertReading]:
             continue  # the same reading as the `attached` event written with it
         old = found.get(rule)
         if event.kind in _FIRING_KINDS:
-            details = {**event.data, "severity": event.data.get("severity") or _severity(event)}
+            # A reading keeps what earlier ones said (runbook, threshold) unless it says otherwise.
+            merged = {
+                **(old.details if old else {}),
+                **{k: v for k, v in event.data.items() if v is not None},
+            }
+            details = {
+                **merged,
+                "severity": event.data.get("severity") or _severity(event) or merged.get("severity"),
+            }
             value = _number(details.get("value"))
             peak = old.peak_value if old else None
             peak_text = old.peak_text if old else ""
             peak_threshold = old.peak_threshold_text if old else ""
             peak_level = old.peak_level if old else ""
             if value is not None and _worse(details, value, peak):
-                peak, peak_text = value, str(details.get("value_text") or value)
-                peak_threshold = str(details.get("threshold_text") or "")
+                peak, peak_text = value, str(details.get("value_text") or f"{value:g}")
+                peak_threshold = str(details.get("threshold_text") or _plain(details.get("threshold")))
                 peak_level = str(details.get("level") or "")
             fired_again = old is None or (not old.firing and event.kind != "alert_level_changed")
             found[rule] = AlertReading(

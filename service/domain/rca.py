@@ -1,9 +1,8 @@
-"""The facts an RCA is built from, and which template an incident's RCA starts from.
+"""The facts an RCA is built from (which template it starts from is rca_templates.py).
 
-The document layout follows the "RCA Template" of shared/seeds/002_b1ab8eb4e8f4fb2c.txt; the review
-deadlines (draft within 24 h, complete within 48 h) come from its "Post-Incident Review" and from
-shared/seeds/000_ecc4e94453621508.txt ("Post-Mortem (within 48 hours for P0/P1)"). How a document is
-split into machine-owned and human parts, merged and diffed is in service/domain/rca_markdown.py.
+The document layout follows the "RCA Template" of 002_b1ab8eb4e8f4fb2c.txt; milestones, participants
+and the alerts involved are rca_review.py. How a document is split into machine-owned and human
+parts, merged and diffed is in service/domain/rca_markdown.py.
 
 Facts are plain text taken from the timeline; escaping them for Markdown is the template layer's job,
 so no caller can forget it.
@@ -13,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -21,49 +20,20 @@ import msgspec
 from service.domain.charts import ChartPoint, ChartSpec
 from service.domain.durations import format_duration
 from service.domain.incidents import Incident, TimelineEvent
-from service.domain.severity import Severity
+from service.domain.rca_review import (
+    AlertSentences,
+    InvolvedAlert,
+    Milestone,
+    Participant,
+    involved_alerts,
+    milestones,
+    pagerduty_url,
+    participants,
+    resolution_notes,
+)
+from service.domain.rca_templates import COMPLETE_DUE, DRAFT_DUE
 
-DEFAULT_TEMPLATE = "rca-default.md.j2"
-SHORT_TEMPLATE = "rca-short.md.j2"
-DRAFT_DUE = timedelta(hours=24)
-COMPLETE_DUE = timedelta(hours=48)
 _TEXT_LIMIT = 500
-
-
-class TemplatePolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """Which template an incident's RCA starts from: a service's own wins, then the severity's."""
-
-    by_severity: dict[Severity, str] = msgspec.field(
-        default_factory=lambda: {
-            Severity.P0: DEFAULT_TEMPLATE,
-            Severity.P1: DEFAULT_TEMPLATE,
-            Severity.P2: SHORT_TEMPLATE,
-            Severity.P3: SHORT_TEMPLATE,
-        }
-    )
-    by_service: dict[str, str] = msgspec.field(default_factory=dict)
-    service_label: str = "service"
-    fallback: str = DEFAULT_TEMPLATE
-
-    @classmethod
-    def from_config(
-        cls, *, by_severity: Mapping[str, str] | None = None, by_service: Mapping[str, str] | None = None
-    ) -> TemplatePolicy:
-        """Build from a policy file's spelling (`P0: rca-default.md.j2`); unnamed severities keep defaults."""
-        policy = cls()
-        severities = dict(policy.by_severity)
-        for key, name in (by_severity or {}).items():
-            severities[Severity.parse(key)] = name
-        return cls(by_severity=severities, by_service=dict(by_service or {}))
-
-    def choose(self, incident: Incident) -> str:
-        service = incident.labels.get(self.service_label)
-        if service is not None and service in self.by_service:
-            return self.by_service[service]
-        return self.by_severity.get(incident.severity, self.fallback)
-
-    def names(self) -> list[str]:
-        return sorted({self.fallback, *self.by_severity.values(), *self.by_service.values()})
 
 
 # --- facts -----------------------------------------------------------------------------------------
@@ -139,6 +109,13 @@ class RcaFacts(msgspec.Struct, frozen=True, kw_only=True):
     chart_url: str
     has_chart: bool
     generated_at: str
+    milestones: tuple[Milestone, ...] = ()
+    participants: tuple[Participant, ...] = ()
+    alerts: tuple[InvolvedAlert, ...] = ()
+    resolution_notes: tuple[str, ...] = ()
+    incident_url: str = ""
+    slack_threads: tuple[str, ...] = ()
+    pagerduty_url: str = ""
 
 
 def _utc(moment: datetime) -> datetime:
@@ -187,13 +164,14 @@ _STATUS_WORDS = {
 }
 
 
-def _summary(event: TimelineEvent) -> str:
+def _summary(event: TimelineEvent, sentence: str | None = None) -> str:
     data = event.data
     kind = event.kind
     if kind == "declared":
         text = f'declared "{_scalar(data.get("title"))}" at {_scalar(data.get("severity"))}'
+        text += f": {sentence}" if sentence else ""
     elif kind == "attached":
-        text = f"alert fired again and attached ({_scalar(data.get('severity'))})"
+        text = f"{sentence or 'an alert fired'} ({_scalar(data.get('severity'))})"
     elif kind in ("severity_raised", "severity_lowered"):
         verb = "raised" if kind == "severity_raised" else "lowered"
         text = f"severity {verb} {_scalar(data.get('from'))} → {_scalar(data.get('to'))}"
@@ -210,7 +188,8 @@ def _summary(event: TimelineEvent) -> str:
     else:
         extras = [f"{k}={_scalar(v)}" for k, v in sorted(data.items()) if k not in _KNOWN_KEYS and _scalar(v)]
         text = kind.replace("_", " ") + (f" ({', '.join(extras[:6])})" if extras else "")
-    alert = [f"{k} {shown}" for k in ("value", "threshold", "rule") if (shown := _shown(data, k))]
+    named = ("value", "threshold") if sentence else ("value", "threshold", "rule")
+    alert = [f"{k} {shown}" for k in named if (shown := _shown(data, k))]
     return text + (f" [{', '.join(alert)}]" if alert else "")
 
 
@@ -330,8 +309,34 @@ def _chart(incident: Incident, events: Sequence[TimelineEvent], now: datetime) -
     )
 
 
+def _timeline(ordered: Sequence[TimelineEvent]) -> tuple[TimelineLine, ...]:
+    sentences = AlertSentences()
+    return tuple(
+        TimelineLine(
+            **_when(e.at), kind=e.kind, actor=e.actor, source=e.source, summary=_summary(e, sentences.say(e))
+        )
+        for e in ordered
+    )
+
+
+def _is_repeat(event: TimelineEvent, previous: TimelineEvent | None) -> bool:
+    """A severity raise carries the same reading as the `attached` event written with it."""
+    return (
+        previous is not None
+        and event.kind == "severity_raised"
+        and previous.at == event.at
+        and previous.data.get("rule") == event.data.get("rule")
+    )
+
+
 def build_facts(
-    incident: Incident, events: Sequence[TimelineEvent], *, chart_url: str, now: datetime
+    incident: Incident,
+    events: Sequence[TimelineEvent],
+    *,
+    chart_url: str,
+    now: datetime,
+    incident_url: str = "",
+    slack_threads: Sequence[str] = (),
 ) -> RcaFacts:
     ordered = sorted(events, key=lambda e: (_utc(e.at), e.id))
     end = incident.resolved_at
@@ -357,12 +362,14 @@ def build_facts(
         duration=duration,
         draft_due=stamp(review_from + DRAFT_DUE),
         complete_due=stamp(review_from + COMPLETE_DUE),
-        timeline=tuple(
-            TimelineLine(**_when(e.at), kind=e.kind, actor=e.actor, source=e.source, summary=_summary(e))
-            for e in ordered
-        ),
+        timeline=_timeline(ordered),
         severity_history=history,
-        values=tuple(_alert_value(e) for e in ordered if any(_scalar(e.data.get(k)) for k in _ALERT_KEYS)),
+        values=tuple(
+            _alert_value(e)
+            for i, e in enumerate(ordered)
+            if any(_scalar(e.data.get(k)) for k in _ALERT_KEYS)
+            and not _is_repeat(e, ordered[i - 1] if i else None)
+        ),
         trail=tuple(
             TrailLine(**_when(e.at), channel=channel, kind=e.kind, actor=e.actor, summary=_summary(e))
             for e in ordered
@@ -372,6 +379,13 @@ def build_facts(
         chart_url=chart_url,
         has_chart=chart.drawable,
         generated_at=stamp(now),
+        milestones=milestones(incident, ordered),
+        participants=participants(ordered),
+        alerts=involved_alerts(ordered),
+        resolution_notes=resolution_notes(ordered),
+        incident_url=incident_url,
+        slack_threads=tuple(slack_threads),
+        pagerduty_url=pagerduty_url(ordered),
     )
 
 

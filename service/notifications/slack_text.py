@@ -4,8 +4,8 @@ Slack reads `<...>` as a link or mention and `&`, `<`, `>` must be sent as entit
 so escaping those three means a title can never ping `<!channel>` or fake a link.
 mrkdwn has no escape for `*`, `_`, `~` and backticks: outside text gets look-alike
 characters instead, so `*bold*` in a metric label stays the literal it was. Newlines
-are flattened, so outside text cannot start a `>` quote or a line of its own.
-Only this module's `mention`, `link` and our own literals may put markup into a message.
+are flattened and a leading `>` becomes U+203A, so outside text cannot start a quote or a line of its own.
+Only this module's `link` and mention helpers and our own literals may put markup into a message.
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ def one_line(text: object) -> str:
 
 def escape(text: object) -> str:
     """Outside text as literal mrkdwn: no mention, link, entity, formatting or new line escapes."""
-    flat = one_line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    flat = one_line(text)
+    if flat.startswith(">"):  # at the start of a line (a field's value) `>` would begin a quote
+        flat = "\u203a" + flat[1:]
+    flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return _EDGE_UNDERSCORE.sub("\uff3f", flat.translate(_FORMATTING))
 
 

@@ -11,16 +11,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from service.domain.incident_alerts import AlertReading, readings, worst
-from service.domain.incidents import Incident, TimelineEvent
+from service.domain.incidents import Incident, TimelineEvent, incident_page
 from service.notifications.slack_text import is_url, one_line
 
 # Labels that name the thing that breached, best first (PagerDuty's `source`).
 _SOURCE_LABELS = ("instance", "host", "hostname", "pod", "node", "database", "service")
-
-
-def incident_page(public_url: str, incident_id: int) -> str:
-    """Where a person opens the incident (the API's incident view until a web console exists)."""
-    return f"{public_url.rstrip('/')}/api/v1/incidents/{incident_id}"
 
 
 def _reading_line(reading: AlertReading) -> str:

@@ -16,7 +16,7 @@ import msgspec
 from service.adapters.postgres.database import DatabaseUnavailable
 from service.adapters.templates import TemplateError
 from service.clock import Clock
-from service.domain.incidents import Action, Actor, InvalidTransition, Status, format_human_id
+from service.domain.incidents import Action, Actor, InvalidTransition, Status, format_human_id, incident_page
 from service.incidents.service import Conflict, IncidentNotFound, IncidentService
 from service.notifications.slack_text import escape
 from service.rca.service import RcaService
@@ -29,7 +29,6 @@ from service.slack_commands.replies import (
     duration,
     headline,
     help_reply,
-    incident_url,
     list_reply,
     problem_reply,
     show_reply,
@@ -199,7 +198,7 @@ async def _rca(incident_id: int, user: SlackUser, services: Services) -> Reply:
     if services.rca is None:
         return problem_reply("RCA documents are not available in this deployment")
     written = await services.rca.generate(incident_id, user.actor)
-    link = f"{incident_url(services.public_url, incident_id)}/rca"
+    link = f"{incident_page(services.public_url, incident_id)}/rca"
     human = format_human_id(incident_id)
     if written.new_version:
         return Reply(f":page_facing_up: {user.mention} started the RCA of *{human}*: {link}", "in_channel")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from service.domain.incidents import Incident, Status, TimelineEvent
+from service.domain.incidents import Incident, Status, TimelineEvent, incident_page
 from service.notifications.slack_buttons import actions_block
 from service.notifications.slack_text import escape
 from service.slack_commands.parser import USAGES, Usage
@@ -64,10 +64,6 @@ def duration(delta: timedelta) -> str:
     if minutes < 60:
         return f"{minutes}m"
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes % 60 else f"{minutes // 60}h"
-
-
-def incident_url(public_url: str, incident_id: int) -> str:
-    return f"{public_url}/api/v1/incidents/{incident_id}"
 
 
 def headline(incident: Incident) -> str:
@@ -152,7 +148,7 @@ def show_reply(incident: Incident, events: Sequence[TimelineEvent], public_url: 
     sent = deliveries(events)
     if sent:
         lines += ["*Notifications*", *sent]
-    lines.append(f"<{incident_url(public_url, incident.id)}|details>")
+    lines.append(f"<{incident_page(public_url, incident.id)}|details>")
     text = "\n".join(lines)
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]
     if incident.status.is_open:

@@ -188,7 +188,7 @@ def _assert_inert(text: str, hostile: str) -> None:
     stripped = _OURS.sub("", text)
     assert "<" not in stripped, text
     assert ">" not in stripped, text
-    assert "\n" not in text
+    assert not re.search(r"^(>|&gt;)", text, flags=re.MULTILINE), "outside text must not start a quote line"
     for marker in re.findall(r"[*_~`]\S+?[*_~`]", hostile):
         assert marker not in text, (marker, text)
 

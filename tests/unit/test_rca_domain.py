@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from service.domain.incidents import Incident, Status, TimelineEvent
-from service.domain.rca import DEFAULT_TEMPLATE, SHORT_TEMPLATE, TemplatePolicy, build_facts, number
+from service.domain.rca import build_facts, number
 from service.domain.rca_markdown import (
     document_problem,
     escape_inline,
@@ -16,6 +16,7 @@ from service.domain.rca_markdown import (
     structure_problems,
     unified_diff,
 )
+from service.domain.rca_templates import DEFAULT_TEMPLATE, SHORT_TEMPLATE, TemplatePolicy
 from service.domain.severity import Severity
 
 T0 = datetime(2026, 3, 4, 22, 50, 5, tzinfo=UTC)
@@ -404,7 +405,7 @@ def test_machine_events_read_as_sentences_with_values_in_their_units() -> None:
     ]
     facts = build_facts(incident(), events, chart_url="/c.svg", now=NOW)
     lines = [line.summary for line in facts.timeline]
-    assert lines[0].endswith("[value 5.12%, threshold 3%, rule ErrorRateHigh]")
+    assert lines[0].endswith(": ErrorRateHigh fired [value 5.12%, threshold 3%]")
     assert lines[1] == "escalated to level 2 Technical lead (ack timeout) (tech-lead, @lead)"
     assert lines[2] == "slack update sent to #alerts"
     assert [(v.value, v.threshold) for v in facts.values] == [("5.12%", "3%")]
