@@ -17,7 +17,7 @@ from service.clock import Clock, system_clock
 from service.components import Component, Context
 from service.incidents.service import IncidentService
 from service.notifications.component import NotificationOptions, make_build
-from service.notifications.policy import DeliveryPolicy, load_notification_policy
+from service.notifications.policy import DeliveryPolicy, NotificationPolicy, load_notification_policy
 from service.notifications.sender import Sender
 from service.settings import Settings
 from service.testing.fake_pagerduty import FakePagerDuty
@@ -69,9 +69,10 @@ def build_notifications(
     env: dict[str, str] | None = None,
     delivery: DeliveryPolicy = FAST,
     storm: bool = True,
+    policy: NotificationPolicy | None = None,
     **options: Any,
 ) -> tuple[IncidentService, Sender, Component]:
-    policy = load_notification_policy(ROOT / "rules" / "policy" / "notifications.yaml")
+    policy = policy or load_notification_policy(ROOT / "rules" / "policy" / "notifications.yaml")
     if not storm:
         policy = msgspec.structs.replace(policy, storm_max_new=None)
     incidents = IncidentService(db, clock=clock)
