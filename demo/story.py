@@ -22,6 +22,7 @@ from aiohttp import web
 
 from demo.processes import ROOT, ServiceProcess, free_port, stop_leftover_postgres
 from demo.watcher import Watcher
+from service.testing import slack_preview
 from service.testing.fake_pagerduty import FakePagerDuty
 from service.testing.fake_slack import FakeSlack
 from service.testing.fake_slack_user import SlackUser
@@ -202,6 +203,9 @@ class Story:
         await self.until("Slack message updated", watch.slack_settled)
 
         rca_markdown, files = await self._rca(http, incident_id)
+        preview = self.options.output / "slack.html"
+        preview.write_text(slack_preview.render(self.slack))
+        self.say(f"Slack channels as people see them: {preview}")
         await watch.poll()
         return StoryResult(
             incident_id=incident_id,

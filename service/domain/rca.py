@@ -171,7 +171,7 @@ def _summary(event: TimelineEvent, sentence: str | None = None) -> str:
         text = f'declared "{_scalar(data.get("title"))}" at {_scalar(data.get("severity"))}'
         text += f": {sentence}" if sentence else ""
     elif kind == "attached":
-        text = f"{sentence or 'an alert fired'} ({_scalar(data.get('severity'))})"
+        text = sentence or f"an alert fired ({_scalar(data.get('severity'))})"
     elif kind in ("severity_raised", "severity_lowered"):
         verb = "raised" if kind == "severity_raised" else "lowered"
         text = f"severity {verb} {_scalar(data.get('from'))} → {_scalar(data.get('to'))}"

@@ -80,7 +80,11 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             workers=[("notification-sender", sender.run), ("slack-directory", directory.run)],
             routes=[NotificationController, pagerduty_webhook],
             detail_contributors=[trail_contributor(context.db)],
-            state={"notification_sender": sender, "notifications_clock": context.clock, "slack_directory": directory},
+            state={
+                "notification_sender": sender,
+                "notifications_clock": context.clock,
+                "slack_directory": directory,
+            },
             on_shutdown=[shutdown],
         )
 

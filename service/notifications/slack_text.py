@@ -35,7 +35,7 @@ def escape(text: object) -> str:
     if flat.startswith(">"):  # at the start of a line (a field's value) `>` would begin a quote
         flat = "\u203a" + flat[1:]
     flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _EDGE_UNDERSCORE.sub("\uff3f", flat.translate(_FORMATTING))
+    return _EDGE_UNDERSCORE.sub("\u02cd", flat.translate(_FORMATTING))
 
 
 def is_url(text: object) -> bool:
