@@ -194,12 +194,15 @@ class Story:
         await self.set_app(error_rate=0.002, queue_depth=3)
         self.say("the fix is rolled out: error rate 0.2 %, queue 3 jobs")
         await self.until("alerts cleared, incident mitigated", lambda: watch.has_event("mitigated"))
+        await self.until("PagerDuty resolve on recovery", lambda: watch.pagerduty_received("resolve"))
+        self.say(
+            "every alert cleared: PagerDuty got `resolve`, its paging stops; the incident stays mitigated"
+        )
         status, reply = await self.user.command(f"resolve INC-{incident_id} rolled back release 2026.11.3")
         self.say(
             f"Slack: `/incident resolve INC-{incident_id} rolled back release 2026.11.3` -> HTTP {status}"
         )
         await self.until("resolved", lambda: watch.has_event("resolved"))
-        await self.until("PagerDuty resolve", lambda: watch.pagerduty_received("resolve"))
         await self.until("Slack message updated", watch.slack_settled)
 
         rca_markdown, files = await self._rca(http, incident_id)

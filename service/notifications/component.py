@@ -17,7 +17,7 @@ from service.notifications.pagerduty_delivery import PagerDutyDelivery
 from service.notifications.policy import DeliveryPolicy, NotificationPolicy, load_notification_policy
 from service.notifications.sender import Sender
 from service.notifications.slack_delivery import SlackDelivery
-from service.notifications.slack_directory import SlackDirectory, policy_names
+from service.notifications.slack_directory import SlackDirectory, SlackLookup, policy_names
 from service.notifications.webhooks import pagerduty_webhook
 
 
@@ -50,9 +50,8 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             settings.escalation_policy or settings.rules_dir / DEFAULT_ESCALATION_POLICY
         )
         names = policy_names(escalation) if escalation is not None else []
-        directory = SlackDirectory(
-            settings.slack_bot_token, settings.slack_api_url, context.db, context.clock, names
-        )
+        lookup = SlackLookup(settings.slack_bot_token, settings.slack_api_url)
+        directory = SlackDirectory(lookup, context.db, context.clock, names)
         sender = Sender(
             context.db,
             context.incidents,

@@ -100,18 +100,17 @@ def _handle(name: str) -> str:
     return name.strip().lstrip("@").lower()
 
 
-class SlackDirectory:
-    """Looks names up in Slack and keeps the answers in `slack_directory`."""
+class SlackLookup:
+    """Asks Slack who a name is; no storage (`incidentd check` uses it as it is)."""
 
-    def __init__(
-        self, token: str | None, api_url: str, db: Database, clock: Clock, names: Iterable[Name]
-    ) -> None:
+    def __init__(self, token: str | None, api_url: str) -> None:
         self._client = (
             AsyncWebClient(token=token, base_url=api_url, timeout=10, retry_handlers=[]) if token else None
         )
-        self._db = db
-        self._clock = clock
-        self.names = [n for n in dict.fromkeys(names) if explicit(*n) is None]
+
+    @property
+    def configured(self) -> bool:
+        return self._client is not None
 
     async def lookup(self, names: Sequence[Name]) -> dict[Name, Resolution]:
         """Ask Slack about each name; raises SlackApiError/OSError when Slack cannot be asked at all."""
@@ -165,6 +164,25 @@ class SlackDirectory:
                 return Resolution(str(member["id"]), bare)
         return Resolution(None, name, f"no Slack user with handle @{wanted}")
 
+    async def close(self) -> None:
+        if self._client is not None and self._client.session is not None:
+            await self._client.session.close()
+
+
+def problems_of(names: Sequence[Name], found: Mapping[Name, Resolution]) -> list[str]:
+    return [f"escalation policy: {k} {n!r}: {found[(k, n)].problem}" for k, n in names
+            if (k, n) in found and found[(k, n)].problem]  # fmt: skip
+
+
+class SlackDirectory:
+    """Looks names up in Slack and keeps the answers in `slack_directory`."""
+
+    def __init__(self, lookup: SlackLookup, db: Database, clock: Clock, names: Iterable[Name]) -> None:
+        self._lookup = lookup
+        self._db = db
+        self._clock = clock
+        self.names = [n for n in dict.fromkeys(names) if explicit(*n) is None]
+
     async def refresh(self) -> list[str]:
         """Look up names that are missing or expired; returns the problems (unknown names)."""
         now = self._clock()
@@ -172,17 +190,17 @@ class SlackDirectory:
             rows = await conn.fetch("SELECT kind, name, problem, expires_at FROM slack_directory")
         known = {(r["kind"], r["name"]): r for r in rows}
         due = [n for n in self.names if n not in known or known[n]["expires_at"] <= now]
+        found: dict[Name, Resolution] = {}
         if due:
-            found = await self.lookup(due)
+            found = await self._lookup.lookup(due)
             await self._store(found, now)
             for (kind, name), res in found.items():
                 if res.problem:
                     log.warning(
                         "slack_escalation_target_unresolved", kind=kind, name=name, problem=res.problem
                     )
-            known.update({n: {"problem": r.problem} for n, r in found.items()})
-        return [f"escalation policy: {k} {n!r}: {known[(k, n)]['problem']}" for k, n in self.names
-                if (k, n) in known and known[(k, n)]["problem"]]  # fmt: skip
+        stored = {n: Resolution(None, n[1], r["problem"]) for n, r in known.items()}
+        return problems_of(self.names, {**stored, **(found if due else {})})
 
     async def _store(self, found: Mapping[Name, Resolution], now: datetime) -> None:
         async with self._db.connection() as conn:
@@ -209,5 +227,4 @@ class SlackDirectory:
             await sleep_or_stop(stop, wait.total_seconds())
 
     async def close(self) -> None:
-        if self._client is not None and self._client.session is not None:
-            await self._client.session.close()
+        await self._lookup.close()
