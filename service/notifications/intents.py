@@ -13,14 +13,14 @@ from typing import Any
 
 import asyncpg
 
-from service.adapters.postgres import incidents as incident_repo
-from service.adapters.postgres.outbox import enqueue
 from service.domain.incidents import Incident, TimelineEvent
+from service.incidents import store as incident_repo
 from service.incidents.service import IncidentChange
 from service.notifications import messages
+from service.notifications.channels.slack.directory import mentions_for
+from service.notifications.channels.slack.text import TargetName
+from service.notifications.outbox import enqueue
 from service.notifications.policy import NotificationPolicy
-from service.notifications.slack_directory import mentions_for
-from service.notifications.slack_text import TargetName
 from service.notifications.snapshots import snapshot
 
 # Our own receipts must never cause more messages (record_in publishes them to observers too).

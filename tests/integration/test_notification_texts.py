@@ -19,8 +19,8 @@ from notification_harness import (
 from service.adapters.postgres.database import Database
 from service.domain.incidents import Action, Actor
 from service.domain.severity import Severity
+from service.notifications.channels.slack.directory import SlackDirectory
 from service.notifications.policy import load_notification_policy
-from service.notifications.slack_directory import SlackDirectory
 from service.testing.fake_pagerduty import FakePagerDuty
 from service.testing.fake_slack import FakeSlack
 

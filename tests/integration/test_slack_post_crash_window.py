@@ -12,7 +12,7 @@ from service.adapters.postgres.database import Database
 from service.domain.incidents import Actor
 from service.domain.severity import Severity
 from service.incidents.service import IncidentService
-from service.notifications.slack_delivery import SlackDelivery
+from service.notifications.channels.slack.delivery import SlackDelivery
 from service.notifications.snapshots import snapshot
 from service.testing.fake_slack import FakeSlack
 

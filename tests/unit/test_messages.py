@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import Block
 from service.domain.incidents import Incident, Status, TimelineEvent
 from service.domain.severity import Severity
 from service.notifications import messages
-from service.notifications.slack_text import escape, link
+from service.notifications.channels.slack.text import escape, link
 from service.notifications.snapshots import snapshot
 
 T0 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)

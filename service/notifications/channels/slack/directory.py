@@ -27,7 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from service.adapters.postgres.database import Database
 from service.clock import Clock
 from service.domain.escalation_policy import EscalationPolicy
-from service.notifications.slack_text import TargetKind, TargetName, user_mention, usergroup_mention
+from service.notifications.channels.slack.text import TargetKind, TargetName, user_mention, usergroup_mention
 from service.supervisor import sleep_or_stop
 
 log = structlog.get_logger(__name__)
