@@ -89,6 +89,8 @@ def alert_details(rule: Rule, transition: RuleTransition, count: int) -> dict[st
         "threshold": threshold.value if threshold is not None else None,
         "threshold_text": threshold.text if threshold is not None else None,
         "comparison": rule.comparison.value,
+        "warning_threshold": rule.warning.value if rule.warning is not None else None,
+        "critical_threshold": rule.critical.value if rule.critical is not None else None,
         "unit": rule.unit.value,
         "level": level.value if level is not None else None,
         "summary": annotations.get("summary", ""),

@@ -10,16 +10,16 @@ so no caller can forget it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from service.domain.charts import ChartPoint, ChartSpec
+from service.domain.charts import ChartSpec
 from service.domain.durations import format_duration
 from service.domain.incidents import Incident, TimelineEvent
+from service.domain.rca_chart import incident_chart
 from service.domain.rca_review import (
     AlertSentences,
     InvolvedAlert,
@@ -134,22 +134,6 @@ def _scalar(value: object) -> str:
         text = str(value)
         return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
     return ""
-
-
-def number(value: object) -> float | None:
-    """A finite number from event data; numeric strings count, booleans do not."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        result = float(value)
-    elif isinstance(value, str):
-        try:
-            result = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return result if math.isfinite(result) else None
 
 
 _ALERT_KEYS = ("rule", "metric", "value", "threshold", "runbook")
@@ -292,23 +276,6 @@ def _severity_history(incident: Incident, events: Sequence[TimelineEvent]) -> tu
     return tuple(steps)
 
 
-def _chart(incident: Incident, events: Sequence[TimelineEvent], now: datetime) -> ChartSpec:
-    """Chart the triggering rule: the rule of the first event that carries a numeric value."""
-    valued = [e for e in events if number(e.data.get("value")) is not None]
-    rule = next((_scalar(e.data.get("rule")) for e in valued if _scalar(e.data.get("rule"))), "")
-    series = [e for e in valued if not rule or _scalar(e.data.get("rule")) in ("", rule)]
-    thresholds = [t for t in (number(e.data.get("threshold")) for e in series) if t is not None]
-    metric = next((_scalar(e.data.get("metric")) for e in series if _scalar(e.data.get("metric"))), "")
-    name = rule or metric or "value"
-    return ChartSpec(
-        title=f"{incident.human_id}: {name}" + (f" ({metric})" if metric and metric != name else ""),
-        points=tuple(ChartPoint(_utc(e.at), number(e.data.get("value")) or 0.0) for e in series),
-        threshold=thresholds[-1] if thresholds else None,
-        window_start=_utc(incident.created_at),
-        window_end=_utc(incident.resolved_at) if incident.resolved_at else _utc(now),
-    )
-
-
 def _timeline(ordered: Sequence[TimelineEvent]) -> tuple[TimelineLine, ...]:
     sentences = AlertSentences()
     return tuple(
@@ -343,7 +310,7 @@ def build_facts(
     elapsed = (end or now) - incident.created_at
     duration = format_duration(elapsed) if end else f"ongoing ({format_duration(elapsed)} so far)"
     review_from = end or incident.created_at
-    chart = _chart(incident, ordered, now)
+    chart = incident_chart(incident, ordered, now)
     history = _severity_history(incident, ordered)
     return RcaFacts(
         incident_id=incident.id,

@@ -207,7 +207,9 @@ async def test_generated_rca_holds_the_whole_timeline_in_order(
     assert chart.headers["content-type"].startswith("image/svg+xml")
     root = ET.fromstring(chart.content)  # noqa: S314 - our own SVG, parsed to prove it is well-formed
     thresholds = [e for e in root.iter() if e.get("class") == "threshold"]
-    assert [t.get("data-value") for t in thresholds] == ["0.05"]
+    assert [t.get("data-level") for t in thresholds] == ["threshold"]
+    labels = ["".join(e.itertext()) for e in root.iter() if e.get("class") == "threshold-label"]
+    assert labels == ["threshold 0.05"]
     assert len(root.findall(".//{http://www.w3.org/2000/svg}circle")) == 2
 
 
