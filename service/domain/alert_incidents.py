@@ -94,6 +94,7 @@ def alert_details(rule: Rule, transition: RuleTransition, count: int) -> dict[st
         "unit": rule.unit.value,
         "level": level.value if level is not None else None,
         "summary": annotations.get("summary", ""),
+        "rule_title": incident_title(rule, transition.labels, annotations),
         "breach_since": transition.breach_since.isoformat() if transition.breach_since else None,
         "description": annotations.get("description", ""),
         "runbook": runbook,

@@ -50,14 +50,18 @@ class AlertReading(msgspec.Struct, frozen=True, kw_only=True):
         except ValueError:
             return None
 
-    def badness(self) -> tuple[int, int, float]:
-        """Firing before cleared, critical before warning, then the worse severity, then the newest."""
+    def rank(self) -> tuple[int, int, int]:
+        """Firing before cleared, critical before warning, then the worse severity."""
         severity = self.severity
         return (
             int(self.firing),
             _LEVEL_RANK.get(self.level, 0),
-            -(int(severity) if severity is not None else 9) * 1e12 + self.at.timestamp(),
+            -(int(severity) if severity is not None else 9),
         )
+
+    def badness(self) -> tuple[int, int, int, float]:
+        """`rank`, then the newest reading."""
+        return (*self.rank(), self.at.timestamp())
 
 
 def _number(value: object) -> float | None:
@@ -132,6 +136,11 @@ def _severity(event: TimelineEvent) -> str:
 
 def _cleared(data: dict[str, Any]) -> dict[str, Any]:
     return {k: data[k] for k in ("value", "value_text") if data.get(k) is not None}
+
+
+def worst_firing(found: dict[str, AlertReading]) -> AlertReading | None:
+    firing = [r for r in found.values() if r.firing]
+    return max(firing, key=AlertReading.badness) if firing else None
 
 
 def worst(found: dict[str, AlertReading]) -> AlertReading | None:

@@ -165,6 +165,8 @@ def _summary(event: TimelineEvent, sentence: str | None = None) -> str:
     elif kind == "assigned":
         text = f"assigned to {_scalar(data.get('to'))}"
         text += f" (was {_scalar(data['from'])})" if _scalar(data.get("from")) else ""
+    elif kind == "retitled":
+        text = f'title changed to "{_scalar(data.get("to"))}" (was "{_scalar(data.get("from"))}")'
     elif kind == "note":
         text = f"note: {_scalar(data.get('text'))}"
     elif kind in _MACHINE_WORDS and all(_scalar(data.get(k)) for k in _MACHINE_NEEDS.get(kind, ())):

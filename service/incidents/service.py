@@ -183,7 +183,7 @@ class IncidentService:
             existing = await repo.lock_open_by_dedup_key(conn, key)
             if existing is None:
                 continue  # resolved between our insert and our lock; try the insert again
-            change = await self._attach(conn, existing, title, severity, actor, now, details)
+            change = await self._attach(conn, existing, severity, actor, now, details)
             result = DeclareResult(change.incident, False)
             break
         return result, change
@@ -213,14 +213,11 @@ class IncidentService:
         self,
         conn: asyncpg.Connection,
         existing: Incident,
-        title: str,
         severity: Severity,
         actor: Actor,
         now: datetime,
         details: dict[str, Any],
     ) -> IncidentChange:
-        """A worse severity from the source that opened the incident also brings its title, so the
-        headline names the worst problem now (a person's own title is never replaced)."""
         updated = msgspec.structs.replace(existing, updated_at=now)
         events = [
             await self._event(
@@ -230,9 +227,6 @@ class IncidentService:
         if severity < existing.severity:
             updated = msgspec.structs.replace(updated, severity=severity)
             data: dict[str, Any] = {"from": existing.severity.label, "to": severity.label, **details}
-            if title and title != existing.title and existing.source == actor.source == "rules":
-                updated = msgspec.structs.replace(updated, title=title)
-                data["title_from"], data["title_to"] = existing.title, title
             events.append(await self._event(conn, existing.id, now, "severity_raised", actor, data))
         if existing.status is Status.MITIGATED:
             updated = msgspec.structs.replace(updated, status=Status.TRIGGERED, mitigated_at=None)
@@ -332,6 +326,24 @@ class IncidentService:
             await self._publish(conn, change)
         self._committed(change)
         return updated
+
+    async def retitle_in(
+        self, conn: asyncpg.Connection, incident_id: int, title: str, actor: Actor
+    ) -> IncidentChange | None:
+        """Rename an incident the rules opened (a person's own title is never replaced); None when the
+        title is already that or a person opened it."""
+        current = await self._locked(conn, incident_id)
+        if current.title == title or current.source != actor.source or not current.status.is_open:
+            return None
+        now = self._clock()
+        updated = msgspec.structs.replace(current, title=title, updated_at=now)
+        await repo.update(conn, updated)
+        event = await self._event(
+            conn, incident_id, now, "retitled", actor, {"from": current.title, "to": title}
+        )
+        change = IncidentChange(incident=updated, previous=current, events=(event,), actor=actor)
+        await self._publish(conn, change)
+        return change
 
     async def assign(self, incident_id: int, assignee: str, actor: Actor) -> Incident:
         async with self._db.transaction() as conn:

@@ -36,6 +36,7 @@ _SLACK_UPDATE_KINDS = frozenset(
         "severity_raised",
         "severity_lowered",
         "assigned",
+        "retitled",
         "note",
         "escalated",
         "escalation_exhausted",

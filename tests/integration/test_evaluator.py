@@ -314,3 +314,42 @@ async def test_a_rule_that_fails_to_store_does_not_hold_back_the_others(
     assert incident.dedup_key == 'rules:{alertname="QueueDepthHigh",service="app"}'
     rules = {r["rule"] for r in await db.fetch("SELECT rule FROM rule_evaluations")}
     assert rules == {"QueueDepthHigh"}
+
+
+SEVERITY = "        severity: {warning: P2, critical: P1}\n"
+QUEUE_SUMMARY = '          summary: "queue depth {{ value }}"'
+SHARED = (
+    PACK.replace(SEVERITY, SEVERITY + "        group_by: [service]\n")
+    .replace("        auto_resolve: true\n", "        group_by: [service]\n")
+    .replace(
+        QUEUE_SUMMARY, '          title: "Job queue backing up on {{ labels.service }}"\n' + QUEUE_SUMMARY
+    )
+)
+
+
+async def test_the_title_follows_the_worst_alert_firing_now(
+    db: Database, tmp_path: Path, clock: FrozenClock
+) -> None:
+    (tmp_path / "app.yaml").write_text(SHARED)
+    source = ScriptedSource()
+    evaluator, incidents = make_evaluator(db, tmp_path, clock, source)
+    source.set_value("ErrorRateHigh", 0.05, {})
+    for _ in range(3):
+        await step(evaluator, clock)
+    [incident] = await incidents.list()
+    assert incident.title == "Error rate high on app"
+
+    source.set_value("QueueDepthHigh", 250, {})  # critical at once: the worse problem now
+    await step(evaluator, clock)
+    [incident] = await incidents.list()
+    assert (incident.severity, incident.title) == (Severity.P1, "Job queue backing up on app")
+
+    source.set_value("QueueDepthHigh", 240, {})
+    await step(evaluator, clock)
+    assert (await incidents.list())[0].title == "Job queue backing up on app", "no flapping on readings"
+
+    source.set_value("QueueDepthHigh", 3, {})
+    await step(evaluator, clock)
+    [incident] = await incidents.list()
+    assert incident.title == "Error rate high on app", "what is left firing names the incident"
+    assert "retitled" in await kinds(incidents, incident.id)
