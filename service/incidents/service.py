@@ -317,13 +317,10 @@ class IncidentService:
                 raise Conflict(f"{current.human_id} is resolved; reopen it before changing its severity")
             now = self._clock()
             updated = msgspec.structs.replace(current, severity=severity, updated_at=now)
-            await repo.update(conn, updated)
             data: dict[str, Any] = {"from": current.severity.label, "to": severity.label, **(details or {})}
             if reason:
                 data["reason"] = reason
-            event = await self._event(conn, incident_id, now, kind, actor, data)
-            change = IncidentChange(incident=updated, previous=current, events=(event,), actor=actor)
-            await self._publish(conn, change)
+            change = await self._changed(conn, current, updated, kind, actor, data)
         self._committed(change)
         return updated
 
@@ -337,10 +334,22 @@ class IncidentService:
             return None
         now = self._clock()
         updated = msgspec.structs.replace(current, title=title, updated_at=now)
-        await repo.update(conn, updated)
-        event = await self._event(
-            conn, incident_id, now, "retitled", actor, {"from": current.title, "to": title}
+        return await self._changed(
+            conn, current, updated, "retitled", actor, {"from": current.title, "to": title}
         )
+
+    async def _changed(
+        self,
+        conn: asyncpg.Connection,
+        current: Incident,
+        updated: Incident,
+        kind: str,
+        actor: Actor,
+        data: dict[str, Any],
+    ) -> IncidentChange:
+        """Store a field change with its one timeline event and tell the observers."""
+        await repo.update(conn, updated)
+        event = await self._event(conn, current.id, updated.updated_at, kind, actor, data)
         change = IncidentChange(incident=updated, previous=current, events=(event,), actor=actor)
         await self._publish(conn, change)
         return change
@@ -352,12 +361,8 @@ class IncidentService:
                 raise Conflict(f"{current.human_id} is already assigned to {assignee}")
             now = self._clock()
             updated = msgspec.structs.replace(current, assignee=assignee, updated_at=now)
-            await repo.update(conn, updated)
-            event = await self._event(
-                conn, incident_id, now, "assigned", actor, {"from": current.assignee, "to": assignee}
-            )
-            change = IncidentChange(incident=updated, previous=current, events=(event,), actor=actor)
-            await self._publish(conn, change)
+            data = {"from": current.assignee, "to": assignee}
+            change = await self._changed(conn, current, updated, "assigned", actor, data)
         self._committed(change)
         return updated
 
