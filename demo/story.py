@@ -22,6 +22,7 @@ from aiohttp import web
 
 from demo.processes import ROOT, ServiceProcess, free_port, stop_leftover_postgres
 from demo.watcher import Watcher
+from service.testing import slack_preview
 from service.testing.fake_pagerduty import FakePagerDuty
 from service.testing.fake_slack import FakeSlack
 from service.testing.fake_slack_user import SlackUser
@@ -193,15 +194,21 @@ class Story:
         await self.set_app(error_rate=0.002, queue_depth=3)
         self.say("the fix is rolled out: error rate 0.2 %, queue 3 jobs")
         await self.until("alerts cleared, incident mitigated", lambda: watch.has_event("mitigated"))
+        await self.until("PagerDuty resolve on recovery", lambda: watch.pagerduty_received("resolve"))
+        self.say(
+            "every alert cleared: PagerDuty got `resolve`, its paging stops; the incident stays mitigated"
+        )
         status, reply = await self.user.command(f"resolve INC-{incident_id} rolled back release 2026.11.3")
         self.say(
             f"Slack: `/incident resolve INC-{incident_id} rolled back release 2026.11.3` -> HTTP {status}"
         )
         await self.until("resolved", lambda: watch.has_event("resolved"))
-        await self.until("PagerDuty resolve", lambda: watch.pagerduty_received("resolve"))
         await self.until("Slack message updated", watch.slack_settled)
 
         rca_markdown, files = await self._rca(http, incident_id)
+        preview = self.options.output / "slack.html"
+        preview.write_text(slack_preview.render(self.slack))
+        self.say(f"Slack channels as people see them: {preview}")
         await watch.poll()
         return StoryResult(
             incident_id=incident_id,

@@ -110,13 +110,36 @@ def _cmd_check(settings: Settings) -> int:
     except NotificationPolicyError as exc:
         problems.append(str(exc))
     escalation_file = settings.escalation_policy or settings.rules_dir / DEFAULT_ESCALATION_POLICY
-    problems.extend(str(p) for p in load_escalation_policy(escalation_file, base=Path.cwd())[1])
+    escalation, escalation_problems = load_escalation_policy(escalation_file, base=Path.cwd())
+    problems.extend(str(p) for p in escalation_problems)
+    if escalation is not None and settings.slack_bot_token:
+        for warning in asyncio.run(_slack_names(settings, escalation)):
+            print(f"warning: {warning}", file=sys.stderr)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
         return 1
     print("configuration ok")
     return 0
+
+
+async def _slack_names(settings: Settings, policy: Any) -> list[str]:
+    """Whether Slack knows every person the escalation policy names (only when Slack can be asked)."""
+    from service.notifications.channels.slack.directory import (
+        SlackLookup,
+        explicit,
+        policy_names,
+        problems_of,
+    )
+
+    lookup = SlackLookup(settings.slack_bot_token, settings.slack_api_url)
+    names = [n for n in policy_names(policy) if explicit(*n) is None]
+    try:
+        return problems_of(names, await lookup.lookup(names))
+    except Exception as exc:  # any failure to ask Slack only means we could not check
+        return [f"Slack could not be asked about the escalation policy's names ({type(exc).__name__})"]
+    finally:
+        await lookup.close()
 
 
 def _parser() -> argparse.ArgumentParser:

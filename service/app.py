@@ -72,7 +72,11 @@ def build_app(
     severity_policy = load_severity_policy(settings.rules_dir / "policy" / "severities.yaml")
     incidents = IncidentService(db, clock=clock, after_commit=[_count_events])
     rca = RcaService(
-        db, incidents, settings.templates_dir, load_rca_policy(settings.rules_dir / "policy" / "rca.yaml")
+        db,
+        incidents,
+        settings.templates_dir,
+        load_rca_policy(settings.rules_dir / "policy" / "rca.yaml"),
+        public_url=settings.public_url,
     )
     supervisor = Supervisor()
     workers_enabled = settings.workers if run_workers is None else run_workers

@@ -39,7 +39,8 @@ from service.domain.alert_incidents import GroupPlan, plan_group
 from service.domain.alerts import AlertState, group_key
 from service.domain.alerts import slot_of as alert_slot
 from service.domain.evaluation import RuleTransition, alert_labels, evaluate, group_transitions
-from service.domain.incidents import Actor
+from service.domain.incident_alerts import readings, worst_firing
+from service.domain.incidents import Action, Actor, Status
 from service.domain.rules import Comparison, Rule
 from service.incidents import store as incident_repo
 from service.incidents.service import IncidentChange, IncidentService
@@ -265,6 +266,7 @@ class Evaluator:
             )
             changes.append(change)
             await alert_states.link_incident(conn, plan.group_key, result.incident.id)
+            changes += await self._follow_worst(conn, result.incident.id)
         if not plan.notes and plan.clear is None:
             return changes
         incident = await incident_repo.lock_open_by_dedup_key(conn, plan.group_key)
@@ -274,6 +276,8 @@ class Evaluator:
             await self._incidents.record_in(conn, incident, note.kind, RULES_ACTOR, note.details)
         if plan.clear is not None:
             await self._incidents.record_in(conn, incident, "alert_cleared", RULES_ACTOR, plan.clear.details)
+            if not plan.clear.all_clear:
+                changes += await self._follow_worst(conn, incident.id)
             if plan.clear.all_clear:
                 action = clearing_action(incident.status, auto_resolve=plan.clear.auto_resolve)
                 if action is not None:
@@ -283,6 +287,20 @@ class Evaluator:
                         )
                     )
         return changes
+
+    async def _follow_worst(self, conn: asyncpg.Connection, incident_id: int) -> list[IncidentChange]:
+        """The title names the worst alert firing now: a worse rule, or what is left when the worst clears."""
+        found = readings(await incident_repo.timeline(conn, incident_id))
+        top = worst_firing(found)
+        title = top.details.get("rule_title") if top is not None else None
+        if top is None or not isinstance(title, str) or not title:
+            return []
+        incident = await incident_repo.get(conn, incident_id)
+        named = [r for r in found.values() if incident and r.details.get("rule_title") == incident.title]
+        if named and named[0].firing and named[0].rank() >= top.rank():
+            return []  # as bad as the worst: keep the title people already know
+        change = await self._incidents.retitle_in(conn, incident_id, title, RULES_ACTOR)
+        return [change] if change is not None else []
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -47,6 +47,7 @@ def source_down_rule(kind: str, source: str) -> Rule:
         severity={Level.CRITICAL: SOURCE_DOWN_SEVERITY},
         labels={"source": source, "source_kind": kind, "service": "incidentd"},
         annotations={
+            "title": f"{kind} source {source!r} cannot be read",
             "summary": f"{kind} source {source!r} cannot be read (up == 0)",
             "description": "Rules reading this source hold their last state until it is readable again.",
             "runbook": "rules/README.md, Sources",

@@ -7,7 +7,7 @@ from pathlib import Path
 import msgspec
 
 from service.config.policy_files import PolicyError, load_yaml
-from service.domain.rca import TemplatePolicy
+from service.domain.rca_templates import TemplatePolicy
 
 
 class _Templates(msgspec.Struct, forbid_unknown_fields=True):

@@ -10,6 +10,7 @@ commit without its incident.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -88,9 +89,13 @@ def alert_details(rule: Rule, transition: RuleTransition, count: int) -> dict[st
         "threshold": threshold.value if threshold is not None else None,
         "threshold_text": threshold.text if threshold is not None else None,
         "comparison": rule.comparison.value,
+        "warning_threshold": rule.warning.value if rule.warning is not None else None,
+        "critical_threshold": rule.critical.value if rule.critical is not None else None,
         "unit": rule.unit.value,
         "level": level.value if level is not None else None,
         "summary": annotations.get("summary", ""),
+        "rule_title": incident_title(rule, transition.labels, annotations),
+        "breach_since": transition.breach_since.isoformat() if transition.breach_since else None,
         "description": annotations.get("description", ""),
         "runbook": runbook,
         "source_file": f"{rule.file}:{rule.line}" if rule.file else None,
@@ -98,14 +103,25 @@ def alert_details(rule: Rule, transition: RuleTransition, count: int) -> dict[st
     return details
 
 
-def _title(rule: Rule, worst: RuleTransition) -> str:
-    summary = worst.annotations.get("summary", "").strip()
-    if summary:
-        return summary[:500]
-    level = worst.level or Level.WARNING
-    threshold = rule.threshold(level)
-    shown = threshold.text if threshold is not None else "threshold"
-    return f"{rule.name}: {rule.comparison.value} {shown}"[:500]
+_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
+
+
+def humanize(name: str) -> str:
+    """`ErrorRateHigh` -> `Error rate high`, `APIDown` -> `API down`, `disk_full` -> `Disk full`."""
+    words = _WORD.findall(name) or [name]
+    shown = [w if w.isupper() and len(w) > 1 else w.lower() for w in words]
+    return " ".join(shown)[:1].upper() + " ".join(shown)[1:]
+
+
+def incident_title(rule: Rule, labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:
+    """What is wrong and where, never a reading: a rule's `title` annotation as written (it may name
+    labels, e.g. `Error rate high on {{ labels.service }}`), else its name humanized with the service.
+    Values belong in the current-state line, which follows every change."""
+    given = (annotations.get("title") or "").strip()
+    if given:
+        return given[:500]
+    head, service = humanize(rule.name), labels.get("service")
+    return (f"{head} on {service}" if service else head)[:500]
 
 
 def plan_group(
@@ -123,7 +139,7 @@ def plan_group(
         worst = _worst(rule, firing)
         severity = min(t.severity for t in firing if t.severity is not None)
         fire = Fire(
-            title=_title(rule, worst),
+            title=incident_title(rule, worst.labels, worst.annotations),
             severity=severity,
             labels=incident_labels(rule, worst.labels),
             details=alert_details(rule, worst, len(firing)),

@@ -69,6 +69,7 @@ class RuleTransition(msgspec.Struct, frozen=True, kw_only=True):
     value: float | None
     annotations: dict[str, str]
     auto_resolve: bool
+    breach_since: datetime | None = None  # when the breach began (the `for` wait included)
 
 
 class Evaluation(msgspec.Struct, frozen=True, kw_only=True):
@@ -217,6 +218,7 @@ def _describe(rule: Rule, key: str, state: AlertState, change: AlertTransition) 
         value=change.value,
         annotations=render_annotations(rule, labels, change.value, shown_level),
         auto_resolve=rule.auto_resolve,
+        breach_since=state.breach_since,
     )
 
 

@@ -1,9 +1,8 @@
-"""The facts an RCA is built from, and which template an incident's RCA starts from.
+"""The facts an RCA is built from (which template it starts from is rca_templates.py).
 
-The document layout follows the "RCA Template" of shared/seeds/002_b1ab8eb4e8f4fb2c.txt; the review
-deadlines (draft within 24 h, complete within 48 h) come from its "Post-Incident Review" and from
-shared/seeds/000_ecc4e94453621508.txt ("Post-Mortem (within 48 hours for P0/P1)"). How a document is
-split into machine-owned and human parts, merged and diffed is in service/domain/rca_markdown.py.
+The document layout follows the "RCA Template" of 002_b1ab8eb4e8f4fb2c.txt; milestones, participants
+and the alerts involved are rca_review.py. How a document is split into machine-owned and human
+parts, merged and diffed is in service/domain/rca_markdown.py.
 
 Facts are plain text taken from the timeline; escaping them for Markdown is the template layer's job,
 so no caller can forget it.
@@ -11,59 +10,30 @@ so no caller can forget it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from service.domain.charts import ChartPoint, ChartSpec
+from service.domain.charts import ChartSpec
 from service.domain.durations import format_duration
 from service.domain.incidents import Incident, TimelineEvent
-from service.domain.severity import Severity
+from service.domain.rca_chart import incident_chart
+from service.domain.rca_review import (
+    AlertSentences,
+    InvolvedAlert,
+    Milestone,
+    Participant,
+    involved_alerts,
+    milestones,
+    pagerduty_url,
+    participants,
+    resolution_notes,
+)
+from service.domain.rca_templates import COMPLETE_DUE, DRAFT_DUE
 
-DEFAULT_TEMPLATE = "rca-default.md.j2"
-SHORT_TEMPLATE = "rca-short.md.j2"
-DRAFT_DUE = timedelta(hours=24)
-COMPLETE_DUE = timedelta(hours=48)
 _TEXT_LIMIT = 500
-
-
-class TemplatePolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """Which template an incident's RCA starts from: a service's own wins, then the severity's."""
-
-    by_severity: dict[Severity, str] = msgspec.field(
-        default_factory=lambda: {
-            Severity.P0: DEFAULT_TEMPLATE,
-            Severity.P1: DEFAULT_TEMPLATE,
-            Severity.P2: SHORT_TEMPLATE,
-            Severity.P3: SHORT_TEMPLATE,
-        }
-    )
-    by_service: dict[str, str] = msgspec.field(default_factory=dict)
-    service_label: str = "service"
-    fallback: str = DEFAULT_TEMPLATE
-
-    @classmethod
-    def from_config(
-        cls, *, by_severity: Mapping[str, str] | None = None, by_service: Mapping[str, str] | None = None
-    ) -> TemplatePolicy:
-        """Build from a policy file's spelling (`P0: rca-default.md.j2`); unnamed severities keep defaults."""
-        policy = cls()
-        severities = dict(policy.by_severity)
-        for key, name in (by_severity or {}).items():
-            severities[Severity.parse(key)] = name
-        return cls(by_severity=severities, by_service=dict(by_service or {}))
-
-    def choose(self, incident: Incident) -> str:
-        service = incident.labels.get(self.service_label)
-        if service is not None and service in self.by_service:
-            return self.by_service[service]
-        return self.by_severity.get(incident.severity, self.fallback)
-
-    def names(self) -> list[str]:
-        return sorted({self.fallback, *self.by_severity.values(), *self.by_service.values()})
 
 
 # --- facts -----------------------------------------------------------------------------------------
@@ -139,6 +109,13 @@ class RcaFacts(msgspec.Struct, frozen=True, kw_only=True):
     chart_url: str
     has_chart: bool
     generated_at: str
+    milestones: tuple[Milestone, ...] = ()
+    participants: tuple[Participant, ...] = ()
+    alerts: tuple[InvolvedAlert, ...] = ()
+    resolution_notes: tuple[str, ...] = ()
+    incident_url: str = ""
+    slack_threads: tuple[str, ...] = ()
+    pagerduty_url: str = ""
 
 
 def _utc(moment: datetime) -> datetime:
@@ -159,22 +136,6 @@ def _scalar(value: object) -> str:
     return ""
 
 
-def number(value: object) -> float | None:
-    """A finite number from event data; numeric strings count, booleans do not."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        result = float(value)
-    elif isinstance(value, str):
-        try:
-            result = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return result if math.isfinite(result) else None
-
-
 _ALERT_KEYS = ("rule", "metric", "value", "threshold", "runbook")
 _KNOWN_KEYS = frozenset({"from", "to", "note", "reason", "text", "title", "severity", "labels", *_ALERT_KEYS})
 _STATUS_WORDS = {
@@ -187,13 +148,14 @@ _STATUS_WORDS = {
 }
 
 
-def _summary(event: TimelineEvent) -> str:
+def _summary(event: TimelineEvent, sentence: str | None = None) -> str:
     data = event.data
     kind = event.kind
     if kind == "declared":
         text = f'declared "{_scalar(data.get("title"))}" at {_scalar(data.get("severity"))}'
+        text += f": {sentence}" if sentence else ""
     elif kind == "attached":
-        text = f"alert fired again and attached ({_scalar(data.get('severity'))})"
+        text = sentence or f"an alert fired ({_scalar(data.get('severity'))})"
     elif kind in ("severity_raised", "severity_lowered"):
         verb = "raised" if kind == "severity_raised" else "lowered"
         text = f"severity {verb} {_scalar(data.get('from'))} → {_scalar(data.get('to'))}"
@@ -203,6 +165,8 @@ def _summary(event: TimelineEvent) -> str:
     elif kind == "assigned":
         text = f"assigned to {_scalar(data.get('to'))}"
         text += f" (was {_scalar(data['from'])})" if _scalar(data.get("from")) else ""
+    elif kind == "retitled":
+        text = f'title changed to "{_scalar(data.get("to"))}" (was "{_scalar(data.get("from"))}")'
     elif kind == "note":
         text = f"note: {_scalar(data.get('text'))}"
     elif kind in _MACHINE_WORDS and all(_scalar(data.get(k)) for k in _MACHINE_NEEDS.get(kind, ())):
@@ -210,7 +174,8 @@ def _summary(event: TimelineEvent) -> str:
     else:
         extras = [f"{k}={_scalar(v)}" for k, v in sorted(data.items()) if k not in _KNOWN_KEYS and _scalar(v)]
         text = kind.replace("_", " ") + (f" ({', '.join(extras[:6])})" if extras else "")
-    alert = [f"{k} {shown}" for k in ("value", "threshold", "rule") if (shown := _shown(data, k))]
+    named = ("value", "threshold") if sentence else ("value", "threshold", "rule")
+    alert = [f"{k} {shown}" for k in named if (shown := _shown(data, k))]
     return text + (f" [{', '.join(alert)}]" if alert else "")
 
 
@@ -313,32 +278,41 @@ def _severity_history(incident: Incident, events: Sequence[TimelineEvent]) -> tu
     return tuple(steps)
 
 
-def _chart(incident: Incident, events: Sequence[TimelineEvent], now: datetime) -> ChartSpec:
-    """Chart the triggering rule: the rule of the first event that carries a numeric value."""
-    valued = [e for e in events if number(e.data.get("value")) is not None]
-    rule = next((_scalar(e.data.get("rule")) for e in valued if _scalar(e.data.get("rule"))), "")
-    series = [e for e in valued if not rule or _scalar(e.data.get("rule")) in ("", rule)]
-    thresholds = [t for t in (number(e.data.get("threshold")) for e in series) if t is not None]
-    metric = next((_scalar(e.data.get("metric")) for e in series if _scalar(e.data.get("metric"))), "")
-    name = rule or metric or "value"
-    return ChartSpec(
-        title=f"{incident.human_id}: {name}" + (f" ({metric})" if metric and metric != name else ""),
-        points=tuple(ChartPoint(_utc(e.at), number(e.data.get("value")) or 0.0) for e in series),
-        threshold=thresholds[-1] if thresholds else None,
-        window_start=_utc(incident.created_at),
-        window_end=_utc(incident.resolved_at) if incident.resolved_at else _utc(now),
+def _timeline(ordered: Sequence[TimelineEvent]) -> tuple[TimelineLine, ...]:
+    sentences = AlertSentences()
+    return tuple(
+        TimelineLine(
+            **_when(e.at), kind=e.kind, actor=e.actor, source=e.source, summary=_summary(e, sentences.say(e))
+        )
+        for e in ordered
+    )
+
+
+def _is_repeat(event: TimelineEvent, previous: TimelineEvent | None) -> bool:
+    """A severity raise carries the same reading as the `attached` event written with it."""
+    return (
+        previous is not None
+        and event.kind == "severity_raised"
+        and previous.at == event.at
+        and previous.data.get("rule") == event.data.get("rule")
     )
 
 
 def build_facts(
-    incident: Incident, events: Sequence[TimelineEvent], *, chart_url: str, now: datetime
+    incident: Incident,
+    events: Sequence[TimelineEvent],
+    *,
+    chart_url: str,
+    now: datetime,
+    incident_url: str = "",
+    slack_threads: Sequence[str] = (),
 ) -> RcaFacts:
     ordered = sorted(events, key=lambda e: (_utc(e.at), e.id))
     end = incident.resolved_at
     elapsed = (end or now) - incident.created_at
     duration = format_duration(elapsed) if end else f"ongoing ({format_duration(elapsed)} so far)"
     review_from = end or incident.created_at
-    chart = _chart(incident, ordered, now)
+    chart = incident_chart(incident, ordered, now)
     history = _severity_history(incident, ordered)
     return RcaFacts(
         incident_id=incident.id,
@@ -357,12 +331,14 @@ def build_facts(
         duration=duration,
         draft_due=stamp(review_from + DRAFT_DUE),
         complete_due=stamp(review_from + COMPLETE_DUE),
-        timeline=tuple(
-            TimelineLine(**_when(e.at), kind=e.kind, actor=e.actor, source=e.source, summary=_summary(e))
-            for e in ordered
-        ),
+        timeline=_timeline(ordered),
         severity_history=history,
-        values=tuple(_alert_value(e) for e in ordered if any(_scalar(e.data.get(k)) for k in _ALERT_KEYS)),
+        values=tuple(
+            _alert_value(e)
+            for i, e in enumerate(ordered)
+            if any(_scalar(e.data.get(k)) for k in _ALERT_KEYS)
+            and not _is_repeat(e, ordered[i - 1] if i else None)
+        ),
         trail=tuple(
             TrailLine(**_when(e.at), channel=channel, kind=e.kind, actor=e.actor, summary=_summary(e))
             for e in ordered
@@ -372,6 +348,13 @@ def build_facts(
         chart_url=chart_url,
         has_chart=chart.drawable,
         generated_at=stamp(now),
+        milestones=milestones(incident, ordered),
+        participants=participants(ordered),
+        alerts=involved_alerts(ordered),
+        resolution_notes=resolution_notes(ordered),
+        incident_url=incident_url,
+        slack_threads=tuple(slack_threads),
+        pagerduty_url=pagerduty_url(ordered),
     )
 
 

@@ -15,7 +15,17 @@ import re
 
 import msgspec
 
-MACHINE_SECTIONS = ("facts", "timeline", "severity", "values", "chart", "trail")
+MACHINE_SECTIONS = (
+    "facts",
+    "milestones",
+    "links",
+    "timeline",
+    "participants",
+    "severity",
+    "alerts",
+    "chart",
+    "trail",
+)
 MAX_DOCUMENT_CHARS = 500_000
 
 _MARKER = re.compile(

@@ -226,16 +226,8 @@ class IncidentService:
         ]
         if severity < existing.severity:
             updated = msgspec.structs.replace(updated, severity=severity)
-            events.append(
-                await self._event(
-                    conn,
-                    existing.id,
-                    now,
-                    "severity_raised",
-                    actor,
-                    {"from": existing.severity.label, "to": severity.label, **details},
-                )
-            )
+            data: dict[str, Any] = {"from": existing.severity.label, "to": severity.label, **details}
+            events.append(await self._event(conn, existing.id, now, "severity_raised", actor, data))
         if existing.status is Status.MITIGATED:
             updated = msgspec.structs.replace(updated, status=Status.TRIGGERED, mitigated_at=None)
             events.append(await self._event(conn, existing.id, now, "retriggered", actor, details))
@@ -325,15 +317,42 @@ class IncidentService:
                 raise Conflict(f"{current.human_id} is resolved; reopen it before changing its severity")
             now = self._clock()
             updated = msgspec.structs.replace(current, severity=severity, updated_at=now)
-            await repo.update(conn, updated)
             data: dict[str, Any] = {"from": current.severity.label, "to": severity.label, **(details or {})}
             if reason:
                 data["reason"] = reason
-            event = await self._event(conn, incident_id, now, kind, actor, data)
-            change = IncidentChange(incident=updated, previous=current, events=(event,), actor=actor)
-            await self._publish(conn, change)
+            change = await self._changed(conn, current, updated, kind, actor, data)
         self._committed(change)
         return updated
+
+    async def retitle_in(
+        self, conn: asyncpg.Connection, incident_id: int, title: str, actor: Actor
+    ) -> IncidentChange | None:
+        """Rename an incident the rules opened (a person's own title is never replaced); None when the
+        title is already that or a person opened it."""
+        current = await self._locked(conn, incident_id)
+        if current.title == title or current.source != actor.source or not current.status.is_open:
+            return None
+        now = self._clock()
+        updated = msgspec.structs.replace(current, title=title, updated_at=now)
+        return await self._changed(
+            conn, current, updated, "retitled", actor, {"from": current.title, "to": title}
+        )
+
+    async def _changed(
+        self,
+        conn: asyncpg.Connection,
+        current: Incident,
+        updated: Incident,
+        kind: str,
+        actor: Actor,
+        data: dict[str, Any],
+    ) -> IncidentChange:
+        """Store a field change with its one timeline event and tell the observers."""
+        await repo.update(conn, updated)
+        event = await self._event(conn, current.id, updated.updated_at, kind, actor, data)
+        change = IncidentChange(incident=updated, previous=current, events=(event,), actor=actor)
+        await self._publish(conn, change)
+        return change
 
     async def assign(self, incident_id: int, assignee: str, actor: Actor) -> Incident:
         async with self._db.transaction() as conn:
@@ -342,12 +361,8 @@ class IncidentService:
                 raise Conflict(f"{current.human_id} is already assigned to {assignee}")
             now = self._clock()
             updated = msgspec.structs.replace(current, assignee=assignee, updated_at=now)
-            await repo.update(conn, updated)
-            event = await self._event(
-                conn, incident_id, now, "assigned", actor, {"from": current.assignee, "to": assignee}
-            )
-            change = IncidentChange(incident=updated, previous=current, events=(event,), actor=actor)
-            await self._publish(conn, change)
+            data = {"from": current.assignee, "to": assignee}
+            change = await self._changed(conn, current, updated, "assigned", actor, data)
         self._committed(change)
         return updated
 

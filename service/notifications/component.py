@@ -10,9 +10,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from service.components import Component, Context
+from service.config.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
 from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
 from service.notifications.channels.pagerduty.webhooks import pagerduty_webhook
 from service.notifications.channels.slack.delivery import SlackDelivery
+from service.notifications.channels.slack.directory import SlackDirectory, SlackLookup, policy_names
 from service.notifications.intents import IntentWriter
 from service.notifications.policy import DeliveryPolicy, NotificationPolicy, load_notification_policy
 from service.notifications.routes import NotificationController, trail_contributor
@@ -43,6 +45,13 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
         pagerduty = PagerDutyDelivery(policy, env, settings.pagerduty_events_url)
         slack = SlackDelivery(settings.slack_bot_token, settings.slack_api_url, context.db)
         context.incidents.add_observer(IntentWriter(policy, settings.public_url))
+        # The escalation capability refuses a broken policy at start-up; here it only supplies names.
+        escalation, _ = load_escalation_policy(
+            settings.escalation_policy or settings.rules_dir / DEFAULT_ESCALATION_POLICY
+        )
+        names = policy_names(escalation) if escalation is not None else []
+        lookup = SlackLookup(settings.slack_bot_token, settings.slack_api_url)
+        directory = SlackDirectory(lookup, context.db, context.clock, names)
         sender = Sender(
             context.db,
             context.incidents,
@@ -63,13 +72,18 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
         async def shutdown() -> None:
             pagerduty.close()
             await slack.close()
+            await directory.close()
 
         return Component(
             name="notifications",
-            workers=[("notification-sender", sender.run)],
+            workers=[("notification-sender", sender.run), ("slack-directory", directory.run)],
             routes=[NotificationController, pagerduty_webhook],
             detail_contributors=[trail_contributor(context.db)],
-            state={"notification_sender": sender, "notifications_clock": context.clock},
+            state={
+                "notification_sender": sender,
+                "notifications_clock": context.clock,
+                "slack_directory": directory,
+            },
             on_shutdown=[shutdown],
         )
 

@@ -13,12 +13,15 @@ from typing import Any
 
 import asyncpg
 
-from service.domain.incidents import Incident
+from service.domain.incidents import Incident, TimelineEvent
 from service.incidents import store as incident_repo
 from service.incidents.service import IncidentChange
 from service.notifications import messages
+from service.notifications.channels.slack.directory import mentions_for
+from service.notifications.channels.slack.text import TargetName
 from service.notifications.outbox import enqueue
 from service.notifications.policy import NotificationPolicy
+from service.notifications.snapshots import snapshot
 
 # Our own receipts must never cause more messages (record_in publishes them to observers too).
 _SILENT = frozenset({"notification_sent", "notification_failed", "attached", "rca_reminder"})
@@ -33,11 +36,16 @@ _SLACK_UPDATE_KINDS = frozenset(
         "severity_raised",
         "severity_lowered",
         "assigned",
+        "retitled",
         "note",
         "escalated",
         "escalation_exhausted",
     }
 )
+
+
+def _escalation_names(event: TimelineEvent) -> list[TargetName]:
+    return messages.escalation_names(event.data) if event.kind == "escalated" else []
 
 
 class IntentWriter:
@@ -55,6 +63,7 @@ class IntentWriter:
         planner = _Plan(self._policy, self._public_url, conn, change, now)
         await planner.pagerduty()
         await planner.slack()
+        await planner.warn_unmentioned()
 
 
 class _Plan:
@@ -77,8 +86,7 @@ class _Plan:
     async def snap(self) -> dict[str, Any]:
         if self._snap is None:
             events = await incident_repo.timeline(self.conn, self.incident.id)
-            breach = messages.breach_from_events(events)
-            self._snap = messages.snapshot(self.incident, breach, self.public_url)
+            self._snap = snapshot(self.incident, events, self.public_url)
         return self._snap
 
     async def _targets(self, channel: str, kind: str) -> list[str]:
@@ -138,10 +146,25 @@ class _Plan:
             await self._trigger(refs)
             triggered = sorted(set(triggered) | set(refs))
         dedup = messages.pagerduty_dedup_key(self.incident)
-        for kind, action in (("acknowledged", "acknowledge"), ("resolved", "resolve")):
-            if kind in kinds:
-                for ref in triggered:
-                    await self._enqueue("pagerduty", action, ref, {"dedup_key": dedup})
+        cleared = "mitigated" in kinds and self.change.actor.source == "rules"
+        for ref in triggered:
+            last = await self._last_pagerduty_kind(ref)
+            if "acknowledged" in kinds and last == "trigger":
+                await self._enqueue("pagerduty", "acknowledge", ref, {"dedup_key": dedup})
+            # Like Alertmanager's send_resolved: once every alert cleared, PagerDuty stops its own
+            # escalation; our incident stays mitigated until a person resolves it.
+            wants_resolve = "resolved" in kinds or (cleared and self.policy.resolve_when_cleared)
+            if wants_resolve and last != "resolve":
+                await self._enqueue("pagerduty", "resolve", ref, {"dedup_key": dedup})
+
+    async def _last_pagerduty_kind(self, ref: str) -> str | None:
+        kind: str | None = await self.conn.fetchval(
+            "SELECT kind FROM notification_outbox WHERE incident_id = $1 AND channel = 'pagerduty'"
+            " AND target = $2 ORDER BY id DESC LIMIT 1",
+            self.incident.id,
+            ref,
+        )
+        return kind
 
     async def slack(self) -> None:
         events = self.change.events
@@ -157,10 +180,33 @@ class _Plan:
                 await self._post(channel)
         if not kinds & _SLACK_UPDATE_KINDS or not posted:
             return
-        lines = [line for e in events if (line := messages.change_line(e))]
+        mentions = await mentions_for(self.conn, [n for e in events for n in _escalation_names(e)])
+        lines = [line for e in events if (line := messages.change_line(e, mentions))]
         payload = {"snapshot": await self.snap(), "changes": lines}
         for channel in posted:
             await self._enqueue("slack", "update", channel, payload)
+
+    async def warn_unmentioned(self) -> None:
+        """An escalation that could not mention someone says so on the timeline, never silently.
+
+        Written straight to the timeline (not through IncidentService) so it causes no messages itself.
+        """
+        for event in self.change.events:
+            names = _escalation_names(event)
+            if not names:
+                continue
+            known = await mentions_for(self.conn, names)
+            missing = [f"{kind} {name}" for kind, name in names if (kind, name) not in known]
+            if missing:
+                await incident_repo.append_event(
+                    self.conn,
+                    incident_id=self.incident.id,
+                    at=self.now,
+                    kind="escalation_unmentioned",
+                    actor="notifications",
+                    source="system",
+                    data={"level": event.data.get("level"), "names": missing},
+                )
 
     async def _post(self, channel: str) -> None:
         payload: dict[str, Any] = {"snapshot": await self.snap(), "changes": []}

@@ -1,17 +1,21 @@
 """What people read: PagerDuty event bodies, Slack Block Kit messages and one-line change notes.
 
-Pure functions over plain dicts, so the outbox row holds exactly what will be
-sent (minus secrets) and a retry days later says what was true when it was queued.
+Pure functions over the plain snapshot (snapshots.py), so the outbox row holds exactly
+what will be sent (minus secrets). Every piece of outside text (titles, labels, values,
+notes, runbook text, actor names) goes through slack_text.escape for Slack and
+slack_text.one_line for PagerDuty; only our own literals, links and mentions are markup.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
 from service.domain.incidents import Incident, TimelineEvent
 from service.domain.severity import Severity
 from service.notifications.channels.slack.buttons import actions_block
+from service.notifications.channels.slack.text import TargetName, escape, link, one_line
 
 PD_SEVERITY = {Severity.P0: "critical", Severity.P1: "error", Severity.P2: "warning", Severity.P3: "info"}
 SEVERITY_EMOJI = {"P0": ":red_circle:", "P1": ":large_orange_circle:", "P2": ":large_yellow_circle:"}
@@ -21,19 +25,9 @@ STATUS_EMOJI = {
     "mitigated": ":adhesive_bandage:",
     "resolved": ":white_check_mark:",
 }
-_BREACH_KEYS = (
-    "rule",
-    "value",
-    "threshold",
-    "value_text",
-    "threshold_text",
-    "unit",
-    "runbook",
-    "summary",
-    "level",
-)
 PD_DEDUP_MAX = 255
 PD_SUMMARY_MAX = 1024
+PD_FIELD_MAX = 255
 
 
 def pagerduty_dedup_key(incident: Incident) -> str:
@@ -43,91 +37,92 @@ def pagerduty_dedup_key(incident: Incident) -> str:
     return "incidentd-" + hashlib.sha256(incident.dedup_key.encode()).hexdigest()[:40]
 
 
-def breach_from_events(events: list[TimelineEvent]) -> dict[str, Any]:
-    """What breached: the declared details, with value/level refreshed by later alert events."""
-    breach: dict[str, Any] = {}
-    for event in events:
-        if event.kind in {"declared", "attached", "alert_firing", "alert_level_changed"}:
-            breach.update({k: event.data[k] for k in _BREACH_KEYS if event.data.get(k) is not None})
-    return breach
-
-
-def _number(value: Any, unit: str) -> str:
-    text = f"{value:g}" if isinstance(value, float) else str(value)
-    if not unit or unit == "ratio":
+def shorten(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word boundary with an ellipsis, never inside a word."""
+    if len(text) <= limit:
         return text
-    return f"{text}{unit}" if unit in {"%", "s", "ms"} else f"{text} {unit}"
+    cut = text[: limit - 1]
+    if " " in cut:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:-") + "…"
 
 
-def breach_text(title: str, breach: dict[str, Any]) -> str:
-    """`checkout error rate: 4.2% vs threshold 1%`, or the title when no rule gave numbers."""
-    head = str(breach.get("summary") or breach.get("rule") or title)
-    if breach.get("value_text") and breach.get("threshold_text"):
-        return f"{head}: {breach['value_text']} vs threshold {breach['threshold_text']}"
-    if "value" in breach and "threshold" in breach:
-        unit = str(breach.get("unit") or "")
-        return f"{head}: {_number(breach['value'], unit)} vs threshold {_number(breach['threshold'], unit)}"
-    return head
+def headline_text(snap: Mapping[str, Any]) -> str:
+    """`P1 INC-1: Error rate high on app: 15% of requests fail (critical: above 10%)`, plain text."""
+    text = f"{snap['severity']} {snap['human_id']}: {one_line(snap['title'])}"
+    state = one_line(snap.get("state") or "")
+    if state and state != one_line(snap["title"]):
+        text += f": {state}"
+    return text
 
 
-def snapshot(incident: Incident, breach: dict[str, Any], public_url: str) -> dict[str, Any]:
-    return {
-        "incident_id": incident.id,
-        "human_id": incident.human_id,
-        "title": incident.title,
-        "severity": incident.severity.label,
-        "status": incident.status.value,
-        "assignee": incident.assignee,
-        "labels": dict(incident.labels),
-        "breach": breach_text(incident.title, breach),
-        "runbook": breach.get("runbook"),
-        "url": f"{public_url.rstrip('/')}/api/v1/incidents/{incident.id}",
+def pagerduty_trigger(snap: Mapping[str, Any], dedup_key: str, severity: Severity) -> dict[str, Any]:
+    """An Events v2 trigger: payload fields as documented, links only where they are URLs."""
+    details: dict[str, Any] = {
+        "incident": snap["human_id"],
+        "title": one_line(snap["title"]),
+        "status": snap["status"],
+        "current": one_line(snap.get("state") or ""),
+        "labels": {one_line(k): one_line(v) for k, v in (snap.get("labels") or {}).items()},
     }
-
-
-def pagerduty_trigger(snap: dict[str, Any], dedup_key: str, severity: Severity) -> dict[str, Any]:
-    summary = f"[{snap['severity']}] {snap['human_id']} {snap['breach']}"
-    if snap["breach"] != snap["title"]:
-        summary += f" ({snap['title']})"
-    details: dict[str, Any] = {"incident": snap["human_id"], "labels": snap["labels"]}
-    links = [{"href": snap["url"], "text": f"{snap['human_id']} in incidentd"}]
+    alerts = snap.get("alerts") or []
+    if alerts:
+        details["alerts"] = [{k: v for k, v in a.items() if v not in (None, "")} for a in alerts]
     if snap.get("runbook"):
-        details["runbook"] = snap["runbook"]
-        links.append({"href": snap["runbook"], "text": "Runbook"})
+        details["runbook"] = one_line(snap["runbook"])
+    links = [{"href": snap["url"], "text": f"{snap['human_id']} in incidentd"}]
+    if snap.get("runbook_url"):
+        links.append({"href": snap["runbook_url"], "text": "Runbook"})
+    if snap.get("slack_url"):
+        links.append({"href": snap["slack_url"], "text": "Slack thread"})
+    payload: dict[str, Any] = {"timestamp": snap.get("started_at")}
+    for key in ("component", "group", "class"):
+        if snap.get(key):
+            payload[key] = shorten(one_line(snap[key]), PD_FIELD_MAX)
     return {
         "dedup_key": dedup_key,
-        "summary": summary[:PD_SUMMARY_MAX],
-        "source": str(snap["labels"].get("service") or "incidentd"),
+        "summary": shorten(headline_text(snap), PD_SUMMARY_MAX),
+        "source": shorten(one_line(snap.get("source") or "incidentd"), PD_FIELD_MAX),
         "severity": PD_SEVERITY[severity],
+        "payload": {k: v for k, v in payload.items() if v},
         "custom_details": details,
         "links": links,
     }
 
 
-def slack_blocks(snap: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """Fallback text and Block Kit blocks for an incident's one message."""
+def slack_blocks(snap: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """Fallback text and Block Kit blocks for an incident's one message, updated in place."""
     status = snap["status"]
     sev = snap["severity"]
-    head = f"{SEVERITY_EMOJI.get(sev, ':white_circle:')} *{sev}* {snap['human_id']}: {snap['title']}"
+    head = (
+        f"{SEVERITY_EMOJI.get(sev, ':white_circle:')} *{sev}* · *{snap['human_id']}* {escape(snap['title'])}"
+    )
+    holder = snap.get("holder") or snap.get("assignee")
     fields = [
-        {"type": "mrkdwn", "text": f"*Status*\n{STATUS_EMOJI.get(status, '')} {status}"},
-        {"type": "mrkdwn", "text": f"*Severity*\n{sev}"},
+        {"type": "mrkdwn", "text": f"*Status*\n{STATUS_EMOJI.get(status, '')} {escape(status)}"},
+        {"type": "mrkdwn", "text": f"*Who has it*\n{escape(holder) if holder else '_nobody yet_'}"},
     ]
-    if snap.get("assignee"):
-        fields.append({"type": "mrkdwn", "text": f"*Assignee*\n{snap['assignee']}"})
-    links = f"<{snap['url']}|Open {snap['human_id']}>"
-    if snap.get("runbook"):
-        links += f"  ·  <{snap['runbook']}|Runbook>"
+    state = snap.get("state") or ""
+    body: dict[str, Any] = {"type": "section", "fields": fields}
+    if state:
+        body["text"] = {"type": "mrkdwn", "text": f"*Now:* {escape(state)}"[:3000]}
+    links = link(snap["url"], f"Open {snap['human_id']}")
+    if snap.get("runbook_url"):
+        links += "  ·  " + link(snap["runbook_url"], "Runbook")
+    elif snap.get("runbook"):
+        links += f"  ·  Runbook: {escape(snap['runbook'])}"
     blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": head}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": snap["breach"]}, "fields": fields},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": links}]},
+        {"type": "section", "text": {"type": "mrkdwn", "text": head[:3000]}},
+        body,
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": links[:3000]}]},
     ]
     actions = actions_block(int(snap["incident_id"]), status)
     if actions is not None:
         blocks.append(actions)
-    text = f"[{sev}] {snap['human_id']} {status}: {snap['title']} ({snap['breach']})"
-    return text, blocks
+    text = f"{sev} {snap['human_id']} {status}: {escape(snap['title'])}"
+    if state:
+        text += f": {escape(state)}"
+    return shorten(text, 3000), blocks
 
 
 def storm_summary(channel: str, interval_seconds: float, snaps: list[dict[str, Any]]) -> str:
@@ -139,38 +134,70 @@ def storm_summary(channel: str, interval_seconds: float, snaps: list[dict[str, A
     return "\n".join(lines)[:39000]
 
 
-def change_line(event: TimelineEvent) -> str | None:
-    """One line for the thread under the incident's message; None for events not worth a reply."""
+def _who(event: TimelineEvent) -> str:
+    """`@alice` for a Slack user (not the `(U123)` that follows), `rules`, `escalation`, `bob (api)`."""
+    if event.source in {"rules", "escalation", "system"}:
+        return escape(event.actor)
+    name = event.actor.split(" (")[0] if event.source == "slack" else event.actor
+    suffix = "" if event.source == "slack" else f" ({escape(event.source)})"
+    return f"{escape(name)}{suffix}"
+
+
+Mentions = Mapping[TargetName, str]
+
+
+def change_line(event: TimelineEvent, mentions: Mentions | None = None) -> str | None:
+    """One line for the thread under the incident's message; None for events not worth a reply.
+
+    `mentions` maps an escalation target as the policy names it (`oncall`, `@tech-lead`) to the
+    Slack mention resolved for it; a name missing there is shown as text with a warning.
+    """
     data = event.data
-    who = f"{event.actor} ({event.source})"
+    who = _who(event)
     kind = event.kind
     if kind in {"acknowledged", "unacknowledged", "mitigated", "resolved", "reopened"}:
-        note = f": {data['note']}" if data.get("note") else ""
-        return f"{STATUS_EMOJI.get(data.get('to', ''), '')} {kind.capitalize()} by {who}{note}".strip()
+        note = f": {escape(data['note'])}" if data.get("note") else ""
+        reason = f" ({escape(data['reason'])})" if data.get("reason") and not note else ""
+        icon = STATUS_EMOJI.get(str(data.get("to", "")), "")
+        return f"{icon} {kind.capitalize()} by {who}{reason}{note}".strip()
     if kind in {"severity_raised", "severity_lowered"}:
         verb = "raised" if kind == "severity_raised" else "lowered"
-        reason = f" ({data['reason']})" if data.get("reason") else ""
-        return f"Severity {verb} {data.get('from')} → {data.get('to')} by {who}{reason}"
+        reason = f" ({escape(data['reason'])})" if data.get("reason") else ""
+        line = f"Severity {verb} {escape(data.get('from'))} → {escape(data.get('to'))} by {who}{reason}"
+        if data.get("summary") and event.source == "rules":
+            line += f": {escape(data['summary'])}"
+        return line
     if kind == "retriggered":
         return f":rotating_light: Firing again ({who})"
     if kind == "assigned":
-        return f"Assigned to {data.get('to')} by {who}"
+        return f"Assigned to {escape(data.get('to'))} by {who}"
     if kind == "note":
-        return f":memo: {who}: {data.get('text', '')}"
+        return f":memo: {who}: {escape(data.get('text', ''))}"
     if kind == "escalated":
-        targets = data.get("targets") or {}
-        mentions = " ".join(_mention(str(u)) for u in targets.get("slack_users") or [])
-        level = data.get("level_name") or f"level {data.get('level')}"
-        reason = str(data.get("reason", "")).replace("_", " ")
-        return f":arrow_double_up: Escalated to {level} ({reason}) {mentions}".strip()
+        return _escalated_line(data, mentions or {})
     if kind == "escalation_exhausted":
         return ":warning: Escalation exhausted: nobody acknowledged at any level"
     return None
 
 
-def _mention(user: str) -> str:
-    """`<@U123>` notifies a Slack user by id; a policy naming `@tech-lead` is shown as written."""
-    bare = user.lstrip("@")
-    if bare[:1] in {"U", "W"} and bare.isalnum() and bare.isupper():
-        return f"<@{bare}>"
-    return f"@{bare}"
+def escalation_names(data: Mapping[str, Any]) -> list[TargetName]:
+    """The Slack people an `escalated` event names, as the policy spells them (groups, then users)."""
+    targets = data.get("targets") or {}
+    groups: list[TargetName] = [("usergroup", str(g)) for g in targets.get("slack_usergroups") or []]
+    users: list[TargetName] = [("user", str(u)) for u in targets.get("slack_users") or []]
+    return groups + users
+
+
+def _escalated_line(data: Mapping[str, Any], mentions: Mentions) -> str:
+    level = escape(data.get("level_name") or f"level {data.get('level')}")
+    reason = escape(str(data.get("reason", "")).replace("_", " "))
+    names = escalation_names(data)
+    found = [mentions[n] for n in names if n in mentions]
+    missing = [n for n in names if n not in mentions]
+    line = f":arrow_double_up: Escalated to {level} ({reason})"
+    if found:
+        line += ": " + " ".join(found)
+    if missing:
+        shown = ", ".join(f"@{escape(n.lstrip('@'))}" for _, n in missing)
+        line += f" :warning: not found in Slack, nobody was mentioned for: {shown}"
+    return line

@@ -31,6 +31,7 @@ class _PagerDutyFile(msgspec.Struct, forbid_unknown_fields=True):
     page_severities: list[str]
     default_routing_key: str = "default"
     routing_keys: dict[str, str] = msgspec.field(default_factory=dict)
+    resolve_when_cleared: bool = True
 
 
 class _ChannelFile(msgspec.Struct, forbid_unknown_fields=True):
@@ -83,6 +84,7 @@ class NotificationPolicy(msgspec.Struct, frozen=True, kw_only=True):
     storm_interval: timedelta
     slack_min_interval: timedelta
     delivery: DeliveryPolicy
+    resolve_when_cleared: bool = True
 
     def pages(self, severity: Severity) -> bool:
         return severity in self.page_severities
@@ -178,4 +180,5 @@ def load_notification_policy(path: Path) -> NotificationPolicy:
         storm_interval=storm_interval,
         slack_min_interval=min_interval,
         delivery=delivery,
+        resolve_when_cleared=pd.resolve_when_cleared,
     )

@@ -22,9 +22,10 @@ import structlog
 from service.adapters.postgres.database import Database
 from service.clock import Clock
 from service.domain.charts import render_line_chart
-from service.domain.incidents import Actor, format_human_id
-from service.domain.rca import RcaFacts, TemplatePolicy, build_facts, facts_context
+from service.domain.incidents import Actor, format_human_id, incident_page
+from service.domain.rca import RcaFacts, build_facts, facts_context
 from service.domain.rca_markdown import document_problem, merge, unified_diff
+from service.domain.rca_templates import TemplatePolicy
 from service.incidents.service import IncidentService
 from service.rca.templates import MarkdownTemplates
 
@@ -140,7 +141,9 @@ class RcaService:
         template_policy: TemplatePolicy | None = None,
         *,
         clock: Clock | None = None,
+        public_url: str = "",
     ) -> None:
+        self._public_url = public_url
         self._db = db
         self._incidents = incidents
         self._templates = MarkdownTemplates(templates_dir)
@@ -158,7 +161,18 @@ class RcaService:
     async def _render(self, incident_id: int, template: str | None) -> tuple[str, str, str | None]:
         incident, events = await self._incidents.get(incident_id)
         name = template or self._policy.choose(incident)
-        facts: RcaFacts = build_facts(incident, events, chart_url=chart_path(incident_id), now=self._clock())
+        rows = await self._db.fetch(
+            "SELECT channel, channel_id, ts FROM slack_messages WHERE incident_id = $1 ORDER BY created_at",
+            incident_id,
+        )
+        facts: RcaFacts = build_facts(
+            incident,
+            events,
+            chart_url=chart_path(incident_id),
+            now=self._clock(),
+            incident_url=incident_page(self._public_url, incident_id) if self._public_url else "",
+            slack_threads=[f"{r['channel']} thread {r['ts']} (channel {r['channel_id']})" for r in rows],
+        )
         markdown = self._templates.render(name, facts_context(facts))
         return name, markdown, render_line_chart(facts.chart)
 

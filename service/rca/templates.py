@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 import structlog
@@ -65,6 +66,15 @@ def blockquote(value: object) -> Trusted:
     return Trusted("\n".join(f"> {escape_inline(line)}".rstrip() for line in lines))
 
 
+def link(url: object, label: object) -> Trusted:
+    """`[label](url)` for an http(s) URL; anything else is shown as escaped text, never as a link."""
+    text = "" if url is None else str(url).strip()
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c in text for c in " ()<>"):
+        return Trusted(escape_inline(text or str(label)))
+    return Trusted(f"[{escape_inline(str(label))}]({text})")
+
+
 class MarkdownTemplates:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -79,6 +89,7 @@ class MarkdownTemplates:
             auto_reload=True,
         )
         self._env.filters["blockquote"] = blockquote
+        self._env.filters["link"] = link
 
     def _relative(self, filename: str | None, fallback: str) -> str:
         if not filename:

@@ -15,20 +15,20 @@ import msgspec
 
 from service.adapters.postgres.database import DatabaseUnavailable
 from service.clock import Clock
-from service.domain.incidents import Action, Actor, InvalidTransition, Status, format_human_id
+from service.domain.incidents import Action, Actor, InvalidTransition, Status, format_human_id, incident_page
 from service.incidents.service import Conflict, IncidentNotFound, IncidentService
+from service.notifications.channels.slack.text import escape
 from service.rca.service import RcaService
 from service.rca.templates import TemplateError
 from service.slack_commands import parser
 from service.slack_commands.escalation_port import Escalation, OncallLevel
 from service.slack_commands.replies import (
     Reply,
+    already_acknowledged,
     buttons,
     duration,
-    escape,
     headline,
     help_reply,
-    incident_url,
     list_reply,
     problem_reply,
     show_reply,
@@ -141,7 +141,13 @@ async def _run(command: parser.Command, user: SlackUser, services: Services) -> 
             section = {"type": "section", "text": {"type": "mrkdwn", "text": text}}
             return Reply(text, "in_channel", (section, buttons(result.incident)))
         case parser.Transition(action=action, incident_id=incident_id, note=note):
-            incident = await incidents.act(incident_id, action, actor, note=note)
+            try:
+                incident = await incidents.act(incident_id, action, actor, note=note)
+            except InvalidTransition as exc:
+                if action is not Action.ACKNOWLEDGE or exc.status is not Status.ACKNOWLEDGED:
+                    raise
+                current, events = await incidents.get(incident_id)
+                return already_acknowledged(current, events, services.clock())
             suffix = f": {escape(note)}" if note else ""
             return Reply(f"{user.mention} {_DONE[action]} {headline(incident)}{suffix}", "in_channel")
         case parser.ChangeSeverity(incident_id=incident_id, severity=severity):
@@ -192,7 +198,7 @@ async def _rca(incident_id: int, user: SlackUser, services: Services) -> Reply:
     if services.rca is None:
         return problem_reply("RCA documents are not available in this deployment")
     written = await services.rca.generate(incident_id, user.actor)
-    link = f"{incident_url(services.public_url, incident_id)}/rca"
+    link = f"{incident_page(services.public_url, incident_id)}/rca"
     human = format_human_id(incident_id)
     if written.new_version:
         return Reply(f":page_facing_up: {user.mention} started the RCA of *{human}*: {link}", "in_channel")

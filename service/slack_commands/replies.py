@@ -1,6 +1,7 @@
 """What Slack shows: short mrkdwn answers, ephemeral or in the channel, with buttons on `show`.
 
-Everything user-supplied is escaped (&, <, >), so a title cannot ping @channel or fake a link.
+Everything user-supplied goes through slack_text.escape, so a title cannot ping @channel, fake a
+link or add formatting.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any, Literal
 
 import msgspec
 
-from service.domain.incidents import Incident, Status, TimelineEvent
+from service.domain.incidents import Incident, Status, TimelineEvent, incident_page
 from service.notifications.channels.slack.buttons import actions_block
+from service.notifications.channels.slack.text import escape
 from service.slack_commands.parser import USAGES, Usage
 
 Visibility = Literal["ephemeral", "in_channel"]
@@ -36,10 +38,6 @@ class Reply(msgspec.Struct, frozen=True):
         if self.blocks:
             body["blocks"] = list(self.blocks)
         return body
-
-
-def escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
@@ -66,10 +64,6 @@ def duration(delta: timedelta) -> str:
     if minutes < 60:
         return f"{minutes}m"
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes % 60 else f"{minutes // 60}h"
-
-
-def incident_url(public_url: str, incident_id: int) -> str:
-    return f"{public_url}/api/v1/incidents/{incident_id}"
 
 
 def headline(incident: Incident) -> str:
@@ -111,6 +105,31 @@ def _event_line(event: TimelineEvent) -> str:
     return f"`{event.at:%H:%M}` {event.kind}{escape(detail)} — {escape(event.actor)}"
 
 
+_DELIVERY_KINDS = frozenset({"notification_sent", "notification_failed"})
+_CHANNEL_NAMES = {"pagerduty": "PagerDuty", "slack": "Slack"}
+
+
+def deliveries(events: Sequence[TimelineEvent]) -> list[str]:
+    """One line per channel and target: what was sent there, in order, and what failed."""
+    by_target: dict[tuple[str, str], dict[str, str]] = {}
+    for event in events:
+        if event.kind not in _DELIVERY_KINDS:
+            continue
+        channel, target = str(event.data.get("channel", "?")), str(event.data.get("target", "?"))
+        kinds = by_target.setdefault((channel, target), {})
+        kind = str(event.data.get("kind", "?"))
+        if event.kind == "notification_sent":
+            kinds[kind] = f"{kind} sent `{event.at:%H:%M}`"
+        else:
+            kinds[kind] = (
+                f"{kind} *FAILED* `{event.at:%H:%M}`: {escape(str(event.data.get('error', ''))[:120])}"
+            )
+    return [
+        f"• {_CHANNEL_NAMES.get(channel, escape(channel))} {escape(target)}: {', '.join(kinds.values())}"
+        for (channel, target), kinds in by_target.items()
+    ]
+
+
 def show_reply(incident: Incident, events: Sequence[TimelineEvent], public_url: str, now: datetime) -> Reply:
     facts = [
         f"status *{incident.status.value}*",
@@ -121,16 +140,28 @@ def show_reply(incident: Incident, events: Sequence[TimelineEvent], public_url: 
     lines = [headline(incident), " · ".join(facts)]
     if labels:
         lines.append(f"labels: {labels}")
-    shown = events[-SHOWN_EVENTS:]
-    if len(events) > len(shown):
-        lines.append(f"_last {len(shown)} of {len(events)} events_")
+    story = [e for e in events if e.kind not in _DELIVERY_KINDS]
+    shown = story[-SHOWN_EVENTS:]
+    if len(story) > len(shown):
+        lines.append(f"_last {len(shown)} of {len(story)} events_")
     lines += [_event_line(e) for e in shown]
-    lines.append(f"<{incident_url(public_url, incident.id)}|details>")
+    sent = deliveries(events)
+    if sent:
+        lines += ["*Notifications*", *sent]
+    lines.append(f"<{incident_page(public_url, incident.id)}|details>")
     text = "\n".join(lines)
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]
     if incident.status.is_open:
         blocks.append(buttons(incident))
     return Reply(text, "ephemeral", tuple(blocks))
+
+
+def already_acknowledged(incident: Incident, events: Sequence[TimelineEvent], now: datetime) -> Reply:
+    """`INC-7 was already acknowledged by @alice 4m ago`: who has it, so nobody acks it twice."""
+    acked = next((e for e in reversed(events) if e.kind == "acknowledged"), None)
+    who = escape(acked.actor.split(" (")[0]) if acked else "someone"
+    when = ago(acked.at if acked else incident.acknowledged_at or incident.updated_at, now)
+    return Reply(f":eyes: *{incident.human_id}* was already acknowledged by {who} {when}")
 
 
 def list_reply(incidents: Sequence[Incident], what: str, limit: int, now: datetime) -> Reply:

@@ -3,7 +3,9 @@
 Documented rules enforced: routing_key is 32 characters; event_action is
 trigger, acknowledge or resolve; dedup_key (at most 255 characters) is required
 except for trigger; a trigger needs payload.summary (at most 1024 characters),
-payload.source and payload.severity (critical, error, warning, info). Valid
+payload.source and payload.severity (critical, error, warning, info); the optional
+payload.timestamp is ISO 8601, payload.component/group/class are strings, and each
+of `links` has an http(s) `href`. Valid
 events get 202 `{"status": "success", "message": "Event processed", "dedup_key": ...}`,
 invalid ones 400 `{"status": "invalid event", "message": "Event object is invalid", "errors": [...]}`.
 
@@ -16,7 +18,9 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -24,6 +28,18 @@ from service.testing.fake_service import FakeService, serve_main
 
 ACTIONS = ("trigger", "acknowledge", "resolve")
 SEVERITIES = ("critical", "error", "warning", "info")
+
+
+def _iso8601(value: Any) -> bool:
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def _url(value: Any) -> bool:
+    parts = urlsplit(value) if isinstance(value, str) else None
+    return parts is not None and parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def validate_event(event: Any) -> list[str]:
@@ -53,12 +69,20 @@ def validate_event(event: Any) -> list[str]:
                 errors.append("'payload.source' is required")
             if payload.get("severity") not in SEVERITIES:
                 errors.append("'payload.severity' must be one of critical, error, warning, info")
+            stamp = payload.get("timestamp")
+            if stamp is not None and not _iso8601(stamp):
+                errors.append("'payload.timestamp' must be an ISO 8601 date-time")
+            for key in ("component", "group", "class"):
+                if key in payload and not isinstance(payload[key], str):
+                    errors.append(f"'payload.{key}' must be a string")
             details = payload.get("custom_details")
             if details is not None and not isinstance(details, dict | str):
                 errors.append("'payload.custom_details' must be an object")
         links = event.get("links", [])
-        if not isinstance(links, list) or any(not isinstance(x, dict) or "href" not in x for x in links):
-            errors.append("'links' must be a list of objects with href")
+        if not isinstance(links, list) or any(
+            not isinstance(x, dict) or not _url(x.get("href")) for x in links
+        ):
+            errors.append("'links' must be a list of objects with an http(s) href")
     return errors
 
 

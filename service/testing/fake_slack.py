@@ -1,4 +1,5 @@
-"""A fake Slack Web API: auth.test, chat.postMessage, chat.update and chat.postEphemeral.
+"""A fake Slack Web API: auth.test, chat.postMessage, chat.update, chat.postEphemeral, and the
+directory methods usergroups.list, users.list (paged by `cursor`/`limit`) and users.lookupByEmail.
 
 Like Slack: the token comes as `Authorization: Bearer xoxb-...` (else
 `not_authed` / `invalid_auth`); bodies may be JSON or form-encoded (form `blocks`
@@ -23,6 +24,16 @@ from aiohttp import web
 from service.testing.fake_service import FakeService, serve_main
 
 DEFAULT_CHANNELS = ("alerts", "alerts-critical", "incidents", "oncall", "database")
+# The people of the demo's escalation policy; `users.list` members and `usergroups.list` groups.
+DEFAULT_USERS = (
+    {"id": "U0ONCALL", "name": "oncall-alice", "email": "alice@example.com"},
+    {"id": "U0TECHLEAD", "name": "tech-lead", "email": "lead@example.com"},
+    {"id": "U0ENGMGR", "name": "eng-manager", "email": "manager@example.com"},
+)
+DEFAULT_USERGROUPS = (
+    {"id": "S0ONCALL", "handle": "oncall", "name": "On-call engineers"},
+    {"id": "S0TECHLEADS", "handle": "tech-leads", "name": "Technical leads"},
+)
 
 
 @dataclass
@@ -40,6 +51,8 @@ class FakeSlack(FakeService):
     channel_names: tuple[str, ...] = DEFAULT_CHANNELS
     token: str | None = None  # when set, only this token is valid
     messages: dict[str, SlackMessage] = field(default_factory=dict)
+    users: tuple[dict[str, str], ...] = DEFAULT_USERS
+    usergroups: tuple[dict[str, str], ...] = DEFAULT_USERGROUPS
     _clock: float = 0.0
 
     def error_body(self, status: int) -> dict[str, Any]:
@@ -79,6 +92,8 @@ class FakeSlack(FakeService):
         return None
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
+        if request.method == "GET":
+            return dict(request.query)
         raw = await request.read()
         if request.content_type == "application/json":
             decoded = json.loads(raw or b"{}")
@@ -124,6 +139,35 @@ class FakeSlack(FakeService):
             message.updates += 1
         return {"ok": True, "channel": cid, "ts": ts, "text": message.text}
 
+    def _member(self, user: dict[str, str]) -> dict[str, Any]:
+        profile = {"display_name": user["name"], "real_name": user["name"], "email": user.get("email", "")}
+        return {"id": user["id"], "name": user["name"], "deleted": False, "profile": profile}
+
+    def _users_list(self, body: dict[str, Any]) -> dict[str, Any]:
+        start = int(body.get("cursor") or 0)
+        limit = max(1, min(int(body.get("limit") or 200), 1000))
+        page = self.users[start : start + limit]
+        more = start + limit < len(self.users)
+        return {
+            "ok": True,
+            "members": [self._member(u) for u in page],
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def _lookup_by_email(self, body: dict[str, Any]) -> dict[str, Any]:
+        email = str(body.get("email", "")).lower()
+        user = next((u for u in self.users if u.get("email", "").lower() == email), None)
+        return {"ok": True, "user": self._member(user)} if user else {"ok": False, "error": "users_not_found"}
+
+    def _directory(self, name: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        if name == "usergroups.list":
+            return {"ok": True, "usergroups": [dict(g) for g in self.usergroups]}
+        if name == "users.list":
+            return self._users_list(body)
+        if name == "users.lookupByEmail":
+            return self._lookup_by_email(body)
+        return None
+
     def routes(self) -> list[web.RouteDef]:
         async def method(request: web.Request) -> web.Response:
             name = request.match_info["method"]
@@ -147,10 +191,10 @@ class FakeSlack(FakeService):
                 elif answer.get("ok"):
                     answer = {"ok": True, "message_ts": answer["ts"]}
             else:
-                answer = {"ok": False, "error": "unknown_method"}
+                answer = self._directory(name, body) or {"ok": False, "error": "unknown_method"}
             return self._answer(request, body, answer)
 
-        return [web.post("/api/{method}", method)]
+        return [web.post("/api/{method}", method), web.get("/api/{method}", method)]
 
 
 def main() -> None:

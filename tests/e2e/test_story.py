@@ -43,9 +43,31 @@ def _check_story(result: StoryResult) -> None:
     assert {e["dedup_key"] for e in result.pagerduty_events} == {DEDUP_KEY}
     assert actions.index("trigger") < actions.index("acknowledge") < actions.index("resolve")
 
+    trigger = next(e for e in result.pagerduty_events if e["event_action"] == "trigger")
+    summary = trigger["payload"]["summary"]
+    # Paged after the raise to P1: the title names the problem, the state is the critical reading now.
+    assert re.match(
+        rf"P1 INC-{result.incident_id}: Error rate high on app: [\d.]+% of requests fail with 5xx"
+        r" \(critical: above 10%\)",
+        summary,
+    ), summary
+    assert "warning: above 3%" not in summary
+    assert trigger["payload"]["class"] == "ErrorRateHigh"
+    assert trigger["payload"]["timestamp"]
+    assert all(link["href"].startswith("http") for link in trigger["links"])
+    kinds_sent = [(e["kind"], e["data"].get("kind")) for e in result.timeline]
+    # Recovery tells PagerDuty (so its own escalation stops) before any person resolves.
+    assert kinds_sent.index(("notification_sent", "resolve")) < kinds_sent.index(("resolved", None))
+
     posts = [c for c in result.slack_calls if c["path"] == "/api/chat.postMessage"]
     top_level = [c["body"]["channel"] for c in posts if not c["body"].get("thread_ts")]
     assert sorted(top_level) == ["#alerts", "#alerts-critical"]  # one message per channel, never reposted
+    critical = next(c["body"] for c in posts if c["body"]["channel"] == "#alerts-critical")
+    assert critical["text"].startswith(f"P1 INC-{result.incident_id} triggered: Error rate high on app: ")
+    assert "warning: above 3%" not in critical["text"]
+    mentions = [c["body"]["text"] for c in posts if "Escalated to" in c["body"].get("text", "")]
+    assert any("<!subteam^S0ONCALL|@oncall>" in text for text in mentions), mentions
+    assert any("<@U0TECHLEAD>" in text for text in mentions), mentions
     assert any(c["path"] == "/api/chat.update" for c in result.slack_calls)
 
     kinds = [e["kind"] for e in result.timeline]

@@ -17,7 +17,7 @@ from service.components import Component, Context
 from service.config.policy_files import load_severity_policy
 from service.incidents.service import IncidentService
 from service.notifications.component import NotificationOptions, make_build
-from service.notifications.policy import DeliveryPolicy, load_notification_policy
+from service.notifications.policy import DeliveryPolicy, NotificationPolicy, load_notification_policy
 from service.notifications.sender import Sender
 from service.settings import Settings
 from service.testing.fake_pagerduty import FakePagerDuty
@@ -34,11 +34,15 @@ FAST = DeliveryPolicy(
 )
 BREACH = {
     "rule": "checkout_error_rate",
-    "value": 4.2,
-    "threshold": 1,
-    "unit": "%",
+    "value": 0.042,
+    "value_text": "4.2%",
+    "threshold": 0.01,
+    "threshold_text": "1%",
+    "comparison": "above",
+    "level": "critical",
+    "unit": "percent",
     "runbook": "https://runbooks.example/checkout",
-    "summary": "checkout error rate",
+    "summary": "checkout error rate 4.2% (critical: above 1%)",
 }
 
 
@@ -65,9 +69,10 @@ def build_notifications(
     env: dict[str, str] | None = None,
     delivery: DeliveryPolicy = FAST,
     storm: bool = True,
+    policy: NotificationPolicy | None = None,
     **options: Any,
 ) -> tuple[IncidentService, Sender, Component]:
-    policy = load_notification_policy(ROOT / "rules" / "policy" / "notifications.yaml")
+    policy = policy or load_notification_policy(ROOT / "rules" / "policy" / "notifications.yaml")
     if not storm:
         policy = msgspec.structs.replace(policy, storm_max_new=None)
     incidents = IncidentService(db, clock=clock)

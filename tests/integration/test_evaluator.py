@@ -68,7 +68,7 @@ async def test_breach_opens_one_incident_raises_and_mitigates(
     [incident] = await incidents.list()
     assert incident.severity is Severity.P2
     assert incident.dedup_key == 'rules:{alertname="ErrorRateHigh",service="app"}'
-    assert incident.title == "5% of requests fail (warning: above 3%)"
+    assert incident.title == "Error rate high on app", "the title names the problem, not its first reading"
     _, events = await incidents.get(incident.id)
     declared = events[0]
     assert declared.kind == "declared"
@@ -85,6 +85,8 @@ async def test_breach_opens_one_incident_raises_and_mitigates(
     [incident] = await incidents.list()
     assert incident.severity is Severity.P1
     assert (await kinds(incidents, incident.id))[-2:] == ["attached", "severity_raised"]
+    _, events = await incidents.get(incident.id)
+    assert events[-1].data["summary"] == "12% of requests fail (critical: above 10%)"
 
     source.set_value("ErrorRateHigh", 0.001, {"path": "/api"})
     await step(evaluator, clock)
@@ -203,7 +205,7 @@ async def test_unreadable_source_holds_state_and_raises_source_down(
     for _ in range(3):
         await step(evaluator, clock)
     opened = await incidents.list()
-    assert [i.title for i in opened] == ["scrape source 'app' cannot be read (up == 0)"]
+    assert [i.title for i in opened] == ["scrape source 'app' cannot be read"]
     _, events = await incidents.get(opened[0].id)
     assert events[0].data["error"] == "connection refused"
     state = await db.fetchrow("SELECT status, value FROM alert_states WHERE rule = 'ErrorRateHigh'")
@@ -351,3 +353,42 @@ async def test_a_rule_that_fails_to_store_does_not_hold_back_the_others(
     assert incident.dedup_key == 'rules:{alertname="QueueDepthHigh",service="app"}'
     rules = {r["rule"] for r in await db.fetch("SELECT rule FROM rule_evaluations")}
     assert rules == {"QueueDepthHigh"}
+
+
+SEVERITY = "        severity: {warning: P2, critical: P1}\n"
+QUEUE_SUMMARY = '          summary: "queue depth {{ value }}"'
+SHARED = (
+    PACK.replace(SEVERITY, SEVERITY + "        group_by: [service]\n")
+    .replace("        auto_resolve: true\n", "        group_by: [service]\n")
+    .replace(
+        QUEUE_SUMMARY, '          title: "Job queue backing up on {{ labels.service }}"\n' + QUEUE_SUMMARY
+    )
+)
+
+
+async def test_the_title_follows_the_worst_alert_firing_now(
+    db: Database, tmp_path: Path, clock: FrozenClock
+) -> None:
+    (tmp_path / "app.yaml").write_text(SHARED)
+    source = ScriptedSource()
+    evaluator, incidents = make_evaluator(db, tmp_path, clock, source)
+    source.set_value("ErrorRateHigh", 0.05, {})
+    for _ in range(3):
+        await step(evaluator, clock)
+    [incident] = await incidents.list()
+    assert incident.title == "Error rate high on app"
+
+    source.set_value("QueueDepthHigh", 250, {})  # critical at once: the worse problem now
+    await step(evaluator, clock)
+    [incident] = await incidents.list()
+    assert (incident.severity, incident.title) == (Severity.P1, "Job queue backing up on app")
+
+    source.set_value("QueueDepthHigh", 240, {})
+    await step(evaluator, clock)
+    assert (await incidents.list())[0].title == "Job queue backing up on app", "no flapping on readings"
+
+    source.set_value("QueueDepthHigh", 3, {})
+    await step(evaluator, clock)
+    [incident] = await incidents.list()
+    assert incident.title == "Error rate high on app", "what is left firing names the incident"
+    assert "retitled" in await kinds(incidents, incident.id)

@@ -56,10 +56,19 @@ async def test_trigger_ack_resolve_reach_pagerduty_once_each_and_slack_updates_i
     assert trigger["event_action"] == "trigger"
     assert trigger["dedup_key"] == "checkout-errors"
     assert trigger["payload"]["severity"] == "error"
-    assert "4.2% vs threshold 1%" in trigger["payload"]["summary"]
+    assert (
+        trigger["payload"]["summary"]
+        == "P1 INC-1: Checkout errors: checkout error rate 4.2% (critical: above 1%)"
+    )
+    assert trigger["payload"]["class"] == "checkout_error_rate"
+    assert trigger["payload"]["source"] == "checkout"
+    assert trigger["payload"]["timestamp"] == incident.created_at.isoformat()
     assert trigger["payload"]["custom_details"]["labels"] == {"service": "checkout"}
     assert trigger["payload"]["custom_details"]["runbook"] == BREACH["runbook"]
-    assert trigger["links"][0]["href"] == f"http://incidentd.test/api/v1/incidents/{incident.id}"
+    assert [link["href"] for link in trigger["links"]] == [
+        f"http://incidentd.test/api/v1/incidents/{incident.id}",
+        "https://runbooks.example/checkout",
+    ]
     alerts, critical = slack.top_level("#alerts"), slack.top_level("#alerts-critical")
     assert len(alerts) == 1
     assert len(critical) == 1

@@ -20,8 +20,8 @@ from service.adapters.postgres.database import Database
 from service.clock import FrozenClock
 from service.config.policy_files import load_severity_policy
 from service.domain.incidents import Action, Actor
-from service.domain.rca import TemplatePolicy
 from service.domain.rca_markdown import scan, section_contents
+from service.domain.rca_templates import TemplatePolicy
 from service.domain.severity import Severity
 from service.http.errors import EXCEPTION_HANDLERS
 from service.incidents.routes import IncidentController
@@ -176,8 +176,19 @@ async def test_generated_rca_holds_the_whole_timeline_in_order(
     assert (
         "raised P2 → P1 by api_error_rate (rules): critical level" in section_contents(markdown)["severity"]
     )
-    values = section_contents(markdown)["values"]
-    assert "| api_error_rate | — | 0.12 | 0.05 | https://rb/api-errors |" in values
+    alerts = section_contents(markdown)["alerts"]
+    assert "| api_error_rate | 0.2 | 0.05 | 2026-05-17 23:58:10 UTC | still firing |" in alerts  # the raise
+    assert "[https://rb/api-errors](https://rb/api-errors)" in alerts
+    milestones = section_contents(markdown)["milestones"]
+    assert "| Acknowledged | 2026-05-18 00:02:02 UTC | time to acknowledge: 3m 52s |" in milestones
+    assert "| Mitigated | 2026-05-18 00:19:02 UTC | time to mitigate: 20m 52s |" in milestones
+    assert "| Resolved | 2026-05-18 01:06:10 UTC | time to resolve: 1h 8m |" in milestones
+    people = section_contents(markdown)["participants"]
+    assert "- U123 (Slack): first acknowledged at 2026-05-18 00:02:02 UTC" in people
+    assert "- alice (API): first added a note at 2026-05-18 00:07:02 UTC" in people
+    assert "- PXYZ (PagerDuty): first resolved at 2026-05-18 01:06:10 UTC" in people
+    resolution = markdown.split("### Resolution", 1)[1].split("###", 1)[0]
+    assert "- Mitigated by alice: rollback done" in resolution
     trail = section_contents(markdown)["trail"]
     assert "PagerDuty: notification sent (status=accepted) (notifier)" in trail
     assert "Slack: acknowledged (U123)" in trail
@@ -196,7 +207,9 @@ async def test_generated_rca_holds_the_whole_timeline_in_order(
     assert chart.headers["content-type"].startswith("image/svg+xml")
     root = ET.fromstring(chart.content)  # noqa: S314 - our own SVG, parsed to prove it is well-formed
     thresholds = [e for e in root.iter() if e.get("class") == "threshold"]
-    assert [t.get("data-value") for t in thresholds] == ["0.05"]
+    assert [t.get("data-level") for t in thresholds] == ["threshold"]
+    labels = ["".join(e.itertext()) for e in root.iter() if e.get("class") == "threshold-label"]
+    assert labels == ["threshold 0.05"]
     assert len(root.findall(".//{http://www.w3.org/2000/svg}circle")) == 2
 
 

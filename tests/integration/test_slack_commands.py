@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -277,3 +278,44 @@ async def test_bearer_auth_still_guards_the_api(client: Client) -> None:
     assert (await client.get("/api/v1/incidents")).status_code == 401
     writer = {"Authorization": "Bearer writer-token-1"}
     assert (await client.get("/api/v1/incidents", headers=writer)).status_code == 200
+
+
+async def test_acking_an_acknowledged_incident_says_who_has_it_and_since_when(
+    client: Client, incidents: IncidentService
+) -> None:
+    incident_id = await declare(client, "P2 payments slow")
+    await command(client, f"ack {incident_id}", user_id="U0ALICE", user_name="alice")
+    status, body = await command(client, f"ack INC-{incident_id}", user_id="U0BOB", user_name="bob")
+    assert status == 200
+    assert body["response_type"] == "ephemeral"
+    assert re.fullmatch(
+        rf":eyes: \*INC-{incident_id}\* was already acknowledged by @alice \d+s ago", body["text"]
+    )
+    _, events = await incidents.get(incident_id)
+    assert [e.kind for e in events] == ["declared", "acknowledged"], "the second ack changes nothing"
+
+
+async def test_show_lists_each_delivery_target_once_with_its_state(
+    client: Client, incidents: IncidentService
+) -> None:
+    incident_id = await declare(client, "P1 checkout down")
+    notifier = Actor("notifications", "system")
+    for kind in ("trigger", "acknowledge"):
+        await incidents.record(incident_id, "notification_sent", notifier,
+                               {"channel": "pagerduty", "kind": kind, "target": "default"})  # fmt: skip
+    for channel in ("#alerts", "#alerts-critical"):
+        await incidents.record(incident_id, "notification_sent", notifier,
+                               {"channel": "slack", "kind": "post", "target": channel})  # fmt: skip
+    failed = {"channel": "slack", "kind": "update", "target": "#alerts", "error": "<!channel> 500"}
+    await incidents.record(incident_id, "notification_failed", notifier, failed)
+    _, shown = await command(client, f"show {incident_id}")
+    text = shown["text"]
+    assert "notification_sent" not in text
+    lines = [line for line in text.splitlines() if line.startswith("• ")]
+    assert len(lines) == 3
+    assert lines[0].startswith("• PagerDuty default: trigger sent `")
+    assert ", acknowledge sent `" in lines[0]
+    assert lines[1].startswith("• Slack #alerts: post sent `")
+    assert "update *FAILED*" in lines[1]
+    assert "&lt;!channel&gt; 500" in lines[1]
+    assert lines[2].startswith("• Slack #alerts-critical: post sent")

@@ -12,8 +12,8 @@ from service.adapters.postgres.database import Database
 from service.domain.incidents import Actor
 from service.domain.severity import Severity
 from service.incidents.service import IncidentService
-from service.notifications import messages
 from service.notifications.channels.slack.delivery import SlackDelivery
+from service.notifications.snapshots import snapshot
 from service.testing.fake_slack import FakeSlack
 
 TOKEN = "xoxb-111-222-fakefakefake"
@@ -46,7 +46,7 @@ async def test_post_then_crash_before_commit_updates_instead_of_posting_again(
 ) -> None:
     incidents = IncidentService(db)
     declared = await incidents.declare(title="checkout errors", severity=Severity.P1, actor=Actor("a", "api"))
-    snap = messages.snapshot(declared.incident, {}, "http://incidentd.test")
+    snap = snapshot(declared.incident, [], "http://incidentd.test")
     delivery = SlackDelivery(TOKEN, f"{slack.url}/api/", db)
     now = datetime.now(UTC)
     try:

@@ -289,3 +289,11 @@ def test_group_keys_escape_quotes_and_stay_within_the_dedup_column() -> None:
 )
 def test_series_keys_are_canonical(labels: dict[str, str], key: str) -> None:
     assert series_key(labels) == key
+
+
+def test_incident_titles_name_the_problem_not_a_reading() -> None:
+    from service.domain.alert_incidents import humanize
+
+    assert humanize("ErrorRateHigh") == "Error rate high"
+    assert humanize("APIDown") == "API down"
+    assert humanize("disk_full") == "Disk full"

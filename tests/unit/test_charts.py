@@ -3,7 +3,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 
-from service.domain.charts import HEIGHT, ChartPoint, ChartSpec, render_line_chart, xml_text
+from service.domain.charts import ChartLine, ChartPanel, ChartPoint, ChartSpec, render_line_chart, xml_text
+from service.domain.units import UnitKind
 
 SVG = "{http://www.w3.org/2000/svg}"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -22,61 +23,86 @@ def by_class(root: ET.Element, name: str) -> list[ET.Element]:
     return [e for e in root.iter() if e.get("class") == name]
 
 
-def test_chart_is_valid_svg_with_threshold_window_and_series() -> None:
-    spec = ChartSpec(
-        title="INC-7: api_errors",
-        points=points(2, 4, 9, 12, 6),
-        threshold=5,
-        window_start=T0 + timedelta(minutes=2),
-        window_end=T0 + timedelta(minutes=4),
-    )
-    root = parse(render_line_chart(spec))
-    assert root.tag == f"{SVG}svg"
-    (threshold,) = by_class(root, "threshold")
-    assert threshold.get("data-value") == "5"
-    assert threshold.get("y1") == threshold.get("y2")
+def texts(root: ET.Element, name: str) -> list[str]:
+    return ["".join(e.itertext()) for e in by_class(root, name)]
+
+
+ERRORS = ChartPanel(
+    name="ErrorRateHigh",
+    unit=UnitKind.PERCENT,
+    points=points(0.02, 0.05, 0.15, 0.164801, 0.002),
+    lines=(ChartLine("warning", 0.03), ChartLine("critical", 0.10)),
+)
+QUEUE = ChartPanel(
+    name="QueueDepthHigh",
+    unit=UnitKind.COUNT,
+    points=points(3, 120, 260, 3),
+    lines=(ChartLine("warning", 50), ChartLine("critical", 200)),
+)
+
+
+def _spec(*panels: ChartPanel, open_for: tuple[int, int] = (1, 3)) -> ChartSpec:
+    start, end = (T0 + timedelta(minutes=m) for m in open_for)
+    return ChartSpec(title="INC-7: alert values", panels=panels, open_intervals=((start, end),),
+                     start=T0, end=T0 + timedelta(minutes=4))  # fmt: skip
+
+
+def test_every_rule_gets_a_panel_in_its_units_with_labelled_thresholds() -> None:
+    root = parse(render_line_chart(_spec(ERRORS, QUEUE)))
+    assert [p.get("data-rule") for p in by_class(root, "panel")] == ["ErrorRateHigh", "QueueDepthHigh"]
+    errors, queue = by_class(root, "panel")
+    error_labels = texts(errors, "y-label")
+    assert error_labels[0] == "0%", "a rate never drawn below zero"
+    assert all(label.endswith("%") for label in error_labels)
+    assert "0.164801" not in ET.tostring(root, encoding="unicode")
+    assert texts(errors, "threshold-label") == ["warning 3%", "critical 10%"]
+    assert texts(queue, "threshold-label") == ["warning 50", "critical 200"]
+    assert texts(errors, "y-title") == ["percent"]
+    assert texts(errors, "x-label") == ["12:00:00", "12:01:00", "12:02:00", "12:03:00", "12:04:00"]
+    assert texts(errors, "x-title") == ["time (UTC)"]
+    # Lines sit where their values are: critical above warning (SVG y grows downwards).
+    warning, critical = by_class(errors, "threshold")
+    assert float(critical.get("y1", "nan")) < float(warning.get("y1", "nan"))
+    # Every y label fits left of the axis.
+    assert all(float(e.get("x", "0")) > 40 for e in by_class(root, "y-label"))
+
+
+def test_the_open_interval_is_shaded_only_where_the_incident_was_open() -> None:
+    root = parse(render_line_chart(_spec(ERRORS, open_for=(1, 3))))
     series = by_class(root, "series")[0].get("points", "").split()
-    assert len(series) == 5
-    ys = [float(pair.split(",")[1]) for pair in series]
-    threshold_y = float(threshold.get("y1", "nan"))
-    # SVG y grows downwards: values above the threshold are drawn above its line.
-    assert [y < threshold_y for y in ys] == [v > 5 for v in (2, 4, 9, 12, 6)]
-    assert ys.index(min(ys)) == 3
-    (window,) = by_class(root, "incident-window")
     xs = [float(pair.split(",")[0]) for pair in series]
-    assert float(window.get("x", "nan")) == xs[2]
-    assert float(window.get("x", "nan")) + float(window.get("width", "nan")) == xs[4]
-    assert "threshold 5" in "".join(by_class(root, "threshold-label")[0].itertext())
+    (shade,) = by_class(root, "incident-open")
+    assert float(shade.get("x", "nan")) == xs[1]
+    assert float(shade.get("x", "nan")) + float(shade.get("width", "nan")) == xs[3]
 
 
 def test_all_text_is_escaped_and_xml_safe() -> None:
-    spec = ChartSpec(title='<script>alert("x")</script> & \x01rule', points=points(1, 2), threshold=None)
-    svg = render_line_chart(spec)
+    panel = ChartPanel(name='<script>alert("x")</script> & \x01rule', points=points(1, 2))
+    svg = render_line_chart(ChartSpec(title="<b>t</b>", panels=(panel,)))
     assert svg is not None
     assert "<script>" not in svg
     root = parse(svg)
-    title = root.find(f"{SVG}title")
-    assert title is not None
-    assert title.text == '<script>alert("x")</script> & rule'
+    assert texts(root, "panel-title") == ['<script>alert("x")</script> & rule']
     assert not [e for e in root.iter() if e.tag.endswith("script")]
-    assert by_class(root, "threshold") == []
 
 
 def test_no_finite_values_means_no_chart() -> None:
     assert render_line_chart(ChartSpec(title="x")) is None
-    assert render_line_chart(ChartSpec(title="x", points=points(float("nan"), float("inf")))) is None
+    empty = ChartPanel(name="r", points=points(float("nan"), float("inf")))
+    assert render_line_chart(ChartSpec(title="x", panels=(empty,))) is None
 
 
 def test_single_point_and_flat_series_stay_inside_the_plot() -> None:
-    for spec in (
-        ChartSpec(title="one", points=points(3.0)),
-        ChartSpec(title="flat", points=points(0, 0, 0), threshold=0),
-        ChartSpec(title="nan mixed", points=points(1, float("nan"), 3), threshold=2),
+    for panel in (
+        ChartPanel(name="one", points=points(3.0)),
+        ChartPanel(name="flat", points=points(0, 0, 0), lines=(ChartLine("warning", 0),)),
+        ChartPanel(name="nan mixed", points=points(1, float("nan"), 3)),
     ):
-        root = parse(render_line_chart(spec))
+        root = parse(render_line_chart(ChartSpec(title="t", panels=(panel,))))
+        height = float(root.get("height", "0"))
         for pair in by_class(root, "series")[0].get("points", "").split():
             x, y = (float(n) for n in pair.split(","))
-            assert 0 <= y <= HEIGHT
+            assert 0 <= y <= height
             assert x >= 0
 
 

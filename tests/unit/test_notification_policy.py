@@ -60,8 +60,5 @@ def test_signatures_any_of_several_against_any_secret() -> None:
     assert not signature_valid(body, good, [])
 
 
-def test_breach_text_and_pagerduty_severity() -> None:
-    breach = {"rule": "p95", "value": 1.4, "threshold": 1, "unit": "s", "summary": "checkout p95 latency"}
-    assert messages.breach_text("t", breach) == "checkout p95 latency: 1.4s vs threshold 1s"
-    assert messages.breach_text("plain title", {}) == "plain title"
+def test_pagerduty_severity() -> None:
     assert [messages.PD_SEVERITY[s] for s in Severity] == ["critical", "error", "warning", "info"]

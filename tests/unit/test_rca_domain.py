@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 
 from service.domain.incidents import Incident, Status, TimelineEvent
-from service.domain.rca import DEFAULT_TEMPLATE, SHORT_TEMPLATE, TemplatePolicy, build_facts, number
+from service.domain.rca import build_facts
+from service.domain.rca_chart import number
 from service.domain.rca_markdown import (
     document_problem,
     escape_inline,
@@ -16,6 +17,7 @@ from service.domain.rca_markdown import (
     structure_problems,
     unified_diff,
 )
+from service.domain.rca_templates import DEFAULT_TEMPLATE, SHORT_TEMPLATE, TemplatePolicy
 from service.domain.severity import Severity
 
 T0 = datetime(2026, 3, 4, 22, 50, 5, tzinfo=UTC)
@@ -154,15 +156,18 @@ def test_trail_holds_pagerduty_and_slack_activity() -> None:
     assert "status=accepted" in trail[0].summary
 
 
-def test_chart_uses_triggering_rule_values_and_threshold() -> None:
-    other = event(8, 20, "alert_value", "rules", "rules", rule="disk_full", value=99, threshold=90)
+def test_chart_draws_every_rule_and_shades_only_the_open_time() -> None:
+    other = event(
+        8, 20, "attached", "rules", "rules", rule="disk_full", value=99, threshold=90, level="critical"
+    )
     facts = facts_for(events=[*EVENTS, other])
     assert facts.has_chart
-    assert [p.value for p in facts.chart.points] == [7.5, 12.5]
-    assert facts.chart.threshold == 5.0
-    assert facts.chart.window_start == T0
-    assert facts.chart.window_end == T0 + timedelta(hours=1, minutes=25, seconds=30)
-    assert "api_errors" in facts.chart.title
+    errors, disk = facts.chart.panels
+    assert [p.value for p in errors.points] == [7.5, 12.5]
+    assert (errors.name, disk.name) == ("api_errors", "disk_full")
+    assert [(line.level, line.value) for line in disk.lines] == [("critical", 90.0)]
+    assert facts.chart.open_intervals == ((T0, T0 + timedelta(minutes=70)),), "not while mitigated"
+    assert facts.chart.end == T0 + timedelta(hours=1, minutes=25, seconds=30)
     assert facts_for(events=[EVENTS[4]]).has_chart is False
 
 
@@ -404,7 +409,7 @@ def test_machine_events_read_as_sentences_with_values_in_their_units() -> None:
     ]
     facts = build_facts(incident(), events, chart_url="/c.svg", now=NOW)
     lines = [line.summary for line in facts.timeline]
-    assert lines[0].endswith("[value 5.12%, threshold 3%, rule ErrorRateHigh]")
+    assert lines[0].endswith(": ErrorRateHigh fired [value 5.12%, threshold 3%]")
     assert lines[1] == "escalated to level 2 Technical lead (ack timeout) (tech-lead, @lead)"
     assert lines[2] == "slack update sent to #alerts"
     assert [(v.value, v.threshold) for v in facts.values] == [("5.12%", "3%")]

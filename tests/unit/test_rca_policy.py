@@ -6,7 +6,7 @@ import pytest
 
 from service.config.policy_files import PolicyError
 from service.config.rca_policy_files import load_rca_policy
-from service.domain.rca import DEFAULT_TEMPLATE, SHORT_TEMPLATE
+from service.domain.rca_templates import DEFAULT_TEMPLATE, SHORT_TEMPLATE
 from service.domain.severity import Severity
 
 SHIPPED = Path(__file__).resolve().parents[2] / "rules" / "policy" / "rca.yaml"

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from service.domain.incidents import Incident, Status, TimelineEvent
-from service.domain.rca import DEFAULT_TEMPLATE, SHORT_TEMPLATE, TemplatePolicy, build_facts, facts_context
+from service.domain.rca import build_facts, facts_context
 from service.domain.rca_markdown import MACHINE_SECTIONS, merge, scan, section_contents
+from service.domain.rca_templates import DEFAULT_TEMPLATE, SHORT_TEMPLATE, TemplatePolicy
 from service.domain.severity import Severity
 from service.rca.markdown_html import markdown_to_safe_html
 from service.rca.templates import MarkdownTemplates, TemplateError
@@ -54,13 +55,24 @@ def test_default_template_follows_the_runbook_rca_template(shipped: MarkdownTemp
     assert "| **Duration** | 40m |" in sections["facts"]
     assert "| **Severity** | P1 |" in sections["facts"]
     assert sections["timeline"] == (
-        '\n- 2026-02-01 09:30:00 UTC: declared "Checkout errors" at P1 [value 9, threshold 5, rule err_rate]'
+        '\n- 2026-02-01 09:30:00 UTC: declared "Checkout errors" at P1: err_rate fired [value 9, threshold 5]'
         " (rules via rules)\n"
         "- 2026-02-01 09:35:00 UTC: note: rolled back (bob via slack)\n"
         "- 2026-02-01 10:10:00 UTC: resolved (bob via api)\n"
     ).replace("[", "\\[").replace("]", "\\]")
     assert "](/api/v1/incidents/7/rca/chart.svg)" in sections["chart"]
     assert "Slack: note: rolled back (bob)" in sections["trail"]
+    assert "- bob (Slack): first added a note at 2026-02-01 09:35:00 UTC" in sections["participants"]
+    assert "| err_rate | 9 | 5 | 2026-02-01 09:30:00 UTC | still firing | — |" in sections["alerts"]
+    assert "| Resolved | 2026-02-01 10:10:00 UTC | time to resolve: 40m |" in sections["milestones"]
+    assert "| Acknowledged | not yet | time to acknowledge: — |" in sections["milestones"]
+    for prompt in (
+        "### What went well",
+        "### What went wrong",
+        "### Contributing factors",
+        "### Lessons learned",
+    ):
+        assert prompt in text
     # What no machine can know is outside the markers, with a prompt for the author.
     root_cause = text.split("### Root Cause", 1)[1].split("###", 1)[0]
     assert re.search(r"^_Describe .+_$", root_cause, re.MULTILINE)

@@ -95,6 +95,7 @@ class PagerDutyDelivery:
                 payload["source"],
                 dedup_key=dedup,
                 severity=payload["severity"],
+                payload=payload.get("payload"),
                 custom_details=payload.get("custom_details"),
                 links=payload.get("links"),
             )
