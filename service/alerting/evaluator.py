@@ -241,7 +241,7 @@ class Evaluator:
         if plan.clear is not None:
             await self._incidents.record_in(conn, incident, "alert_cleared", RULES_ACTOR, plan.clear.details)
             if plan.clear.all_clear:
-                action = _clearing_action(incident.status, auto_resolve=plan.clear.auto_resolve)
+                action = clearing_action(incident.status, auto_resolve=plan.clear.auto_resolve)
                 if action is not None:
                     changes.append(
                         await self._incidents.act_in(
@@ -302,7 +302,7 @@ def _batches(work: Sequence[Work]) -> list[list[Work]]:
     return batches
 
 
-def _clearing_action(status: Status, *, auto_resolve: bool) -> Action | None:
+def clearing_action(status: Status, *, auto_resolve: bool) -> Action | None:
     if auto_resolve and status is not Status.RESOLVED:
         return Action.RESOLVE
     if status in (Status.TRIGGERED, Status.ACKNOWLEDGED):
