@@ -104,19 +104,25 @@ def check(raw: Any, index: int, now: datetime, origin: Origin) -> PushedAlert | 
     problem = _label_problem(f"{where}.labels", alert.labels) or _annotation_problem(where, alert.annotations)
     if problem:
         return Rejected(index, problem)
-    starts = alert.starts_at or now
-    if alert.ends_at is not None and alert.ends_at < starts:
+    starts = _given(alert.starts_at) or now
+    ends = _given(alert.ends_at)
+    if ends is not None and ends < starts:
         return Rejected(index, f"{where}.endsAt: before startsAt (start time must be before end time)")
     return PushedAlert(
         fingerprint=fingerprint(alert.labels),
         labels=dict(alert.labels),
         annotations=dict(alert.annotations),
         starts_at=starts,
-        ends_at=alert.ends_at or (now + RESOLVE_TIMEOUT),
-        ends_explicit=alert.ends_at is not None,
+        ends_at=ends or (now + RESOLVE_TIMEOUT),
+        ends_explicit=ends is not None,
         generator_url=alert.generator_url[:2000],
         origin=origin,
     )
+
+
+def _given(at: datetime | None) -> datetime | None:
+    """Go clients (amtool) send an unset time as 0001-01-01T00:00:00Z; Alertmanager reads it as unset."""
+    return None if at is None or at.year == 1 else at
 
 
 def _annotation_problem(where: str, annotations: Mapping[str, str]) -> str | None:
