@@ -47,18 +47,22 @@ async def incidentd(database_url: str, tmp_path: Path) -> AsyncIterator[ServiceP
 
 
 async def _incidents(url: str) -> list[dict[str, Any]]:
-    async with aiohttp.ClientSession(headers=AUTH) as http:
-        async with http.get(f"{url}/api/v1/incidents?status=all") as response:
-            assert response.status == 200
-            items: list[dict[str, Any]] = (await response.json())["items"]
-            return items
+    async with (
+        aiohttp.ClientSession(headers=AUTH) as http,
+        http.get(f"{url}/api/v1/incidents?status=all") as response,
+    ):
+        assert response.status == 200
+        items: list[dict[str, Any]] = (await response.json())["items"]
+        return items
 
 
 async def _detail(url: str, incident_id: int) -> dict[str, Any]:
-    async with aiohttp.ClientSession(headers=AUTH) as http:
-        async with http.get(f"{url}/api/v1/incidents/{incident_id}") as response:
-            found: dict[str, Any] = await response.json()
-            return found
+    async with (
+        aiohttp.ClientSession(headers=AUTH) as http,
+        http.get(f"{url}/api/v1/incidents/{incident_id}") as response,
+    ):
+        found: dict[str, Any] = await response.json()
+        return found
 
 
 async def _wait(probe: Callable[[], Any], what: str, timeout: float = 45.0) -> Any:
@@ -114,18 +118,7 @@ alerting:
 """
     )
     port = free_port()
-    log = (tmp_path / "prometheus.log").open("wb")
-    prometheus = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--rules.alert.resend-delay=1s",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    prometheus = _start_prometheus(binary, config, tmp_path, port)
     try:
         [incident] = await _wait(lambda: _incidents(incidentd.url), "Prometheus' alert to open an incident")
         assert incident["severity"] == "P1"
@@ -155,7 +148,22 @@ alerting:
     finally:
         prometheus.terminate()
         prometheus.wait(timeout=20)
-        log.close()
+
+
+def _start_prometheus(binary: str, config: Path, tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
+    """Alerts re-sent every second (not every minute), so the test sees many re-sends quickly."""
+    with (tmp_path / "prometheus.log").open("wb") as log:
+        return subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--rules.alert.resend-delay=1s",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 async def _more(value: Any, at_least: float) -> bool:
@@ -198,7 +206,8 @@ async def test_amtool_alerts_and_silences(incidentd: ServiceProcess, tmp_path: P
     [incident] = await _wait(lambda: _incidents(url), "amtool's alert to open an incident")
     assert incident["title"] == "disk almost full"
     listed = await loop.run_in_executor(None, lambda: run("alert", "query"))
-    assert "DiskFull" in listed and "disk almost full" in listed
+    assert "DiskFull" in listed
+    assert "disk almost full" in listed
     as_json = json.loads(await loop.run_in_executor(None, lambda: run("-o", "json", "alert", "query")))
     assert as_json[0]["labels"]["service"] == "db"
 
@@ -218,7 +227,9 @@ async def test_amtool_alerts_and_silences(incidentd: ServiceProcess, tmp_path: P
     ).strip()
     assert len(silence_id) == 36  # a UUID, as amtool prints it
     query = await loop.run_in_executor(None, lambda: run("silence", "query"))
-    assert silence_id in query and "alice" in query and "payments maintenance" in query
+    assert silence_id in query
+    assert "alice" in query
+    assert "payments maintenance" in query
     await loop.run_in_executor(
         None, lambda: run("alert", "add", "DiskFull", "service=payments", "severity=critical")
     )
