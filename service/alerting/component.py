@@ -17,6 +17,7 @@ from service.alerting.rulebook import RuleBook
 from service.api.alerts import AlertsController
 from service.components import Component, Context
 from service.domain.rules import Rule, Sources
+from service.silences.sweeping import sweep_on_mute_changes
 
 log = structlog.get_logger(__name__)
 
@@ -67,12 +68,20 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
     book.reload()
     source = ReloadingSource(book, source_factory or collector_factory(context))
     evaluator = Evaluator(
-        db=context.db, incidents=context.incidents, rulebook=book, source=source, clock=context.clock
+        db=context.db,
+        incidents=context.incidents,
+        rulebook=book,
+        source=source,
+        clock=context.clock,
+        muter=context.muter,
     )
 
     async def run(stop: asyncio.Event) -> None:
         _install_sighup(book)
         await evaluator.run(stop)
+
+    async def release(stop: asyncio.Event) -> None:
+        await sweep_on_mute_changes(stop, context, evaluator.release_muted)
 
     async def alerts_of(incident: Any) -> dict[str, Any]:
         async with context.db.connection() as conn:
@@ -81,7 +90,7 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
 
     return Component(
         name="alerting",
-        workers=[("rules-evaluator", run)],
+        workers=[("rules-evaluator", run), ("rule-mute-release", release)],
         routes=[AlertsController],
         detail_contributors=[alerts_of],
         state={"rulebook": book, "evaluator": evaluator},
