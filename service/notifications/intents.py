@@ -36,6 +36,8 @@ _SLACK_UPDATE_KINDS = frozenset(
         "note",
         "escalated",
         "escalation_exhausted",
+        "silenced",
+        "unsilenced",
     }
 )
 
