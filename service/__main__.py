@@ -111,6 +111,9 @@ def _cmd_check(settings: Settings) -> int:
         problems.append(str(exc))
     escalation_file = settings.escalation_policy or settings.rules_dir / DEFAULT_ESCALATION_POLICY
     problems.extend(str(p) for p in load_escalation_policy(escalation_file, base=Path.cwd())[1])
+    from service.config.silence_policy import load_silence_policy
+
+    problems.extend(str(p) for p in load_silence_policy(settings.rules_dir, base=Path.cwd())[1])
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

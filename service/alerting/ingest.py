@@ -81,6 +81,9 @@ class PushedAlerts:
                 and (a.fingerprint not in previous or previous[a.fingerprint].status != "firing")
             ]
             snapshot = await self.muter.snapshot(conn, now) if starting else None
+            sources = self.muter.new_sources(starting)
+            if snapshot is not None and sources:
+                snapshot = snapshot.adding_sources(sources)  # a critical and its warnings in one batch
             verdicts = (
                 {a.fingerprint: snapshot.verdict(a.labels, a.fingerprint) for a in starting}
                 if snapshot
@@ -105,6 +108,8 @@ class PushedAlerts:
         PUSHED.labels(outcome="started").inc(len(starting))
         PUSHED.labels(outcome="resolved").inc(len(ended))
         PUSHED.labels(outcome="refreshed").inc(len(alerts) - len(starting) - len(ended))
+        if sources:
+            self.muter.forget()  # the next batch must see the new inhibiting alerts
         for change in changes:
             self.incidents.committed(change)
 

@@ -8,13 +8,14 @@ own gossip gives too.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import msgspec
 
+from service.alerting.pushed import PushedAlert
 from service.config.silence_policy import SilencePolicy
 from service.silences import store
 from service.silences.inhibition import SourceAlert
@@ -78,6 +79,13 @@ class Muter:
         snapshot = await load_snapshot(conn, self.policy, now)
         self._cached = (time.monotonic(), snapshot)
         return snapshot
+
+    def new_sources(self, alerts: Sequence[PushedAlert]) -> list[SourceAlert]:
+        """Alerts of a batch that can inhibit others, so the same batch sees them."""
+        rules = self.policy.inhibit_rules
+        return [
+            SourceAlert(a.fingerprint, a.labels) for a in alerts if any(r.is_source(a.labels) for r in rules)
+        ]
 
     def forget(self) -> None:
         """A silence or window changed here: the next verdict must see it."""

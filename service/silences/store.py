@@ -161,11 +161,11 @@ async def new_window(
 
 
 async def windows_between(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[asyncpg.Record]:
-    """One-off windows overlapping [start, end)."""
+    """One-off windows open at some instant of [start, end] (start == end: open at that instant)."""
     return list(
         await conn.fetch(
             "SELECT id, name, matchers, starts_at, ends_at, owner FROM maintenance_windows"
-            " WHERE starts_at < $2 AND ends_at > $1 ORDER BY starts_at",
+            " WHERE starts_at <= $2 AND ends_at > $1 ORDER BY starts_at",
             start,
             end,
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import calendar
 from collections.abc import Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -20,6 +20,7 @@ import msgspec
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = tuple(calendar.month_name[i].lower() for i in range(1, 13))
 _HORIZON_DAYS = 800  # how far `next_start` looks (yearly windows, leap days)
+_MINUTE = timedelta(minutes=1)
 
 
 class IntervalError(ValueError):
@@ -72,8 +73,8 @@ class TimeInterval(msgspec.Struct, frozen=True, kw_only=True):
         return any(t.start_minute <= minute < t.end_minute for t in self.times)
 
     def next_start(self, after: datetime) -> datetime | None:
-        """The first instant after `after` at which the interval begins (skipping a start time that
-        does not exist that day because of DST)."""
+        """The first instant after `after` at which the interval begins. A start time that does not
+        exist that day (02:00 on a spring-forward night) begins at the first wall-clock time after it."""
         zone = self.zone
         first = after.astimezone(zone).date()
         for offset in range(_HORIZON_DAYS):
@@ -83,8 +84,9 @@ class TimeInterval(msgspec.Struct, frozen=True, kw_only=True):
             starts = [t.start_minute for t in self.times] or [0]
             for minute in sorted(starts):
                 local = datetime.combine(day, time(minute // 60, minute % 60), tzinfo=zone)
-                if _exists(local) and local > after and not self.contains(local - timedelta(minutes=1)):
-                    return local
+                instant = local.astimezone(UTC)
+                if instant > after and self.contains(instant) and not self.contains(instant - _MINUTE):
+                    return instant
         return None
 
     def end_after(self, instant: datetime) -> datetime:
@@ -108,12 +110,6 @@ class TimeInterval(msgspec.Struct, frozen=True, kw_only=True):
                 return candidate
             probe = candidate
         return probe
-
-
-def _exists(local: datetime) -> bool:
-    """A wall-clock time that survives a round trip through UTC (02:30 on a spring-forward night does not)."""
-    back = local.astimezone(ZoneInfo("UTC")).astimezone(local.tzinfo)
-    return back.replace(tzinfo=None) == local.replace(tzinfo=None)
 
 
 def _day_in(r: Range, day: int, length: int) -> bool:

@@ -6,7 +6,7 @@ judges an alert the same way; judging is a loop over what is active now.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import msgspec
@@ -59,6 +59,11 @@ class MuteSnapshot(msgspec.Struct, frozen=True, kw_only=True):
         if not (silenced or windows or inhibited):
             return NOT_MUTED
         return Verdict(silenced_by=tuple(silenced), inhibited_by=tuple(inhibited), windows=tuple(windows))
+
+    def adding_sources(self, sources: Sequence[SourceAlert]) -> MuteSnapshot:
+        known = {s.id for s in self.sources}
+        extra = tuple(s for s in sources if s.id not in known)
+        return msgspec.structs.replace(self, sources=self.sources + extra) if extra else self
 
     def digest(self) -> tuple[object, ...]:
         """Changes whenever a verdict could: what the sweeper compares to know it must look again."""

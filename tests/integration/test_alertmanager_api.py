@@ -31,7 +31,7 @@ Client = AsyncTestClient[Litestar]
 async def setup(tmp_path: Path, database_url: str, db: object) -> AsyncIterator[tuple[Client, FrozenClock]]:
     rules = tmp_path / "rules"
     (rules / "policy").mkdir(parents=True)
-    for name in ("severities.yaml", "inhibition.yaml", "escalation.yaml"):
+    for name in ("severities.yaml", "inhibition.yaml", "escalation.yaml", "maintenance.yaml"):
         (rules / "policy" / name).write_text((ROOT / "rules/policy" / name).read_text())
     settings = msgspec.structs.replace(
         load_settings({"INCIDENTD_API_TOKENS": "writer=w-secret,viewer:read=r-secret"}),
@@ -101,7 +101,11 @@ async def test_push_opens_one_incident_and_resends_change_nothing(setup: tuple[C
     assert again["incident"]["updated_at"] == detail["incident"]["updated_at"]
     listed = (await client.get("/api/v2/alerts", headers=READER)).json()
     assert sorted(a["labels"]["instance"] for a in listed) == ["a", "b"]
-    assert {a["status"]["state"] for a in listed} == {"active"}
+    # The shipped inhibit rule: the critical alert of a service mutes its warnings.
+    assert {a["labels"]["instance"]: a["status"]["state"] for a in listed} == {
+        "a": "active",
+        "b": "suppressed",
+    }
     assert all(len(a["fingerprint"]) == 16 for a in listed)
 
 
@@ -229,3 +233,53 @@ async def test_silence_input_errors(setup: tuple[Client, FrozenClock]) -> None:
         "matchers": [{"name": "a", "value": "b", "isRegex": False}],
     }
     assert (await client.post("/api/v2/silences", json=unknown, headers=AUTH)).status_code == 404
+
+
+async def test_critical_inhibits_warning_of_same_service(setup: tuple[Client, FrozenClock]) -> None:
+    client, clock = setup
+    critical = _alert("ErrorsHigh", clock, 60, service="pay", severity="critical")
+    await client.post("/api/v2/alerts", json=[critical], headers=AUTH)
+    warning = _alert("LatencyHigh", clock, 60, service="pay", severity="warning")
+    other = _alert("LatencyHigh", clock, 60, service="search", severity="warning")
+    await client.post("/api/v2/alerts", json=[warning, other], headers=AUTH)
+    titles = sorted(i["labels"]["service"] + ":" + i["labels"]["alertname"] for i in await _incidents(client))
+    assert titles == ["pay:ErrorsHigh", "search:LatencyHigh"]
+    inhibited = (await client.get("/api/v2/alerts?active=false", headers=AUTH)).json()
+    [shown] = inhibited
+    assert shown["labels"]["alertname"] == "LatencyHigh"
+    critical_fp = next(
+        a["fingerprint"]
+        for a in (await client.get("/api/v2/alerts", headers=AUTH)).json()
+        if a["labels"]["alertname"] == "ErrorsHigh"
+    )
+    assert shown["status"]["inhibitedBy"] == [critical_fp]
+    hidden = (await client.get("/api/v2/alerts?inhibited=false", headers=AUTH)).json()
+    assert "pay" not in [a["labels"]["service"] for a in hidden if a["labels"]["alertname"] == "LatencyHigh"]
+    groups = (await client.get("/api/v2/alerts/groups", headers=AUTH)).json()
+    assert {g["labels"]["alertname"] for g in groups} == {"ErrorsHigh", "LatencyHigh"}
+    assert all(g["receiver"] == {"name": "incidentd"} for g in groups)
+
+
+async def test_one_off_maintenance_window_mutes_and_is_listed(setup: tuple[Client, FrozenClock]) -> None:
+    client, clock = setup
+    bad = await client.post(
+        "/api/v1/maintenance",
+        json={"name": "x", "duration_minutes": 60, "matchers": "service=~("},
+        headers=AUTH,
+    )
+    assert bad.status_code == 400
+    assert "matchers" in bad.text
+    made = await client.post(
+        "/api/v1/maintenance",
+        json={"name": "db upgrade", "duration_minutes": 120, "matchers": "service=db"},
+        headers=AUTH,
+    )
+    assert made.status_code == 201, made.text
+    await client.post("/api/v2/alerts", json=[_alert("Down", clock, 60, service="db")], headers=AUTH)
+    assert await _incidents(client) == []
+    [muted] = (await client.get("/api/v2/alerts?active=false", headers=AUTH)).json()
+    assert muted["status"]["mutedBy"] == ["db upgrade"]
+    listing = (await client.get("/api/v1/maintenance", headers=AUTH)).json()
+    assert [w["name"] for w in listing["active"]] == ["db upgrade"]
+    assert listing["active"][0]["owner"] == "writer"
+    assert listing["active"][0]["matchers"] == ['service="db"']
