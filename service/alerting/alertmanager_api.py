@@ -30,7 +30,7 @@ from service.alerting.alertmanager_views import (
 )
 from service.alerting.ingest import PushedAlerts
 from service.alerting.pushed import Origin, check_batch, fingerprint, group_labels
-from service.api.auth import api_actor, can_read, can_write
+from service.http.auth import api_actor, can_read, can_write
 from service.silences.matchers import Matcher, MatcherError, from_flags, matches_all, parse_matchers
 from service.silences.service import SilenceNotFound, SilenceRefused, Silences
 from service.silences.snapshot import Muter, rule_alert_labels

@@ -17,7 +17,6 @@ import asyncpg
 import structlog
 from prometheus_client import Counter
 
-from service.adapters.postgres import incidents as incident_repo
 from service.adapters.postgres.database import Database
 from service.alerting import pushed_store as store
 from service.alerting.evaluator import clearing_action
@@ -32,6 +31,7 @@ from service.alerting.pushed import (
 )
 from service.clock import Clock
 from service.domain.incidents import Actor
+from service.incidents import store as incident_repo
 from service.incidents.service import IncidentChange, IncidentService
 from service.silences.incident_mutes import reconcile
 from service.silences.snapshot import Muter

@@ -14,7 +14,7 @@ from litestar import Request, Response, post
 
 from service.alerting.ingest import PushedAlerts
 from service.alerting.pushed import Origin, check_batch
-from service.api.auth import can_write
+from service.http.auth import can_write
 
 MAX_BYTES = 4 * 1024 * 1024
 

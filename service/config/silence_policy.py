@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import msgspec
 
-from service.adapters.yaml_lines import (
+from service.config.yaml_lines import (
     DataPath,
     Located,
     Problem,

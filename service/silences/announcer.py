@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from service.adapters.postgres.database import Database, DatabaseUnavailable
-from service.adapters.postgres.outbox import enqueue
 from service.clock import Clock
+from service.notifications.outbox import enqueue
 from service.silences import store
 from service.silences.matchers import render
 from service.silences.silence import Silence

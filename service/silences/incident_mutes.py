@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 
 import asyncpg
 
-from service.adapters.postgres import incidents as incident_repo
 from service.domain.incidents import Actor
+from service.incidents import store as incident_repo
 from service.incidents.service import IncidentChange, IncidentService
 from service.silences.verdict import Verdict
 

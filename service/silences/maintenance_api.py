@@ -10,7 +10,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import ValidationException
 from litestar.params import JSONBody
 
-from service.api.auth import api_actor, can_read, can_write
+from service.http.auth import api_actor, can_read, can_write
 from service.silences import store
 from service.silences.matchers import MatcherError, parse_matchers
 from service.silences.service import SilenceRefused, Silences

@@ -143,7 +143,8 @@ def test_incidentd_check_names_file_and_line(
 ) -> None:
     import shutil
 
-    from service.__main__ import main
+    from service.__main__ import _cmd_check
+    from service.settings import load_settings
 
     rules = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", rules)
@@ -151,9 +152,8 @@ def test_incidentd_check_names_file_and_line(
         "windows:\n  - name: weekly\n    owner: ops\n    time_intervals:\n      - weekdays: [sundy]\n"
     )
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("INCIDENTD_RULES_DIR", str(rules))
-    monkeypatch.setenv("INCIDENTD_TEMPLATES_DIR", str(ROOT / "incident_templates"))
-    assert main(["check"]) == 1
+    env = {"INCIDENTD_RULES_DIR": str(rules), "INCIDENTD_TEMPLATES_DIR": str(ROOT / "incident_templates")}
+    assert _cmd_check(load_settings(env)) == 1  # `incidentd check`, without re-configuring logging
     err = capsys.readouterr().err
     assert (
         "rules/policy/maintenance.yaml:5: windows[0].time_intervals[0].weekdays: 'sundy' is not one of" in err
