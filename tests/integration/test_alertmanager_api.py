@@ -283,3 +283,42 @@ async def test_one_off_maintenance_window_mutes_and_is_listed(setup: tuple[Clien
     assert [w["name"] for w in listing["active"]] == ["db upgrade"]
     assert listing["active"][0]["owner"] == "writer"
     assert listing["active"][0]["matchers"] == ['service="db"']
+
+
+async def test_alertmanager_webhook_maps_to_the_same_alert_states(setup: tuple[Client, FrozenClock]) -> None:
+    client, clock = setup
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": "ApiDown", "service": "api", "severity": "critical"},
+        "annotations": {"summary": "api is down"},
+        "startsAt": clock.now.isoformat(),
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus:9090/graph?g0.expr=up%3D%3D0",
+        "fingerprint": "ignored",
+    }
+    payload = {
+        "version": "4",
+        "status": "firing",
+        "receiver": "incidentd",
+        "groupKey": "{}:{}",
+        "alerts": [alert],
+    }
+    assert (await client.post("/webhooks/alertmanager", json=payload)).status_code == 401
+    response = await client.post("/webhooks/alertmanager", json=payload, headers=AUTH)
+    assert response.status_code == 200, response.text
+    [incident] = await _incidents(client)
+    assert incident["source"] == "alertmanager"
+    pushed = await client.post(
+        "/api/v2/alerts", json=[_alert("ApiDown", clock, service="api", severity="critical")], headers=AUTH
+    )
+    assert pushed.status_code == 200
+    assert len(await _incidents(client)) == 1  # the same label set through the other door: same alert
+    clock.advance(timedelta(minutes=1))
+    resolved = {**alert, "status": "resolved", "endsAt": clock.now.isoformat()}
+    done = await client.post("/webhooks/alertmanager", json={**payload, "alerts": [resolved]}, headers=AUTH)
+    assert done.status_code == 200
+    [closed] = await _incidents(client)
+    assert closed["status"] == "resolved"
+    wrong = await client.post("/webhooks/alertmanager", json={**payload, "version": "3"}, headers=AUTH)
+    assert wrong.status_code == 400
+    assert "version" in wrong.json()["detail"]

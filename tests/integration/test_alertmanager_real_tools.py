@@ -25,7 +25,14 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-async def incidentd(database_url: str, tmp_path: Path) -> AsyncIterator[ServiceProcess]:
+def extra_env() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture
+async def incidentd(
+    database_url: str, tmp_path: Path, extra_env: dict[str, str]
+) -> AsyncIterator[ServiceProcess]:
     conn = await asyncpg.connect(database_url)
     try:
         await truncate_all(conn)
@@ -36,6 +43,7 @@ async def incidentd(database_url: str, tmp_path: Path) -> AsyncIterator[ServiceP
         "DATABASE_URL": database_url,
         "INCIDENTD_PORT": str(free_port()),
         "INCIDENTD_API_TOKENS": f"prometheus={TOKEN}",
+        **extra_env,
     }
     service = ServiceProcess(env, tmp_path / "incidentd.log")
     service.start()
@@ -263,3 +271,17 @@ async def test_amtool_alerts_and_silences(incidentd: ServiceProcess, tmp_path: P
 
 async def _count(url: str, wanted: int) -> bool:
     return len(await _incidents(url)) == wanted
+
+
+@pytest.mark.parametrize("extra_env", [{"INCIDENTD_ALERTS_OPEN_TO": "127.0.0.1/32"}])
+async def test_push_without_token_from_an_opened_address(incidentd: ServiceProcess) -> None:
+    alert = [{"labels": {"alertname": "NoTokenSender", "service": "legacy"}}]
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{incidentd.url}/api/v2/alerts", json=alert) as response:
+            assert response.status == 200
+        async with http.get(f"{incidentd.url}/api/v2/alerts") as response:
+            assert response.status == 401  # only the push is opened, never the reads
+        async with http.post(f"{incidentd.url}/api/v2/silences", json={}) as response:
+            assert response.status == 401
+    [incident] = await _incidents(incidentd.url)
+    assert incident["labels"]["alertname"] == "NoTokenSender"
