@@ -30,7 +30,7 @@ from service.alerting.pushed import (
     title,
 )
 from service.clock import Clock
-from service.domain.incidents import Actor
+from service.domain.incidents import Actor, Status
 from service.incidents import store as incident_repo
 from service.incidents.service import IncidentChange, IncidentService
 from service.silences.incident_mutes import reconcile
@@ -68,6 +68,17 @@ class PushedAlerts:
         return pushed_group_key(alert.labels, self.group_by)
 
     async def ingest(self, alerts: Sequence[PushedAlert]) -> None:
+        """Store a batch; a deadlock with a concurrent batch (PostgreSQL picks one to abort) is retried."""
+        for attempt in range(3):
+            try:
+                await self._ingest(alerts)
+                return
+            except asyncpg.DeadlockDetectedError:
+                if attempt == 2:
+                    raise
+                log.warning("pushed_batch_deadlock_retried", alerts=len(alerts))
+
+    async def _ingest(self, alerts: Sequence[PushedAlert]) -> None:
         if not alerts:
             return
         now = self.clock()
@@ -114,22 +125,32 @@ class PushedAlerts:
             self.incidents.committed(change)
 
     async def fire(self, conn: asyncpg.Connection, rows: Sequence[store.Row]) -> list[IncidentChange]:
-        """One declare (or attach) per group, headlined by its most severe alert."""
+        """One declare (or attach) per group, headlined by its most severe alert. More alerts joining an
+        open incident that they neither make worse nor bring back (mitigated) are linked to it without a
+        timeline event: an alert storm of 20,000 is one incident, not 20,000 "attached" lines; they are
+        listed in the incident's `extras.pushed_alerts`."""
         groups: dict[str, list[store.Row]] = defaultdict(list)
         for row in rows:
             groups[row.group_key].append(row)
         changes: list[IncidentChange] = []
-        for key, members in groups.items():
+        opened = await store.lock_open_incidents(conn, sorted(groups))  # one lock order across replicas
+        quiet: list[tuple[str, int]] = []
+        for key, members in sorted(groups.items()):
             worst = min(members, key=lambda r: r.severity)
             alert = worst.alert
             actor = ACTORS[alert.origin]
+            severity = pushed_severity(alert.labels)
+            found = opened.get(key)
+            if found is not None and found[1] != Status.MITIGATED.value and int(severity) >= found[2]:
+                quiet.extend((m.alert.fingerprint, found[0]) for m in members)
+                continue
             labels = {
                 k: v for k, v in alert.labels.items() if k in (*self.group_by, "job", "team", "severity")
             }
             result, change = await self.incidents.declare_in(
                 conn,
                 title=title(alert),
-                severity=pushed_severity(alert.labels),
+                severity=severity,
                 actor=actor,
                 dedup_key=key,
                 labels={**labels, "alertname": alert.labels.get("alertname", "")},
@@ -138,6 +159,7 @@ class PushedAlerts:
             )
             await store.link(conn, [m.alert.fingerprint for m in members], result.incident.id)
             changes.append(change)
+        await store.link_many(conn, quiet)
         return changes
 
     async def clear(
@@ -148,7 +170,7 @@ class PushedAlerts:
         for key, alert in ended:
             groups[key].append(alert)
         changes: list[IncidentChange] = []
-        for key, alerts in groups.items():
+        for key, alerts in sorted(groups.items()):
             incident = await incident_repo.lock_open_by_dedup_key(conn, key)
             if incident is None:
                 continue

@@ -107,6 +107,28 @@ async def link(conn: asyncpg.Connection, fingerprints: Sequence[str], incident_i
     )
 
 
+async def lock_open_incidents(
+    conn: asyncpg.Connection, keys: Sequence[str]
+) -> dict[str, tuple[int, str, int]]:
+    """The open incidents of these group keys, locked in key order: (id, status, severity) by key."""
+    rows = await conn.fetch(
+        "SELECT id, dedup_key, status, severity FROM incidents WHERE dedup_key = ANY($1::text[])"
+        " AND status <> 'resolved' ORDER BY dedup_key FOR UPDATE",
+        list(keys),
+    )
+    return {r["dedup_key"]: (r["id"], r["status"], r["severity"]) for r in rows}
+
+
+async def link_many(conn: asyncpg.Connection, links: Sequence[tuple[str, int]]) -> None:
+    if links:
+        await conn.execute(
+            "UPDATE pushed_alerts p SET incident_id = t.i FROM unnest($1::text[], $2::bigint[]) AS t(f, i)"
+            " WHERE p.fingerprint = t.f",
+            [f for f, _ in links],
+            [i for _, i in links],
+        )
+
+
 async def firing_in_group(conn: asyncpg.Connection, group_key: str) -> int:
     count: int = await conn.fetchval(
         "SELECT count(*) FROM pushed_alerts WHERE group_key = $1 AND status = 'firing'", group_key

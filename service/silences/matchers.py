@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import msgspec
 
@@ -38,7 +38,7 @@ class Matcher(msgspec.Struct, frozen=True, dict=True):
 
     @cached_property
     def _regex(self) -> re.Pattern[str]:
-        return re.compile(self.value, re.DOTALL)
+        return compiled(self.value)
 
     @property
     def is_regex(self) -> bool:
@@ -62,6 +62,13 @@ class Matcher(msgspec.Struct, frozen=True, dict=True):
         return f'{self.name}{self.op.value}"{escaped}"'
 
 
+@lru_cache(maxsize=65_536)
+def compiled(pattern: str) -> re.Pattern[str]:
+    """Compiled once per process: silences are reloaded from PostgreSQL every second, and compiling
+    10,000 regexes each time would cost seconds."""
+    return re.compile(pattern, re.DOTALL)
+
+
 def matcher(name: str, op: str | Op, value: str) -> Matcher:
     """A checked matcher: valid label name, known operator, regex that compiles."""
     if not LABEL_NAME.match(name):
@@ -72,7 +79,7 @@ def matcher(name: str, op: str | Op, value: str) -> Matcher:
         raise MatcherError(f"unknown matcher operator {op!r} (use =, !=, =~ or !~)") from None
     if operator in (Op.REGEX, Op.NOT_REGEX):
         try:
-            re.compile(value)
+            compiled(value)
         except re.error as exc:
             raise MatcherError(f"{name}{operator.value}{value!r}: invalid regex: {exc}") from None
     return Matcher(name=name, op=operator, value=value)
