@@ -31,10 +31,12 @@ from service.adapters.postgres.migrations import migrate
 from service.clock import system_clock
 from service.components import Context
 from service.config.policy_files import load_severity_policy
+from service.config.silence_policy import SilencePolicy
 from service.escalation.component import EscalationConfig, build
 from service.escalation.worker import EscalationWorker
 from service.incidents.service import IncidentService
 from service.settings import load_settings
+from service.silences.snapshot import Muter
 from service.testing.databases import create_scratch_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +67,7 @@ def _worker(db: Database) -> EscalationWorker:
         incidents=IncidentService(db, clock=system_clock),
         clock=system_clock,
         severity_policy=load_severity_policy(ROOT / "rules" / "policy" / "severities.yaml"),
+        muter=Muter(SilencePolicy()),
     )
     component = build(context, EscalationConfig(policy_path=ROOT / "rules" / "policy" / "escalation.yaml"))
     worker: EscalationWorker = component.state["escalation_worker"]

@@ -115,6 +115,9 @@ def _cmd_check(settings: Settings) -> int:
     if escalation is not None and settings.slack_bot_token:
         for warning in asyncio.run(_slack_names(settings, escalation)):
             print(f"warning: {warning}", file=sys.stderr)
+    from service.config.silence_policy import load_silence_policy
+
+    problems.extend(str(p) for p in load_silence_policy(settings.rules_dir, base=Path.cwd())[1])
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

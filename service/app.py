@@ -21,6 +21,7 @@ from service.clock import Clock, system_clock
 from service.components import Component, Context
 from service.config.policy_files import load_severity_policy
 from service.config.rca_policy_files import load_rca_policy
+from service.config.silence_policy import load_silence_policy_or_fail
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import healthz, metrics, readyz
 from service.http.metrics_middleware import metrics_middleware
@@ -30,6 +31,7 @@ from service.observability import INCIDENT_EVENTS
 from service.rca.routes import RcaController
 from service.rca.service import RcaService
 from service.settings import Settings
+from service.silences.snapshot import Muter
 from service.supervisor import Loop, Supervisor
 
 ComponentFactory = Callable[[Context], Component]
@@ -39,11 +41,13 @@ def default_components() -> list[ComponentFactory]:
     """The capabilities a production service runs, in the order their observers must see changes:
     escalation arms its timers before notifications turn the same change into messages."""
     from service.alerting.component import build as alerting
+    from service.alerting.pushed_component import build as pushed_alerts
     from service.escalation.component import build as escalation
     from service.notifications.component import build as notifications
+    from service.silences.component import build as silences
     from service.slack_commands.component import build as slack_commands
 
-    return [alerting, escalation, notifications, slack_commands]
+    return [alerting, pushed_alerts, silences, escalation, notifications, slack_commands]
 
 
 log = structlog.get_logger(__name__)
@@ -70,6 +74,7 @@ def build_app(
         command_timeout=settings.db_command_timeout,
     )
     severity_policy = load_severity_policy(settings.rules_dir / "policy" / "severities.yaml")
+    muter = Muter(load_silence_policy_or_fail(settings.rules_dir))
     incidents = IncidentService(db, clock=clock, after_commit=[_count_events])
     rca = RcaService(
         db,
@@ -88,6 +93,7 @@ def build_app(
         incidents=incidents,
         clock=clock,
         severity_policy=severity_policy,
+        muter=muter,
     )
     built = [factory(context) for factory in (default_components() if components is None else components)]
     workers: list[tuple[str, Loop]] = [w for c in built for w in c.workers]

@@ -17,6 +17,7 @@ from service.clock import Clock
 from service.domain.severity import SeverityPolicy
 from service.incidents.service import IncidentService
 from service.settings import Settings
+from service.silences.snapshot import Muter
 from service.supervisor import Loop
 
 DetailContributor = Callable[[Any], Awaitable[dict[str, Any]]]
@@ -32,6 +33,7 @@ class Context:
     incidents: IncidentService
     clock: Clock
     severity_policy: SeverityPolicy
+    muter: Muter
 
 
 @dataclass

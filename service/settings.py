@@ -8,6 +8,7 @@ echoes a secret back.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -62,6 +63,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     slack_signing_secret: str | None = None
     slack_command: str = "/incident"
     workers: bool = True
+    # POST /api/v2/alerts without a token from these networks (senders that cannot send one).
+    alerts_open_to: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
     def __repr__(self) -> str:
         return "Settings(<redacted>)"
@@ -166,6 +169,20 @@ def _optional(env: Mapping[str, str], name: str) -> str | None:
     return value or None
 
 
+def _networks(env: Mapping[str, str], name: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    found = []
+    for index, part in enumerate(p.strip() for p in env.get(name, "").split(",")):
+        if not part:
+            continue
+        try:
+            found.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise SettingsError(
+                f"{name} entry {index + 1}: {part!r} is not an address or network (CIDR)"
+            ) from None
+    return tuple(found)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     host = env.get("INCIDENTD_HOST", "").strip() or "127.0.0.1"
@@ -202,4 +219,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         slack_signing_secret=_optional(env, "SLACK_SIGNING_SECRET"),
         slack_command=env.get("INCIDENTD_SLACK_COMMAND", "").strip() or "/incident",
         workers=_bool(env, "INCIDENTD_WORKERS", True),
+        alerts_open_to=_networks(env, "INCIDENTD_ALERTS_OPEN_TO"),
     )

@@ -19,6 +19,7 @@ from service.alerting.routes import AlertsController
 from service.alerting.rulebook import RuleBook
 from service.components import Component, Context
 from service.domain.rules import Rule, Sources
+from service.silences.sweeping import sweep_on_mute_changes
 
 log = structlog.get_logger(__name__)
 
@@ -75,7 +76,12 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
     book.reload()
     source = ReloadingSource(book, source_factory or collector_factory(context))
     evaluator = Evaluator(
-        db=context.db, incidents=context.incidents, rulebook=book, source=source, clock=context.clock
+        db=context.db,
+        incidents=context.incidents,
+        rulebook=book,
+        source=source,
+        clock=context.clock,
+        muter=context.muter,
     )
     reloads = ReloadBroadcast(
         context.db, book, context.clock, replica=f"{socket.gethostname()}:{os.getpid()}"
@@ -85,6 +91,9 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
         _install_sighup(reloads)
         await evaluator.run(stop)
 
+    async def release(stop: asyncio.Event) -> None:
+        await sweep_on_mute_changes(stop, context, evaluator.release_muted)
+
     async def alerts_of(incident: Any) -> dict[str, Any]:
         async with context.db.connection() as conn:
             rows = await alert_states.for_incident(conn, incident.id)
@@ -92,7 +101,11 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
 
     return Component(
         name="alerting",
-        workers=[("rules-evaluator", run), ("rules-reload-follower", reloads.follow)],
+        workers=[
+            ("rules-evaluator", run),
+            ("rules-reload-follower", reloads.follow),
+            ("rule-mute-release", release),
+        ],
         routes=[AlertsController],
         detail_contributors=[alerts_of],
         state={"rulebook": book, "evaluator": evaluator, "rule_reloads": reloads},

@@ -24,6 +24,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from service.adapters.postgres.database import Database, DatabaseUnavailable
+from service.alerting import rule_mutes
 from service.alerting import state_reads as alert_states
 from service.alerting import state_store as store
 from service.alerting.removed_rules import clearing_action, resolve_removed
@@ -40,10 +41,13 @@ from service.domain.alerts import AlertState, group_key
 from service.domain.alerts import slot_of as alert_slot
 from service.domain.evaluation import RuleTransition, alert_labels, evaluate, group_transitions
 from service.domain.incident_alerts import readings, worst_firing
-from service.domain.incidents import Action, Actor, Status
+from service.domain.incidents import Actor
 from service.domain.rules import Comparison, Rule
 from service.incidents import store as incident_repo
 from service.incidents.service import IncidentChange, IncidentService
+from service.silences.incident_mutes import reconcile
+from service.silences.snapshot import Muter
+from service.silences.verdict import MuteSnapshot
 from service.supervisor import sleep_or_stop
 
 log = structlog.get_logger(__name__)
@@ -94,7 +98,9 @@ class Evaluator:
         rulebook: RuleBook,
         source: ValueSource,
         clock: Clock,
+        muter: Muter | None = None,
     ) -> None:
+        self._muter = muter
         self._db = db
         self._incidents = incidents
         self._rulebook = rulebook
@@ -200,6 +206,8 @@ class Evaluator:
             writes: list[store.RuleWrite] = []
             outcomes: list[store.Outcome] = []
             plans: list[tuple[GroupPlan, str | None]] = []
+            held: list[tuple[str, list[str]]] = []
+            snapshot: MuteSnapshot | None = None
             for rule, values, error in claimed:
                 cached = trusted.get(rule.name)
                 if cached is not None:
@@ -235,11 +243,19 @@ class Evaluator:
                     written=written,
                     group_keys=keys,
                 )
-                for key, transitions in group_transitions(evaluation.transitions).items():
-                    for transition in transitions:
+                for key, observed in group_transitions(evaluation.transitions).items():
+                    for transition in observed:
                         TRANSITIONS.labels(kind=transition.kind.value).inc()
-                    plans.append((_plan(rule, key, transitions), error))
+                    transitions = observed
+                    if self._muter is not None and rule_mutes.starting(observed):
+                        snapshot = snapshot or await self._muter.snapshot(conn, now)
+                        transitions, muted = rule_mutes.hold_back(rule, observed, snapshot)
+                        held.append((rule.name, muted))
+                    if transitions:
+                        plans.append((_plan(rule, key, transitions), error))
             await store.save_many(conn, writes)
+            for name, series in held:
+                await rule_mutes.mark_held(conn, name, series)
             for plan, error in plans:
                 changes.extend(await self._apply(conn, await _settled(conn, plan), error))
             await store.record_outcomes(conn, outcomes, now)
@@ -301,6 +317,27 @@ class Evaluator:
             return []  # as bad as the worst: keep the title people already know
         change = await self._incidents.retitle_in(conn, incident_id, title, RULES_ACTOR)
         return [change] if change is not None else []
+
+    async def release_muted(self, *, full: bool) -> int:
+        """Page held-back alerts whose mute ended; with `full`, also mark or unmark open incidents whose
+        firing alerts are all muted (pausing or resuming their escalation)."""
+        if self._muter is None:
+            return 0
+        now = self._clock()
+        changes: list[IncidentChange] = []
+        lookup = rule_mutes.lookup_in(lambda: list(self._rulebook.current.rules()))
+        async with self._db.transaction() as conn:
+            snapshot = await self._muter.snapshot(conn, now)
+            released = await rule_mutes.claim_releasable(conn, lookup, snapshot, now)
+            for rule, transition in released:
+                plan = plan_group(rule, transition.group_key, [transition], still_firing=1)
+                changes.extend(await self._apply(conn, plan, None))
+            if full:
+                verdicts = await rule_mutes.open_incident_verdicts(conn, lookup, snapshot)
+                changes.extend(await reconcile(conn, self._incidents, verdicts))
+        for change in changes:
+            self._incidents.committed(change)
+        return len(released)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -170,7 +170,7 @@ def _advance(
         state, observation, for_=rule.for_, keep_firing_for=rule.keep_firing_for, interval=rule.interval
     )
     states[key] = new
-    transitions.extend(_describe(rule, key, new, change) for change in changes)
+    transitions.extend(describe(rule, key, new, change) for change in changes)
 
 
 def _worth_keeping(state: AlertState, now: datetime) -> bool:
@@ -201,7 +201,7 @@ def make_alert(rule: Rule, key: str, state: AlertState) -> Alert:
     )
 
 
-def _describe(rule: Rule, key: str, state: AlertState, change: AlertTransition) -> RuleTransition:
+def describe(rule: Rule, key: str, state: AlertState, change: AlertTransition) -> RuleTransition:
     labels = alert_labels(rule, state.labels)
     shown_level = change.level or change.previous_level
     return RuleTransition(

@@ -23,13 +23,13 @@ from service.domain.escalation_schedule import (
     rca_reminders,
     rung_due,
 )
-from service.domain.incidents import Incident
+from service.domain.incidents import Incident, Status
 from service.escalation import steps_store as store
 from service.escalation.performing import ESCALATION_ACTOR
 from service.incidents.service import IncidentChange, IncidentService
 
-REARM_ON = {"unacknowledged", "reopened", "retriggered"}
-STOP_ON = {"acknowledged", "mitigated"}
+REARM_ON = {"unacknowledged", "reopened", "retriggered", "unsilenced"}
+STOP_ON = {"acknowledged", "mitigated", "silenced"}  # silenced: every firing alert of it is muted
 HANDLED = {"declared", "resolved", "severity_raised", "severity_lowered", *REARM_ON, *STOP_ON}
 _ALL_KINDS = [k.value for k in StepKind]
 
@@ -59,6 +59,8 @@ class Arming:
                 await self._say(conn, incident, "escalation_stopped", kind)
             for step in rca_reminders(self.policy, incident.severity, now):
                 await store.insert(conn, incident.id, step, now)
+        elif kind == "unsilenced" and incident.status is not Status.TRIGGERED:
+            return  # someone holds it (acknowledged, mitigated): the mute ending changes nothing
         elif kind in REARM_ON:
             await store.cancel(conn, incident.id, store.LADDER_KINDS, kind, now)
             await store.insert(conn, incident.id, first_rung(self.policy, incident.severity, now), now)

@@ -40,6 +40,8 @@ _SLACK_UPDATE_KINDS = frozenset(
         "note",
         "escalated",
         "escalation_exhausted",
+        "silenced",
+        "unsilenced",
     }
 )
 

@@ -177,6 +177,11 @@ def change_line(event: TimelineEvent, mentions: Mentions | None = None) -> str |
         return _escalated_line(data, mentions or {})
     if kind == "escalation_exhausted":
         return ":warning: Escalation exhausted: nobody acknowledged at any level"
+    if kind == "silenced":
+        reasons = ", ".join(str(r) for r in data.get("reasons") or []) or "a mute"
+        return f":mute: Every firing alert is muted ({reasons}): escalation paused"
+    if kind == "unsilenced":
+        return ":loud_sound: Mute ended while alerts still fire: escalation resumes"
     return None
 
 

@@ -224,6 +224,9 @@ class Sender:
             if (head.channel, head.kind) in _RECEIPT_KINDS:
                 await self._receipt(conn, head, "notification_sent", {})
             return []
+        if head.kind == "notice":
+            await self._slack.post_notice(head.target, head.payload)
+            return []
         if head.kind == "storm_summary":
             members = await store.claim_storm_members(conn, str(head.payload["storm_key"]))
             if members:

@@ -20,7 +20,8 @@ from service.incidents.service import Conflict, IncidentNotFound, IncidentServic
 from service.notifications.channels.slack.text import escape
 from service.rca.service import RcaService
 from service.rca.templates import TemplateError
-from service.slack_commands import parser
+from service.silences.service import Silences
+from service.slack_commands import parser, silence_parsing
 from service.slack_commands.escalation_port import Escalation, OncallLevel
 from service.slack_commands.replies import (
     Reply,
@@ -34,6 +35,7 @@ from service.slack_commands.replies import (
     show_reply,
     usage_reply,
 )
+from service.slack_commands.silence_commands import run_silencing
 
 LIST_LIMIT = 15
 _LIST_STATUSES: dict[str, list[Status] | None] = {
@@ -80,6 +82,7 @@ class Services:
     public_url: str
     clock: Clock
     command: str
+    silences: Silences | None = None
 
 
 def command_name(command: parser.Command) -> str:
@@ -97,7 +100,10 @@ def command_name(command: parser.Command) -> str:
         parser.AddNote: "note",
         parser.Rca: "rca",
         parser.Oncall: "oncall",
-        parser.Silence: "silence",
+        silence_parsing.Silence: "silence",
+        silence_parsing.ListSilences: "silences",
+        silence_parsing.Unsilence: "unsilence",
+        silence_parsing.StartWindow: "maintenance",
     }
     return names[type(command)]
 
@@ -187,10 +193,13 @@ async def _run(command: parser.Command, user: SlackUser, services: Services) -> 
                 return problem_reply("escalation is not configured")
             labels = {"service": service} if service else {}
             return _oncall_reply(services.escalation.oncall(labels), service)
-        case parser.Silence():
-            return problem_reply(
-                "silences are not available yet; acknowledge the incident to stop the paging"
-            )
+        case (
+            silence_parsing.Silence()
+            | silence_parsing.ListSilences()
+            | silence_parsing.Unsilence()
+            | silence_parsing.StartWindow()
+        ):
+            return await run_silencing(command, actor.name, user.mention, services.silences, services.clock)
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
 

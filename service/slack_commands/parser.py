@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 
 import msgspec
 
 from service.domain.incidents import Action, parse_human_id
 from service.domain.severity import Severity
+from service.slack_commands.silence_parsing import (
+    ListSilences,
+    Silence,
+    SilenceProblem,
+    StartWindow,
+    Unsilence,
+    parse_maintenance,
+    parse_silence,
+    parse_unsilence,
+)
 
 TITLE_MAX = 500  # incidents.title CHECK in migration 001
 TEXT_MAX = 20_000  # same bound as the HTTP API's notes (service/incidents/views.py)
@@ -39,7 +50,20 @@ USAGES: tuple[Usage, ...] = (
     Usage("note", "note ID text…", "add a note to the timeline", "note 42 cache flushed, errors dropping"),
     Usage("rca", "rca ID", "create the RCA document, or link the existing one", "rca 42"),
     Usage("oncall", "oncall [service]", "who is on call, per escalation level", "oncall checkout"),
-    Usage("silence", "silence …", "mute an alert (not available yet)", "silence api_error_rate 1h"),
+    Usage(
+        "silence",
+        "silence MATCHERS for DURATION [comment…]",
+        "mute matching alerts (amtool's matcher syntax)",
+        'silence alertname=DiskFull service=~"pay.*" for 2h disk swap',
+    ),
+    Usage("silences", "silences", "the active and pending silences", "silences"),
+    Usage("unsilence", "unsilence ID", "end a silence now", "unsilence 4f1c…"),
+    Usage(
+        "maintenance",
+        "maintenance start DURATION [MATCHERS]",
+        "a one-off maintenance window (no matchers: every alert)",
+        "maintenance start 2h service=payments",
+    ),
     Usage("help", "help", "this list", "help"),
 )
 USAGE_BY_NAME = {u.name: u for u in USAGES}
@@ -118,10 +142,6 @@ class Oncall(msgspec.Struct, frozen=True):
     service: str | None = None
 
 
-class Silence(msgspec.Struct, frozen=True):
-    text: str = ""
-
-
 Command = (
     Help
     | ListIncidents
@@ -135,7 +155,17 @@ Command = (
     | Rca
     | Oncall
     | Silence
+    | ListSilences
+    | Unsilence
+    | StartWindow
 )
+
+_SILENCING: dict[str, Callable[[str], Command]] = {
+    "silence": parse_silence,
+    "silences": lambda rest: ListSilences(),
+    "unsilence": parse_unsilence,
+    "maintenance": parse_maintenance,
+}
 
 _TRANSITIONS = {
     "ack": Action.ACKNOWLEDGE,
@@ -250,8 +280,11 @@ def parse(text: str) -> Command:
         return Help()
     if name == "list":
         return _list(args)
-    if name == "silence":
-        return Silence(rest.strip())
+    if name in _SILENCING:
+        try:
+            return _SILENCING[name](rest)
+        except SilenceProblem as exc:
+            raise UsageError(str(exc), _usage(name)) from None
     if name == "oncall":
         _no_more(name, args[1:])
         return Oncall(plain_text(args[0]).lstrip("#") if args else None)

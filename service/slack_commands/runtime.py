@@ -76,6 +76,7 @@ class SlackCommands:
             public_url=self.public_url,
             clock=self.clock,
             command=self.command,
+            silences=state.get("silences"),
         )
 
     async def _execute(self, command: parser.Command, user: SlackUser, services: Services) -> Reply:

@@ -11,11 +11,13 @@ from service.adapters.postgres.database import Database
 from service.clock import FrozenClock
 from service.components import Component, Context
 from service.config.policy_files import load_severity_policy
+from service.config.silence_policy import SilencePolicy
 from service.escalation.component import EscalationConfig, build
 from service.escalation.service import EscalationService
 from service.escalation.worker import EscalationWorker
 from service.incidents.service import IncidentService
 from service.settings import Settings, load_settings
+from service.silences.snapshot import Muter
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "rules" / "policy" / "escalation.yaml"
@@ -54,6 +56,7 @@ def rig(db: Database, clock: FrozenClock | None = None, policy: Path = POLICY, b
         incidents=incidents,
         clock=clock,
         severity_policy=load_severity_policy(ROOT / "rules" / "policy" / "severities.yaml"),
+        muter=Muter(SilencePolicy()),
     )
     component = build(context, EscalationConfig(policy_path=policy, batch_size=batch_size))
     return Rig(clock, incidents, component)

@@ -15,11 +15,13 @@ from service.adapters.postgres.database import Database
 from service.clock import Clock, system_clock
 from service.components import Component, Context
 from service.config.policy_files import load_severity_policy
+from service.config.silence_policy import SilencePolicy
 from service.incidents.service import IncidentService
 from service.notifications.component import NotificationOptions, make_build
 from service.notifications.policy import DeliveryPolicy, NotificationPolicy, load_notification_policy
 from service.notifications.sender import Sender
 from service.settings import Settings
+from service.silences.snapshot import Muter
 from service.testing.fake_pagerduty import FakePagerDuty
 from service.testing.fake_slack import FakeSlack
 
@@ -83,6 +85,7 @@ def build_notifications(
         incidents=incidents,
         clock=clock,
         severity_policy=load_severity_policy(ROOT / "rules" / "policy" / "severities.yaml"),
+        muter=Muter(SilencePolicy()),
     )
     opts = NotificationOptions(
         env=env or {},

@@ -256,9 +256,41 @@ async def test_without_escalation_the_commands_say_so(db: Database, database_url
             assert "escalation is not configured" in body["text"]
 
 
-async def test_silence_and_foreign_command_names(client: Client) -> None:
-    _, silence = await command(client, "silence api_error_rate 1h")
-    assert "not available yet" in silence["text"]
+async def test_silence_list_and_unsilence_from_slack(client: Client) -> None:
+    _, made = await command(client, "silence alertname=DiskFull service=~“pay.*” for 2h disk swap")
+    assert made["response_type"] == "in_channel"
+    assert 'silenced `{alertname="DiskFull", service=~"pay.*"}` for 2h' in made["text"]
+    assert "disk swap" in made["text"]
+    silence_id = made["text"].rsplit("id `", 1)[1].rstrip("`")
+    _, listed = await command(client, "silences")
+    assert silence_id in listed["text"]
+    assert "@alice (U0ALICE)" in listed["text"]
+    _, ended = await command(client, f"unsilence {silence_id}")
+    assert ended["response_type"] == "in_channel"
+    assert "ended silence" in ended["text"]
+    _, empty = await command(client, "silences")
+    assert "No active or pending silences" in empty["text"]
+    _, unknown = await command(client, f"unsilence {silence_id[:-1]}0")
+    assert "not found" in unknown["text"]
+    _, window = await command(client, "maintenance start 2h service=payments")
+    assert 'started maintenance for 2h: `{service="payments"}` is muted' in window["text"]
+
+
+async def test_silence_refusals_say_what_to_type(client: Client) -> None:
+    for text, problem in [
+        ("silence api_error_rate 1h", "say how long"),
+        ("silence service=payments for soon", "not a duration"),
+        ('silence service=~"(" for 1h', "invalid regex"),
+        ('silence service=~".*" for 1h', "silence every alert"),
+        ("silence service<>x for 1h", "expected name=value"),
+    ]:
+        _, body = await command(client, text)
+        assert body["response_type"] == "ephemeral"
+        assert problem in body["text"], text
+        assert "Usage: `/incident silence MATCHERS for DURATION" in body["text"]
+
+
+async def test_foreign_command_names(client: Client) -> None:
     _, foreign = await command(client, "help", command="/other")
     assert foreign["response_type"] == "ephemeral"
     assert "answers /incident, not /other" in foreign["text"]

@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from service.adapters.postgres.database import Database
 from service.notifications import messages
 from service.notifications.outcomes import DeliveryError, NotConfigured, parse_retry_after, redact
+from service.notifications.silence_notices import notice_text
 
 # Errors that a later attempt can cure; anything else from Slack is a configuration problem to fix.
 _TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable"})
@@ -129,6 +130,10 @@ class SlackDelivery:
         channel_id, ts = str(answer.get("channel") or channel), str(answer["ts"])
         await self._remember([i for i, _ in members], channel, channel_id, ts, now, summary=True)
         return ts
+
+    async def post_notice(self, channel: str, payload: dict[str, Any]) -> None:
+        """A message about no incident in particular (a silence started or ended)."""
+        await self._call("chat.postMessage", channel=channel, text=notice_text(payload))
 
     async def _remember(
         self, incident_ids: list[int], channel: str, channel_id: str, ts: str, now: datetime, *, summary: bool

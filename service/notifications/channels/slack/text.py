@@ -38,6 +38,13 @@ def escape(text: object) -> str:
     return _EDGE_UNDERSCORE.sub("\u02cd", flat.translate(_FORMATTING))
 
 
+def code(text: object) -> str:
+    """Outside text inside a `code span`: formatting is inert there, so `=~` and `*` stay as typed (a
+    matcher must read as amtool takes it); only entities and a closing backtick need care."""
+    flat = one_line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return f"`{flat.replace('`', chr(0x2CB))}`"
+
+
 def is_url(text: object) -> bool:
     """Only http(s) addresses with a host are links; `004_…txt, Scaling Procedures` is not."""
     if not isinstance(text, str) or any(c.isspace() for c in text.strip()):

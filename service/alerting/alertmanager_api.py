@@ -1,0 +1,298 @@
+"""Alertmanager's v2 HTTP API, the part Prometheus and amtool use, over our alerts and silences.
+
+Answers follow the published spec: 400 with a string naming the field, valid alerts of a
+partly bad batch kept (as Alertmanager does), 404 for an unknown silence id. Reads need a
+read token, writes a write token; POST /api/v2/alerts may instead be opened to the source
+addresses in INCIDENTD_ALERTS_OPEN_TO for senders that cannot send a token.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+from litestar import Controller, MediaType, Request, Response, delete, get, post
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.params import FromPath, FromQuery
+
+from service.alerting import pushed_store
+from service.alerting.alertmanager_views import (
+    AlertItem,
+    alert_json,
+    groups_json,
+    silence_json,
+    silence_selected,
+    status_json,
+    wanted,
+)
+from service.alerting.ingest import PushedAlerts
+from service.alerting.pushed import Origin, check_batch, fingerprint, group_labels
+from service.http.auth import api_actor, can_read, can_write
+from service.silences.matchers import Matcher, MatcherError, from_flags, matches_all, parse_matchers
+from service.silences.service import SilenceNotFound, SilenceRefused, Silences
+from service.silences.snapshot import Muter, rule_alert_labels
+from service.silences.verdict import Verdict
+
+AnyRequest = Request[Any, Any, Any]
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+RULE_ALERT_ENDS = 300.0  # seconds: our rules' alerts are shown as lasting this long past their last check
+
+
+def can_push(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+    """A write token, or a client address in the configured open networks."""
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = connection.app.state.alerts_open_to
+    client = connection.client.host if connection.client else ""
+    if networks and client and not connection.headers.get("authorization"):
+        try:
+            address = ipaddress.ip_address(client)
+        except ValueError:
+            address = None
+        if address is not None and any(address in n for n in networks):
+            return
+    can_write(connection, handler)
+
+
+def _text(message: str, status: int) -> Response[bytes]:
+    """The spec's error body: a JSON string."""
+    return Response(msgspec.json.encode(message), status_code=status, media_type=MediaType.JSON)
+
+
+def _bad(message: str) -> Response[bytes]:
+    return _text(message, 400)
+
+
+def _not_found(message: str) -> Response[bytes]:
+    return _text(message, 404)
+
+
+def _filters(raw: list[str] | None) -> list[Matcher]:
+    found: list[Matcher] = []
+    for text in raw or []:
+        found.extend(parse_matchers(text))
+    return found
+
+
+class _PostMatcher(msgspec.Struct, rename="camel"):
+    name: str
+    value: str
+    is_regex: bool
+    is_equal: bool = True
+
+
+class _PostSilence(msgspec.Struct, rename="camel"):
+    matchers: list[_PostMatcher]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    id: str | None = None
+
+
+def _decode_json(body: bytes) -> Any:
+    return msgspec.json.decode(body)
+
+
+async def _all_alerts(request: AnyRequest) -> list[AlertItem]:
+    """Pushed alerts (firing) and our own rules' firing alerts, in one list."""
+    book = getattr(request.app.state, "rulebook", None)
+    sources: dict[str, str] = {}
+    if book is not None:
+        sources = {r.name: r.signal.source for r in book.current.rules()}
+    async with request.app.state.db.connection() as conn:
+        pushed = await pushed_store.listing(conn, include_resolved=False)
+        own = await conn.fetch(
+            "SELECT id, rule, labels, level, group_key, firing_since, updated_at FROM alert_states"
+            " WHERE status = 'firing' ORDER BY firing_since DESC LIMIT 10000"
+        )
+    items = [
+        AlertItem(
+            fingerprint=r["fingerprint"],
+            labels=dict(r["labels"]),
+            annotations=dict(r["annotations"]),
+            starts_at=r["starts_at"],
+            updated_at=r["received_at"],
+            ends_at=r["ends_at"],
+            generator_url=r["generator_url"],
+            group_key=r["group_key"],
+            firing=True,
+        )
+        for r in pushed
+    ]
+    for r in own:
+        labels = rule_alert_labels(r["rule"], sources.get(r["rule"], ""), r["labels"], r["level"])
+        if not labels.get("source"):
+            labels.pop("source", None)
+        items.append(
+            AlertItem(
+                fingerprint=fingerprint(labels),
+                labels=labels,
+                annotations={},
+                starts_at=r["firing_since"],
+                updated_at=r["updated_at"],
+                ends_at=r["updated_at"] + timedelta(seconds=RULE_ALERT_ENDS),
+                generator_url="",
+                group_key=r["group_key"],
+                firing=True,
+            )
+        )
+    return items
+
+
+async def _judged(
+    request: AnyRequest, filter_: list[str] | None, *, active: bool, silenced: bool, inhibited: bool
+) -> list[tuple[AlertItem, Verdict]]:
+    """The alerts the filters select, each with its mute verdict as of now."""
+    filters = _filters(filter_)
+    muter: Muter = request.app.state.muter
+    items = await _all_alerts(request)
+    async with request.app.state.db.connection() as conn:
+        snapshot = await muter.snapshot(conn, request.app.state.pushed_alerts.clock())
+    chosen = []
+    for item in items:
+        if not matches_all(filters, item.labels):
+            continue
+        verdict = snapshot.verdict(item.labels, item.fingerprint)
+        if wanted(verdict, active=active, silenced=silenced, inhibited=inhibited):
+            chosen.append((item, verdict))
+    return chosen
+
+
+class AlertmanagerApi(Controller):
+    path = "/api/v2"
+    tags = ["alertmanager v2"]  # noqa: RUF012 - Litestar reads this class attribute
+
+    @get("/status", guards=[can_read])
+    async def status(self, request: AnyRequest) -> dict[str, Any]:
+        return status_json(request.app.state.started_at, "# incidentd: routing is incidentd policy\n")
+
+    @get("/receivers", guards=[can_read])
+    async def receivers(self) -> list[dict[str, str]]:
+        return [{"name": "incidentd"}]
+
+    @post("/alerts", guards=[can_push], status_code=200, request_max_body_size=MAX_BATCH_BYTES)
+    async def post_alerts(self, request: AnyRequest) -> Response[bytes]:
+        try:
+            raw = _decode_json(await request.body())
+        except msgspec.DecodeError as exc:
+            return _bad(f"body: not valid JSON ({exc})")
+        if not isinstance(raw, list):
+            return _bad("body: expected a JSON array of alerts")
+        ingest: PushedAlerts = request.app.state.pushed_alerts
+        alerts, rejected = check_batch(raw, ingest.clock(), Origin.PROMETHEUS)
+        await ingest.ingest(alerts)
+        if rejected:
+            return _bad("; ".join(r.problem for r in rejected[:20]))
+        return Response(b"", status_code=200, media_type=MediaType.JSON)
+
+    @get("/alerts", guards=[can_read])
+    async def get_alerts(
+        self,
+        request: AnyRequest,
+        filter: FromQuery[list[str] | None] = None,
+        active: FromQuery[bool] = True,
+        silenced: FromQuery[bool] = True,
+        inhibited: FromQuery[bool] = True,
+        unprocessed: FromQuery[bool] = True,
+        receiver: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        try:
+            chosen = await _judged(request, filter, active=active, silenced=silenced, inhibited=inhibited)
+        except MatcherError as exc:
+            return _bad(f"filter: {exc}")
+        out = [alert_json(item, verdict) for item, verdict in chosen]
+        return Response(out)
+
+    @get("/alerts/groups", guards=[can_read])
+    async def get_groups(
+        self,
+        request: AnyRequest,
+        filter: FromQuery[list[str] | None] = None,
+        active: FromQuery[bool] = True,
+        silenced: FromQuery[bool] = True,
+        inhibited: FromQuery[bool] = True,
+        muted: FromQuery[bool] = True,
+        receiver: FromQuery[str | None] = None,
+    ) -> Response[Any]:
+        try:
+            chosen = await _judged(request, filter, active=active, silenced=silenced, inhibited=inhibited)
+        except MatcherError as exc:
+            return _bad(f"filter: {exc}")
+        labels: dict[str, dict[str, str]] = {}
+        for item, _ in chosen:
+            name = {"alertname": item.labels.get("alertname", "")}
+            labels.setdefault(item.group_key, group_labels(item.labels) | name)
+        groups = groups_json(chosen, labels)
+        if not muted:
+            groups = [g for g in groups if any(a["status"]["state"] == "active" for a in g["alerts"])]
+        return Response(groups)
+
+    @get("/silences", guards=[can_read])
+    async def get_silences(
+        self,
+        request: AnyRequest,
+        filter: FromQuery[list[str] | None] = None,
+    ) -> Response[Any]:
+        try:
+            filters = _filters(filter)
+        except MatcherError as exc:
+            return _bad(f"filter: {exc}")
+        silences: Silences = request.app.state.silences
+        now = silences.clock()
+        found = [silence_json(s, now) for s in await silences.listing() if silence_selected(s, filters)]
+        order = {"active": 0, "pending": 1, "expired": 2}
+        found.sort(key=lambda s: order[s["status"]["state"]])
+        return Response(found)
+
+    @post("/silences", guards=[can_write], status_code=200)
+    async def post_silence(self, request: AnyRequest) -> Response[Any]:
+        try:
+            body = msgspec.json.decode(await request.body(), type=_PostSilence)
+        except msgspec.ValidationError as exc:
+            text = str(exc)
+            field = text.rsplit("at `$.", 1)[1].rstrip("`") if "at `$." in text else "body"
+            return _bad(f"{field}: {text.split(' - at ', maxsplit=1)[0]}")
+        except msgspec.DecodeError as exc:
+            return _bad(f"body: not valid JSON ({exc})")
+        try:
+            matchers = [
+                from_flags(m.name, m.value, is_regex=m.is_regex, is_equal=m.is_equal) for m in body.matchers
+            ]
+        except MatcherError as exc:
+            return _bad(f"matchers: {exc}")
+        silences: Silences = request.app.state.silences
+        created_by = body.created_by or api_actor(request).name
+        try:
+            silence_id = await silences.upsert(
+                matchers=matchers,
+                starts_at=body.starts_at,
+                ends_at=body.ends_at,
+                created_by=created_by,
+                comment=body.comment,
+                silence_id=body.id or None,
+            )
+        except SilenceRefused as exc:
+            return _bad(str(exc))
+        except SilenceNotFound as exc:
+            return _not_found(str(exc))
+        return Response({"silenceID": silence_id})
+
+    @get("/silence/{silence_id:str}", guards=[can_read])
+    async def get_silence(self, request: AnyRequest, silence_id: FromPath[str]) -> Response[Any]:
+        silences: Silences = request.app.state.silences
+        try:
+            silence = await silences.get(silence_id)
+        except SilenceNotFound as exc:
+            return _not_found(str(exc))
+        return Response(silence_json(silence, silences.clock()))
+
+    @delete("/silence/{silence_id:str}", guards=[can_write], status_code=200)
+    async def delete_silence(self, request: AnyRequest, silence_id: FromPath[str]) -> Response[Any]:
+        silences: Silences = request.app.state.silences
+        try:
+            await silences.expire(silence_id, api_actor(request).name)
+        except SilenceNotFound as exc:
+            return _not_found(str(exc))
+        return Response(None, status_code=200)

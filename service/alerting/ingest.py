@@ -1,0 +1,254 @@
+"""Pushed alerts in, incident changes out: the same incidents, escalation and notifications as our rules.
+
+One transaction per batch: lock what is stored, upsert the batch in one statement,
+then open or attach one incident per newly firing group and clear groups whose last
+alert resolved. A re-send of a firing alert finds it firing and stops at the upsert:
+no incident change, no timeline event, no page. An alert muted when it starts firing
+is stored with no incident; the sweeper (service/silences/sweeper.py) pages it if it
+is still firing when the mute ends.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import asyncpg
+import structlog
+from prometheus_client import Counter
+
+from service.adapters.postgres.database import Database
+from service.alerting import pushed_store as store
+from service.alerting.pushed import (
+    DEFAULT_GROUP_BY,
+    Origin,
+    PushedAlert,
+    details,
+    pushed_group_key,
+    pushed_severity,
+    title,
+)
+from service.alerting.removed_rules import clearing_action
+from service.clock import Clock
+from service.domain.incidents import Actor, Status
+from service.incidents import store as incident_repo
+from service.incidents.service import IncidentChange, IncidentService
+from service.silences.incident_mutes import reconcile
+from service.silences.snapshot import Muter
+from service.silences.verdict import NOT_MUTED, MuteSnapshot, Verdict
+
+log = structlog.get_logger(__name__)
+
+PUSHED = Counter("incidentd_pushed_alerts_total", "Pushed alerts by what they changed", ["outcome"])
+ACTORS = {
+    Origin.PROMETHEUS: Actor(name="prometheus", source="prometheus"),
+    Origin.ALERTMANAGER: Actor(name="alertmanager", source="alertmanager"),
+}
+
+
+class PushedAlerts:
+    def __init__(
+        self,
+        db: Database,
+        incidents: IncidentService,
+        muter: Muter,
+        clock: Clock,
+        *,
+        group_by: Sequence[str] = DEFAULT_GROUP_BY,
+        auto_resolve: bool = True,
+    ) -> None:
+        self.db = db
+        self.incidents = incidents
+        self.muter = muter
+        self.clock = clock
+        self.group_by = tuple(group_by)
+        self.auto_resolve = auto_resolve
+
+    def group_key(self, alert: PushedAlert) -> str:
+        return pushed_group_key(alert.labels, self.group_by)
+
+    async def ingest(self, alerts: Sequence[PushedAlert]) -> None:
+        """Store a batch; a deadlock with a concurrent batch (PostgreSQL picks one to abort) is retried."""
+        for attempt in range(3):
+            try:
+                await self._ingest(alerts)
+                return
+            except asyncpg.DeadlockDetectedError:
+                if attempt == 2:
+                    raise
+                log.warning("pushed_batch_deadlock_retried", alerts=len(alerts))
+
+    async def _ingest(self, alerts: Sequence[PushedAlert]) -> None:
+        if not alerts:
+            return
+        now = self.clock()
+        changes: list[IncidentChange] = []
+        async with self.db.transaction() as conn:
+            previous = await store.lock_previous(conn, [a.fingerprint for a in alerts])
+            starting = [
+                a
+                for a in alerts
+                if a.firing(now)
+                and (a.fingerprint not in previous or previous[a.fingerprint].status != "firing")
+            ]
+            snapshot = await self.muter.snapshot(conn, now) if starting else None
+            sources = self.muter.new_sources(starting)
+            if snapshot is not None and sources:
+                snapshot = snapshot.adding_sources(sources)  # a critical and its warnings in one batch
+            verdicts = (
+                {a.fingerprint: snapshot.verdict(a.labels, a.fingerprint) for a in starting}
+                if snapshot
+                else {}
+            )
+            rows = [
+                store.Row(
+                    alert=a,
+                    group_key=self.group_key(a),
+                    severity=int(pushed_severity(a.labels)),
+                    verdict=verdicts.get(a.fingerprint, NOT_MUTED),
+                )
+                for a in alerts
+            ]
+            await store.upsert(conn, rows, now, list(verdicts))
+            firing = [r for r in rows if r.alert.fingerprint in verdicts and not r.verdict.muted]
+            ended = [
+                r for r in rows if not r.alert.firing(now) and _was_firing(previous.get(r.alert.fingerprint))
+            ]
+            changes += await self.fire(conn, firing)
+            changes += await self.clear(conn, [(r.group_key, r.alert) for r in ended])
+        PUSHED.labels(outcome="started").inc(len(starting))
+        PUSHED.labels(outcome="resolved").inc(len(ended))
+        PUSHED.labels(outcome="refreshed").inc(len(alerts) - len(starting) - len(ended))
+        if sources:
+            self.muter.forget()  # the next batch must see the new inhibiting alerts
+        for change in changes:
+            self.incidents.committed(change)
+
+    async def fire(self, conn: asyncpg.Connection, rows: Sequence[store.Row]) -> list[IncidentChange]:
+        """One declare (or attach) per group, headlined by its most severe alert. More alerts joining an
+        open incident that they neither make worse nor bring back (mitigated) are linked to it without a
+        timeline event: an alert storm of 20,000 is one incident, not 20,000 "attached" lines; they are
+        listed in the incident's `extras.pushed_alerts`."""
+        groups: dict[str, list[store.Row]] = defaultdict(list)
+        for row in rows:
+            groups[row.group_key].append(row)
+        changes: list[IncidentChange] = []
+        opened = await store.lock_open_incidents(conn, sorted(groups))  # one lock order across replicas
+        quiet: list[tuple[str, int]] = []
+        for key, members in sorted(groups.items()):
+            worst = min(members, key=lambda r: r.severity)
+            alert = worst.alert
+            actor = ACTORS[alert.origin]
+            severity = pushed_severity(alert.labels)
+            found = opened.get(key)
+            if found is not None and found[1] != Status.MITIGATED.value and int(severity) >= found[2]:
+                quiet.extend((m.alert.fingerprint, found[0]) for m in members)
+                continue
+            labels = {
+                k: v for k, v in alert.labels.items() if k in (*self.group_by, "job", "team", "severity")
+            }
+            result, change = await self.incidents.declare_in(
+                conn,
+                title=title(alert),
+                severity=severity,
+                actor=actor,
+                dedup_key=key,
+                labels={**labels, "alertname": alert.labels.get("alertname", "")},
+                description=alert.annotations.get("description", ""),
+                details=details(alert, key, len(members)),
+            )
+            await store.link(conn, [m.alert.fingerprint for m in members], result.incident.id)
+            changes.append(change)
+        await store.link_many(conn, quiet)
+        return changes
+
+    async def clear(
+        self, conn: asyncpg.Connection, ended: Sequence[tuple[str, PushedAlert]]
+    ) -> list[IncidentChange]:
+        """Record each group's resolved alerts; the incident resolves once its group has none firing."""
+        groups: dict[str, list[PushedAlert]] = defaultdict(list)
+        for key, alert in ended:
+            groups[key].append(alert)
+        changes: list[IncidentChange] = []
+        for key, alerts in sorted(groups.items()):
+            incident = await incident_repo.lock_open_by_dedup_key(conn, key)
+            if incident is None:
+                continue
+            still = await store.firing_in_group(conn, key)
+            last = alerts[-1]
+            actor = ACTORS[last.origin]
+            data = {**details(last, key, len(alerts)), "still_firing": still}
+            await self.incidents.record_in(conn, incident, "alert_cleared", actor, data)
+            if still == 0:
+                action = clearing_action(incident.status, auto_resolve=self.auto_resolve)
+                if action is not None:
+                    changes.append(
+                        await self.incidents.act_in(
+                            conn, incident.id, action, actor, details={"reason": "alert resolved"}
+                        )
+                    )
+        return changes
+
+    async def expire(self) -> int:
+        """Resolve alerts whose endsAt passed without a re-send, as Alertmanager does."""
+        now = self.clock()
+        changes: list[IncidentChange] = []
+        async with self.db.transaction() as conn:
+            rows = await store.claim_lapsed(conn, now)
+            changes = await self.clear(conn, [(r["group_key"], store.alert_from_row(r)) for r in rows])
+        PUSHED.labels(outcome="lapsed").inc(len(rows))
+        for change in changes:
+            self.incidents.committed(change)
+        return len(rows)
+
+    async def sweep(self, *, full: bool) -> int:
+        """Page alerts that fired while muted and are muted no more (once: the row gets its incident in
+        the same transaction), and mark or unmark open incidents whose alerts are all muted. `full`
+        also re-judges the incidents; the sweeper asks for it when what mutes alerts has changed."""
+        now = self.clock()
+        changes: list[IncidentChange] = []
+        async with self.db.transaction() as conn:
+            rows = await store.claim_unattached(conn)
+            if not rows and not full:
+                return 0
+            snapshot = await self.muter.snapshot(conn, now)
+            released: list[store.Row] = []
+            still: list[tuple[str, Verdict]] = []
+            for row in rows:
+                alert = store.alert_from_row(row)
+                verdict = snapshot.verdict(alert.labels, alert.fingerprint)
+                if verdict.muted:
+                    still.append((alert.fingerprint, verdict))
+                else:
+                    released.append(
+                        store.Row(
+                            alert=alert, group_key=row["group_key"], severity=row["severity"], verdict=verdict
+                        )
+                    )
+                    still.append((alert.fingerprint, verdict))
+            await store.set_verdicts(conn, still)
+            changes += await self.fire(conn, released)
+            if full:
+                changes += await reconcile(
+                    conn, self.incidents, await _open_incident_verdicts(conn, snapshot)
+                )
+        for change in changes:
+            self.incidents.committed(change)
+        return len(released)
+
+
+def _was_firing(previous: store.Previous | None) -> bool:
+    return previous is not None and previous.status == "firing"
+
+
+async def _open_incident_verdicts(
+    conn: asyncpg.Connection, snapshot: MuteSnapshot
+) -> dict[int, list[Verdict]]:
+    rows = await conn.fetch(
+        "SELECT p.incident_id, p.fingerprint, p.labels FROM pushed_alerts p JOIN incidents i"
+        " ON i.id = p.incident_id WHERE p.status = 'firing' AND i.status <> 'resolved'"
+    )
+    found: dict[int, list[Verdict]] = defaultdict(list)
+    for row in rows:
+        found[row["incident_id"]].append(snapshot.verdict(row["labels"], row["fingerprint"]))
+    return found

@@ -1,0 +1,221 @@
+"""SQL over pushed_alerts (migration 014): batched upserts, expiry claims, listings. Caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from service.alerting.pushed import Origin, PushedAlert
+from service.silences.verdict import Verdict
+
+_COLUMNS = (
+    "fingerprint, labels, annotations, generator_url, origin, group_key, severity, status, starts_at,"
+    " ends_at, ends_explicit, received_at, updated_at, resolved_at, silenced_by, inhibited_by,"
+    " muted_windows, incident_id"
+)
+
+
+class Previous(msgspec.Struct, frozen=True):
+    status: str
+    incident_id: int | None
+    muted: bool
+
+
+class Row(msgspec.Struct, frozen=True, kw_only=True):
+    alert: PushedAlert
+    group_key: str
+    severity: int
+    verdict: Verdict
+
+
+async def lock_previous(conn: asyncpg.Connection, fingerprints: Sequence[str]) -> dict[str, Previous]:
+    """The stored state of these alerts, locked in fingerprint order (no deadlock between replicas)."""
+    rows = await conn.fetch(
+        "SELECT fingerprint, status, incident_id, (silenced_by <> '[]' OR inhibited_by <> '[]'"
+        " OR muted_windows <> '[]') AS muted FROM pushed_alerts WHERE fingerprint = ANY($1::text[])"
+        " ORDER BY fingerprint FOR UPDATE",
+        list(fingerprints),
+    )
+    return {r["fingerprint"]: Previous(r["status"], r["incident_id"], r["muted"]) for r in rows}
+
+
+_UPSERT = f"""
+INSERT INTO pushed_alerts ({_COLUMNS})
+SELECT fp, lb::jsonb, an::jsonb, gu, og, gk, sv, st, sa, ea, ee, $14, $14,
+       CASE WHEN st = 'resolved' THEN ea END, sb::jsonb, ib::jsonb, mw::jsonb, NULL::bigint
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[],
+            $8::text[], $9::timestamptz[], $10::timestamptz[], $11::boolean[], $12::text[], $13::text[],
+            $15::text[])
+     AS t(fp, lb, an, gu, og, gk, sv, st, sa, ea, ee, sb, ib, mw)
+ON CONFLICT (fingerprint) DO UPDATE SET
+    annotations = excluded.annotations, generator_url = excluded.generator_url,
+    ends_at = excluded.ends_at, ends_explicit = excluded.ends_explicit, received_at = excluded.received_at,
+    severity = excluded.severity,
+    starts_at = CASE WHEN pushed_alerts.status = excluded.status THEN pushed_alerts.starts_at
+                     ELSE excluded.starts_at END,
+    updated_at = CASE WHEN pushed_alerts.status = excluded.status THEN pushed_alerts.updated_at
+                      ELSE excluded.updated_at END,
+    status = excluded.status,
+    resolved_at = CASE WHEN excluded.status = 'resolved' THEN coalesce(pushed_alerts.resolved_at,
+                      excluded.resolved_at) END,
+    silenced_by = CASE WHEN $16::text[] @> ARRAY[excluded.fingerprint] THEN excluded.silenced_by
+                       ELSE pushed_alerts.silenced_by END,
+    inhibited_by = CASE WHEN $16::text[] @> ARRAY[excluded.fingerprint] THEN excluded.inhibited_by
+                        ELSE pushed_alerts.inhibited_by END,
+    muted_windows = CASE WHEN $16::text[] @> ARRAY[excluded.fingerprint] THEN excluded.muted_windows
+                         ELSE pushed_alerts.muted_windows END,
+    incident_id = CASE WHEN excluded.status = 'firing' AND pushed_alerts.status = 'resolved' THEN NULL
+                       ELSE pushed_alerts.incident_id END
+"""
+
+
+async def upsert(conn: asyncpg.Connection, rows: Sequence[Row], now: datetime, judged: Sequence[str]) -> None:
+    """Store a batch in one statement. A re-send of a firing alert moves only `ends_at`/`received_at`
+    (and annotations); `judged` lists the alerts whose mute verdict is new and must be written."""
+    if not rows:
+        return
+    await conn.execute(
+        _UPSERT,
+        [r.alert.fingerprint for r in rows],
+        [_json(r.alert.labels) for r in rows],
+        [_json(r.alert.annotations) for r in rows],
+        [r.alert.generator_url for r in rows],
+        [r.alert.origin.value for r in rows],
+        [r.group_key for r in rows],
+        [r.severity for r in rows],
+        ["firing" if r.alert.firing(now) else "resolved" for r in rows],
+        [r.alert.starts_at for r in rows],
+        [r.alert.ends_at for r in rows],
+        [r.alert.ends_explicit for r in rows],
+        [_json(r.verdict.silenced_by) for r in rows],
+        [_json(r.verdict.inhibited_by) for r in rows],
+        now,
+        [_json(r.verdict.windows) for r in rows],
+        list(judged),
+    )
+
+
+async def link(conn: asyncpg.Connection, fingerprints: Sequence[str], incident_id: int) -> None:
+    await conn.execute(
+        "UPDATE pushed_alerts SET incident_id = $2 WHERE fingerprint = ANY($1::text[])",
+        list(fingerprints),
+        incident_id,
+    )
+
+
+async def lock_open_incidents(
+    conn: asyncpg.Connection, keys: Sequence[str]
+) -> dict[str, tuple[int, str, int]]:
+    """The open incidents of these group keys, locked in key order: (id, status, severity) by key."""
+    rows = await conn.fetch(
+        "SELECT id, dedup_key, status, severity FROM incidents WHERE dedup_key = ANY($1::text[])"
+        " AND status <> 'resolved' ORDER BY dedup_key FOR UPDATE",
+        list(keys),
+    )
+    return {r["dedup_key"]: (r["id"], r["status"], r["severity"]) for r in rows}
+
+
+async def link_many(conn: asyncpg.Connection, links: Sequence[tuple[str, int]]) -> None:
+    if links:
+        await conn.execute(
+            "UPDATE pushed_alerts p SET incident_id = t.i FROM unnest($1::text[], $2::bigint[]) AS t(f, i)"
+            " WHERE p.fingerprint = t.f",
+            [f for f, _ in links],
+            [i for _, i in links],
+        )
+
+
+async def firing_in_group(conn: asyncpg.Connection, group_key: str) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM pushed_alerts WHERE group_key = $1 AND status = 'firing'", group_key
+    )
+    return count
+
+
+async def claim_lapsed(conn: asyncpg.Connection, now: datetime, limit: int = 500) -> list[asyncpg.Record]:
+    """Firing alerts whose endsAt passed without a re-send: resolved here, claimed once across replicas."""
+    return list(
+        await conn.fetch(
+            f"""
+            UPDATE pushed_alerts SET status = 'resolved', resolved_at = ends_at, updated_at = $1
+            WHERE fingerprint IN (
+                SELECT fingerprint FROM pushed_alerts WHERE status = 'firing' AND ends_at <= $1
+                ORDER BY ends_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+            RETURNING {_COLUMNS}
+            """,
+            now,
+            limit,
+        )
+    )
+
+
+async def listing(conn: asyncpg.Connection, *, include_resolved: bool, limit: int = 10_000) -> list[Any]:
+    return list(
+        await conn.fetch(
+            f"SELECT {_COLUMNS} FROM pushed_alerts WHERE ($1 OR status = 'firing')"
+            " ORDER BY starts_at DESC, fingerprint LIMIT $2",
+            include_resolved,
+            limit,
+        )
+    )
+
+
+async def for_incident(conn: asyncpg.Connection, incident_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT fingerprint, labels, status, generator_url, origin, starts_at, ends_at, silenced_by,"
+        " inhibited_by, muted_windows FROM pushed_alerts WHERE incident_id = $1"
+        " ORDER BY status, fingerprint LIMIT $2",
+        incident_id,
+        limit,
+    )
+    return [dict(r) for r in rows]
+
+
+async def claim_unattached(conn: asyncpg.Connection, limit: int = 500) -> list[asyncpg.Record]:
+    """Firing alerts with no incident (they were muted when they arrived), locked for the sweeper."""
+    return list(
+        await conn.fetch(
+            f"SELECT {_COLUMNS} FROM pushed_alerts WHERE status = 'firing' AND incident_id IS NULL"
+            " ORDER BY fingerprint LIMIT $1 FOR UPDATE SKIP LOCKED",
+            limit,
+        )
+    )
+
+
+async def set_verdicts(conn: asyncpg.Connection, verdicts: Sequence[tuple[str, Verdict]]) -> None:
+    if not verdicts:
+        return
+    await conn.execute(
+        """
+        UPDATE pushed_alerts p SET silenced_by = t.sb::jsonb, inhibited_by = t.ib::jsonb,
+            muted_windows = t.mw::jsonb
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS t(fp, sb, ib, mw)
+        WHERE p.fingerprint = t.fp
+        """,
+        [fp for fp, _ in verdicts],
+        [_json(v.silenced_by) for _, v in verdicts],
+        [_json(v.inhibited_by) for _, v in verdicts],
+        [_json(v.windows) for _, v in verdicts],
+    )
+
+
+def _json(value: object) -> str:
+    """jsonb array parameters go as text: asyncpg would read a dict inside a list as another dimension."""
+    return msgspec.json.encode(value).decode()
+
+
+def alert_from_row(row: Any) -> PushedAlert:
+    return PushedAlert(
+        fingerprint=row["fingerprint"],
+        labels=dict(row["labels"]),
+        annotations=dict(row["annotations"]),
+        starts_at=row["starts_at"],
+        ends_at=row["ends_at"],
+        ends_explicit=row["ends_explicit"],
+        generator_url=row["generator_url"],
+        origin=Origin(row["origin"]),
+    )

@@ -1,0 +1,1 @@
+"""Quieting alerts on purpose: silences, maintenance windows and inhibition, and the one verdict they give."""

@@ -1,0 +1,109 @@
+"""Loads what mutes alerts right now from PostgreSQL (and the policy files), for every replica alike.
+
+`Muter.snapshot` is cached for a second: Prometheus posts many small batches, and a silence
+created a moment ago applying one second later on another replica is what Alertmanager's
+own gossip gives too.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from service.alerting.pushed import PushedAlert
+from service.config.silence_policy import SilencePolicy
+from service.silences import store
+from service.silences.inhibition import SourceAlert
+from service.silences.verdict import MuteSnapshot
+from service.silences.windows import OneOffWindow, open_windows
+
+CACHE_SECONDS = 1.0
+
+# Firing alerts of both doors with the labels matching sees: our rules' alerts get `alertname`.
+_FIRING = """
+SELECT fingerprint AS id, labels FROM pushed_alerts WHERE status = 'firing'
+UNION ALL
+SELECT 'rule:' || id::text, labels || jsonb_build_object('alertname', rule) FROM alert_states
+WHERE status = 'firing'
+"""
+
+
+def one_off(rows: list[asyncpg.Record]) -> list[OneOffWindow]:
+    return [
+        OneOffWindow(
+            id=str(r["id"]),
+            name=r["name"],
+            matchers=store.matchers_from_json(r["matchers"]),
+            starts_at=r["starts_at"],
+            ends_at=r["ends_at"],
+            owner=r["owner"],
+        )
+        for r in rows
+    ]
+
+
+async def load_snapshot(conn: asyncpg.Connection, policy: SilencePolicy, now: datetime) -> MuteSnapshot:
+    silences = await store.active(conn, now)
+    windows = open_windows(policy.windows, one_off(await store.windows_between(conn, now, now)), now)
+    sources: list[SourceAlert] = []
+    if policy.inhibit_rules:
+        for row in await conn.fetch(_FIRING):
+            labels: Mapping[str, str] = row["labels"]
+            if any(rule.is_source(labels) for rule in policy.inhibit_rules):
+                sources.append(SourceAlert(row["id"], dict(labels)))
+    return MuteSnapshot(
+        at=now,
+        silences=tuple(silences),
+        windows=tuple(windows),
+        inhibit_rules=policy.inhibit_rules,
+        sources=tuple(sources),
+    )
+
+
+class Muter:
+    """The muting verdicts' one entry point for ingest, the evaluator and the sweeper."""
+
+    def __init__(self, policy: SilencePolicy) -> None:
+        self.policy = policy
+        self._cached: tuple[float, MuteSnapshot] | None = None
+
+    async def snapshot(self, conn: asyncpg.Connection, now: datetime, *, fresh: bool = False) -> MuteSnapshot:
+        cached = self._cached
+        if not fresh and cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return _at(cached[1], now)
+        snapshot = await load_snapshot(conn, self.policy, now)
+        self._cached = (time.monotonic(), snapshot)
+        return snapshot
+
+    def new_sources(self, alerts: Sequence[PushedAlert]) -> list[SourceAlert]:
+        """Alerts of a batch that can inhibit others, so the same batch sees them."""
+        rules = self.policy.inhibit_rules
+        return [
+            SourceAlert(a.fingerprint, a.labels) for a in alerts if any(r.is_source(a.labels) for r in rules)
+        ]
+
+    def forget(self) -> None:
+        """A silence or window changed here: the next verdict must see it."""
+        self._cached = None
+
+
+def _at(snapshot: MuteSnapshot, now: datetime) -> MuteSnapshot:
+    if snapshot.at == now:
+        return snapshot
+    return msgspec.structs.replace(snapshot, at=now)
+
+
+def rule_alert_labels(
+    rule_name: str, source: str, labels: Mapping[str, str], level: str | None
+) -> dict[str, Any]:
+    """What silences and inhibit rules see of one of our own rules' alerts: its labels, `alertname`,
+    the `source` it reads and its level as `severity` (unless the rule sets them itself)."""
+    seen: dict[str, Any] = {"source": source, **labels, "alertname": rule_name}
+    if level and "severity" not in labels:
+        seen["severity"] = level
+    return seen
