@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from service.clock import Clock
 from service.domain.durations import format_duration
-from service.notifications.channels.slack.text import escape
+from service.notifications.channels.slack.text import code, escape
 from service.silences.matchers import render
 from service.silences.service import SilenceNotFound, SilenceRefused, Silences
 from service.slack_commands import silence_parsing as parsed
@@ -34,7 +34,7 @@ async def run_silencing(
                 until = (now + duration).strftime("%H:%M UTC")
                 note = f": {escape(comment)}" if comment else ""
                 return Reply(
-                    f":mute: {mention} silenced `{escape(render(matchers))}` for {format_duration(duration)}"
+                    f":mute: {mention} silenced {code(render(matchers))} for {format_duration(duration)}"
                     f" (until {until}){note}\nid `{silence_id}`",
                     "in_channel",
                 )
@@ -45,7 +45,7 @@ async def run_silencing(
                 lines = [f"*Silences* ({len(found)}):"]
                 for s in found[:LIST_LIMIT]:
                     lines.append(
-                        f"• `{s.id}` {s.state(now).value}: `{escape(render(s.matchers))}` until"
+                        f"• `{s.id}` {s.state(now).value}: {code(render(s.matchers))} until"
                         f" {s.ends_at.strftime('%Y-%m-%d %H:%M UTC')}, by {escape(s.created_by)}"
                         + (f": {escape(s.comment)}" if s.comment else "")
                     )
@@ -53,7 +53,7 @@ async def run_silencing(
             case parsed.Unsilence(silence_id=silence_id):
                 silence = await silences.expire(silence_id, who)
                 return Reply(
-                    f":loud_sound: {mention} ended silence `{escape(render(silence.matchers))}`", "in_channel"
+                    f":loud_sound: {mention} ended silence {code(render(silence.matchers))}", "in_channel"
                 )
             case parsed.StartWindow(duration=duration, matchers=matchers):
                 await silences.start_window(
@@ -63,7 +63,7 @@ async def run_silencing(
                     ends_at=now + duration,
                     owner=who,
                 )
-                scope = f"`{escape(render(matchers))}`" if matchers else "every alert"
+                scope = code(render(matchers)) if matchers else "every alert"
                 return Reply(
                     f":construction: {mention} started maintenance for {format_duration(duration)}:"
                     f" {scope} is muted until {(now + duration).strftime('%H:%M UTC')}",
