@@ -230,7 +230,8 @@ def test_count_readings_carry_the_noun_their_thresholds_use() -> None:
         signal = Signal(kind=SignalKind.GAUGE, source="s")
         return Rule(name="Q", group="g", signal=signal, comparison=Comparison.ABOVE, unit=unit,
                     warning=parse_quantity(warning), critical=None, for_=timedelta(0),
-                    keep_firing_for=timedelta(0), severity={Level.WARNING: Severity.P3}, labels={}, annotations={})  # fmt: skip
+                    keep_firing_for=timedelta(0), severity={Level.WARNING: Severity.P3},
+                    labels={}, annotations={})  # fmt: skip
 
     assert value_text(rule(UnitKind.COUNT, "50 jobs"), 260) == "260 jobs"
     assert value_text(rule(UnitKind.COUNT, "50"), 260) == "260"
