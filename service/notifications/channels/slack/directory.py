@@ -96,6 +96,15 @@ async def mentions_for(conn: asyncpg.Connection, names: Sequence[Name]) -> dict[
     return {k: v for k, v in result.items() if v}
 
 
+def failure(exc: BaseException) -> str:
+    """What went wrong asking Slack: its error code (`missing_scope` names the scope) or the exception."""
+    if isinstance(exc, SlackApiError):
+        code = str(exc.response.get("error") or "error")
+        needed = exc.response.get("needed")
+        return f"Slack said {code}" + (f" (needs scope {needed})" if needed else "")
+    return type(exc).__name__
+
+
 def _handle(name: str) -> str:
     return name.strip().lstrip("@").lower()
 
@@ -222,7 +231,7 @@ class SlackDirectory:
             try:
                 await self.refresh()
             except (SlackApiError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                log.warning("slack_directory_unreachable", error=type(exc).__name__)
+                log.warning("slack_directory_unreachable", error=failure(exc))
                 wait = RETRY
             await sleep_or_stop(stop, wait.total_seconds())
 
