@@ -193,7 +193,8 @@ class FakeSlack(FakeService):
             if problem:
                 return self._answer(request, body, {"ok": False, "error": problem})
             if name == "auth.test":
-                answer = {"ok": True, "team": "fake", "user": "incidentd", "bot_id": "B00000001"}
+                answer = {"ok": True, "team": "fake", "user": "incidentd", "bot_id": "B00000001",
+                          "url": "https://fake-workspace.slack.test/"}  # fmt: skip
             elif name == "chat.postMessage":
                 answer = self._post(body)
             elif name == "chat.update":
