@@ -46,6 +46,7 @@ def main() -> int:
     if len(result.rca_files) > 1:
         print(f"  RCA chart:    {result.rca_files[1]}")
     print(f"  service log:  {output / 'incidentd.log'}")
+    print(f"  Slack, as people see it: {output / 'slack.html'}")
     print(f"  PagerDuty:    {len(result.pagerduty_events)} events received by the fake")
     print(f"  Slack:        {len(result.slack_calls)} Web API calls received by the fake")
     print("  Browse the demo's incident in the API (it was served at " + result.api_url + "):")

@@ -131,6 +131,7 @@ async def _slack_names(settings: Settings, policy: Any) -> list[str]:
     from service.notifications.channels.slack.directory import (
         SlackLookup,
         explicit,
+        failure,
         policy_names,
         problems_of,
     )
@@ -140,7 +141,7 @@ async def _slack_names(settings: Settings, policy: Any) -> list[str]:
     try:
         return problems_of(names, await lookup.lookup(names))
     except Exception as exc:  # any failure to ask Slack only means we could not check
-        return [f"Slack could not be asked about the escalation policy's names ({type(exc).__name__})"]
+        return [f"Slack could not be asked about the escalation policy's names: {failure(exc)}"]
     finally:
         await lookup.close()
 

@@ -20,7 +20,7 @@ from service.domain.alerts import TransitionKind
 from service.domain.evaluation import RuleTransition
 from service.domain.rules import Comparison, Level, Rule
 from service.domain.severity import Severity
-from service.domain.units import format_quantity
+from service.domain.units import UnitKind, format_quantity
 
 RUNBOOK_KEYS = ("runbook", "runbook_url")
 
@@ -72,6 +72,14 @@ def incident_labels(rule: Rule, labels: Mapping[str, str]) -> dict[str, str]:
     return {**rule.labels, **picked, "alertname": rule.name}
 
 
+def value_text(rule: Rule, value: float) -> str:
+    """A reading as its thresholds are written: `4.2%`, `1.5s`, and `260 jobs` when they count jobs."""
+    text = format_quantity(value, rule.unit)
+    written = next((q.text for q in (rule.critical, rule.warning) if q is not None), "")
+    noun = written.split()[-1] if rule.unit is UnitKind.COUNT and len(written.split()) == 2 else ""
+    return f"{text} {noun}" if noun and not noun[0].isdigit() else text
+
+
 def alert_details(rule: Rule, transition: RuleTransition, count: int) -> dict[str, Any]:
     """What the timeline, notifications and RCA need to say what breached, by how much, and where to look."""
     level = transition.level or transition.previous_level
@@ -85,7 +93,7 @@ def alert_details(rule: Rule, transition: RuleTransition, count: int) -> dict[st
         "series": transition.series,
         "series_count": count,
         "value": transition.value,
-        "value_text": format_quantity(transition.value, rule.unit) if transition.value is not None else None,
+        "value_text": value_text(rule, transition.value) if transition.value is not None else None,
         "threshold": threshold.value if threshold is not None else None,
         "threshold_text": threshold.text if threshold is not None else None,
         "comparison": rule.comparison.value,

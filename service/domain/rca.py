@@ -25,6 +25,7 @@ from service.domain.rca_review import (
     InvolvedAlert,
     Milestone,
     Participant,
+    SlackThread,
     involved_alerts,
     milestones,
     pagerduty_url,
@@ -114,7 +115,7 @@ class RcaFacts(msgspec.Struct, frozen=True, kw_only=True):
     alerts: tuple[InvolvedAlert, ...] = ()
     resolution_notes: tuple[str, ...] = ()
     incident_url: str = ""
-    slack_threads: tuple[str, ...] = ()
+    slack_threads: tuple[SlackThread, ...] = ()
     pagerduty_url: str = ""
 
 
@@ -305,7 +306,7 @@ def build_facts(
     chart_url: str,
     now: datetime,
     incident_url: str = "",
-    slack_threads: Sequence[str] = (),
+    slack_threads: Sequence[SlackThread] = (),
 ) -> RcaFacts:
     ordered = sorted(events, key=lambda e: (_utc(e.at), e.id))
     end = incident.resolved_at

@@ -59,6 +59,13 @@ class Participant(msgspec.Struct, frozen=True, kw_only=True):
     at: str
 
 
+class SlackThread(msgspec.Struct, frozen=True):
+    """Where the incident was discussed: the channel, and its message's permalink when known."""
+
+    channel: str
+    url: str = ""
+
+
 class InvolvedAlert(msgspec.Struct, frozen=True, kw_only=True):
     rule: str
     summary: str

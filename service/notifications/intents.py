@@ -17,8 +17,8 @@ from service.domain.incidents import Incident, TimelineEvent
 from service.incidents import store as incident_repo
 from service.incidents.service import IncidentChange
 from service.notifications import messages
-from service.notifications.channels.slack.directory import mentions_for
-from service.notifications.channels.slack.text import TargetName
+from service.notifications.channels.slack.directory import mentions_for, workspace_url
+from service.notifications.channels.slack.text import TargetName, message_link
 from service.notifications.outbox import enqueue
 from service.notifications.policy import NotificationPolicy
 from service.notifications.snapshots import snapshot
@@ -89,7 +89,19 @@ class _Plan:
         if self._snap is None:
             events = await incident_repo.timeline(self.conn, self.incident.id)
             self._snap = snapshot(self.incident, events, self.public_url)
+            self._snap["slack_url"] = await self._slack_thread()
         return self._snap
+
+    async def _slack_thread(self) -> str | None:
+        """The permalink of the incident's first Slack message, once Slack has it (for PagerDuty)."""
+        row = await self.conn.fetchrow(
+            "SELECT channel_id, ts FROM slack_messages WHERE incident_id = $1 AND NOT summary"
+            " ORDER BY created_at LIMIT 1",
+            self.incident.id,
+        )
+        if row is None:
+            return None
+        return message_link(await workspace_url(self.conn), row["channel_id"], row["ts"]) or None
 
     async def _targets(self, channel: str, kind: str) -> list[str]:
         rows = await self.conn.fetch(

@@ -25,8 +25,10 @@ from service.domain.charts import render_line_chart
 from service.domain.incidents import Actor, format_human_id, incident_page
 from service.domain.rca import RcaFacts, build_facts, facts_context
 from service.domain.rca_markdown import document_problem, merge, unified_diff
+from service.domain.rca_review import SlackThread
 from service.domain.rca_templates import TemplatePolicy
 from service.incidents.service import IncidentService
+from service.notifications.channels.slack.text import message_link
 from service.rca.templates import MarkdownTemplates
 
 log = structlog.get_logger(__name__)
@@ -162,16 +164,21 @@ class RcaService:
         incident, events = await self._incidents.get(incident_id)
         name = template or self._policy.choose(incident)
         rows = await self._db.fetch(
-            "SELECT channel, channel_id, ts FROM slack_messages WHERE incident_id = $1 ORDER BY created_at",
+            "SELECT channel, channel_id, ts, (SELECT label FROM slack_directory WHERE kind = 'workspace')"
+            " AS workspace FROM slack_messages WHERE incident_id = $1 ORDER BY created_at",
             incident_id,
         )
+        threads = [
+            SlackThread(r["channel"], message_link(r["workspace"] or "", r["channel_id"], r["ts"]))
+            for r in rows
+        ]
         facts: RcaFacts = build_facts(
             incident,
             events,
             chart_url=chart_path(incident_id),
             now=self._clock(),
             incident_url=incident_page(self._public_url, incident_id) if self._public_url else "",
-            slack_threads=[f"{r['channel']} thread {r['ts']} (channel {r['channel_id']})" for r in rows],
+            slack_threads=threads,
         )
         markdown = self._templates.render(name, facts_context(facts))
         return name, markdown, render_line_chart(facts.chart)

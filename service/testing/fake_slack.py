@@ -30,6 +30,11 @@ DEFAULT_USERS = (
     {"id": "U0TECHLEAD", "name": "tech-lead", "email": "lead@example.com"},
     {"id": "U0ENGMGR", "name": "eng-manager", "email": "manager@example.com"},
 )
+_SCOPES = {
+    "usergroups.list": "usergroups:read",
+    "users.list": "users:read",
+    "users.lookupByEmail": "users:read.email",
+}
 DEFAULT_USERGROUPS = (
     {"id": "S0ONCALL", "handle": "oncall", "name": "On-call engineers"},
     {"id": "S0TECHLEADS", "handle": "tech-leads", "name": "Technical leads"},
@@ -53,6 +58,7 @@ class FakeSlack(FakeService):
     messages: dict[str, SlackMessage] = field(default_factory=dict)
     users: tuple[dict[str, str], ...] = DEFAULT_USERS
     usergroups: tuple[dict[str, str], ...] = DEFAULT_USERGROUPS
+    granted: frozenset[str] | None = None  # the bot's scopes; None: every scope the directory needs
     _clock: float = 0.0
 
     def error_body(self, status: int) -> dict[str, Any]:
@@ -160,6 +166,14 @@ class FakeSlack(FakeService):
         return {"ok": True, "user": self._member(user)} if user else {"ok": False, "error": "users_not_found"}
 
     def _directory(self, name: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        needed = _SCOPES.get(name)
+        if needed and self.granted is not None and needed not in self.granted:
+            return {
+                "ok": False,
+                "error": "missing_scope",
+                "needed": needed,
+                "provided": ",".join(self.granted),
+            }
         if name == "usergroups.list":
             return {"ok": True, "usergroups": [dict(g) for g in self.usergroups]}
         if name == "users.list":
@@ -179,7 +193,8 @@ class FakeSlack(FakeService):
             if problem:
                 return self._answer(request, body, {"ok": False, "error": problem})
             if name == "auth.test":
-                answer = {"ok": True, "team": "fake", "user": "incidentd", "bot_id": "B00000001"}
+                answer = {"ok": True, "team": "fake", "user": "incidentd", "bot_id": "B00000001",
+                          "url": "https://fake-workspace.slack.test/"}  # fmt: skip
             elif name == "chat.postMessage":
                 answer = self._post(body)
             elif name == "chat.update":

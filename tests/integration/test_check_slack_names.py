@@ -67,6 +67,21 @@ async def test_check_warns_about_names_slack_does_not_know(tmp_path: Path) -> No
     assert "U0GIVEN" not in err
 
 
+async def test_check_names_the_scope_slack_says_is_missing(tmp_path: Path) -> None:
+    slack = FakeSlack(granted=frozenset({"chat:write", "users:read"}))
+    await slack.start()
+    try:
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "INCIDENTD_", "PAGERDUTY_"))
+        }
+        env.update(SLACK_BOT_TOKEN="xoxb-check", SLACK_API_URL=f"{slack.url}/api/")
+        code, err = await _check(env)
+    finally:
+        await slack.stop()
+    assert code == 0, err
+    assert "Slack said missing_scope (needs scope usergroups:read)" in err
+
+
 async def test_check_says_when_slack_cannot_be_asked(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "INCIDENTD_", "PAGERDUTY_"))}
     env.update(SLACK_BOT_TOKEN="xoxb-check", SLACK_API_URL="http://127.0.0.1:9/api/")

@@ -153,3 +153,24 @@ async def test_escalation_mentions_the_slack_ids_resolved_from_the_policy_names(
     _, events = await incidents.get(declared.incident.id)
     [warning] = [e for e in events if e.kind == "escalation_unmentioned"]
     assert warning.data == {"level": 2, "names": ["usergroup ghosts"]}
+
+
+async def test_pagerduty_links_the_slack_thread_once_slack_has_it(
+    db: Database, fakes: tuple[FakePagerDuty, FakeSlack]
+) -> None:
+    pd, slack = fakes
+    incidents, sender, component = build_notifications(db, notification_settings(pd, slack))
+    directory: SlackDirectory = component.state["slack_directory"]
+    await directory.refresh()  # learns the workspace address from auth.test
+    declared = await incidents.declare(
+        title="Checkout errors", severity=Severity.P2, actor=RULES, details=BREACH
+    )
+    await deliver_until([sender], lambda: len(slack.calls("chat.postMessage")) == 1)
+    [message] = slack.top_level("#alerts")
+    await incidents.change_severity(declared.incident.id, Severity.P1, ALICE, reason="customers affected")
+    await deliver_until([sender], lambda: len(pd.events) == 1)
+    links = [link["href"] for link in pd.events[0]["links"]]
+    assert (
+        links[-1]
+        == f"https://fake-workspace.slack.test/archives/{message.channel_id}/p{message.ts.replace('.', '')}"
+    )

@@ -297,3 +297,21 @@ def test_incident_titles_name_the_problem_not_a_reading() -> None:
     assert humanize("ErrorRateHigh") == "Error rate high"
     assert humanize("APIDown") == "API down"
     assert humanize("disk_full") == "Disk full"
+
+
+def test_count_readings_carry_the_noun_their_thresholds_use() -> None:
+    from service.domain.alert_incidents import value_text
+    from service.domain.rules import Comparison, Level, Rule, Signal, SignalKind
+    from service.domain.severity import Severity
+    from service.domain.units import UnitKind, parse_quantity
+
+    def rule(unit: UnitKind, warning: str) -> Rule:
+        signal = Signal(kind=SignalKind.GAUGE, source="s")
+        return Rule(name="Q", group="g", signal=signal, comparison=Comparison.ABOVE, unit=unit,
+                    warning=parse_quantity(warning), critical=None, for_=timedelta(0),
+                    keep_firing_for=timedelta(0), severity={Level.WARNING: Severity.P3},
+                    labels={}, annotations={})  # fmt: skip
+
+    assert value_text(rule(UnitKind.COUNT, "50 jobs"), 260) == "260 jobs"
+    assert value_text(rule(UnitKind.COUNT, "50"), 260) == "260"
+    assert value_text(rule(UnitKind.PERCENT, "3%"), 0.042) == "4.2%"

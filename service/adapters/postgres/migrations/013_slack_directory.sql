@@ -2,8 +2,9 @@
 -- `alice@example.com`), so an escalation message mentions them in a way Slack notifies.
 -- Looked up through the Web API and kept here with an expiry: every replica reads the same answer,
 -- and a Slack outage leaves the last known IDs in use. `slack_id` NULL: not found (see `problem`).
+-- Kind 'workspace' (name 'url') holds the workspace address auth.test reports, for message links.
 CREATE TABLE slack_directory (
-    kind        text        NOT NULL CHECK (kind IN ('user', 'usergroup')),
+    kind        text        NOT NULL CHECK (kind IN ('user', 'usergroup', 'workspace')),
     name        text        NOT NULL,
     slack_id    text,
     label       text,

@@ -71,6 +71,13 @@ def mention(kind: Kind, name: str, found: Resolution) -> str | None:
     return usergroup_mention(found.slack_id, found.label or name)
 
 
+async def workspace_url(conn: asyncpg.Connection) -> str:
+    url: str | None = await conn.fetchval(
+        "SELECT label FROM slack_directory WHERE kind = 'workspace' AND name = 'url'"
+    )
+    return url or ""
+
+
 async def mentions_for(conn: asyncpg.Connection, names: Sequence[Name]) -> dict[Name, str]:
     """Ready mentions for the names known to resolve (expired entries too: better than nobody)."""
     result: dict[Name, str] = {}
@@ -94,6 +101,15 @@ async def mentions_for(conn: asyncpg.Connection, names: Sequence[Name]) -> dict[
             if shown:
                 result[(kind, row["name"])] = shown
     return {k: v for k, v in result.items() if v}
+
+
+def failure(exc: BaseException) -> str:
+    """What went wrong asking Slack: its error code (`missing_scope` names the scope) or the exception."""
+    if isinstance(exc, SlackApiError):
+        code = str(exc.response.get("error") or "error")
+        needed = exc.response.get("needed")
+        return f"Slack said {code}" + (f" (needs scope {needed})" if needed else "")
+    return type(exc).__name__
 
 
 def _handle(name: str) -> str:
@@ -164,6 +180,12 @@ class SlackLookup:
                 return Resolution(str(member["id"]), bare)
         return Resolution(None, name, f"no Slack user with handle @{wanted}")
 
+    async def workspace_url(self) -> str:
+        """The workspace's address (auth.test `url`), which message permalinks start with."""
+        if self._client is None:
+            return ""
+        return str((await self._client.auth_test()).get("url") or "")
+
     async def close(self) -> None:
         if self._client is not None and self._client.session is not None:
             await self._client.session.close()
@@ -190,6 +212,10 @@ class SlackDirectory:
             rows = await conn.fetch("SELECT kind, name, problem, expires_at FROM slack_directory")
         known = {(r["kind"], r["name"]): r for r in rows}
         due = [n for n in self.names if n not in known or known[n]["expires_at"] <= now]
+        if ("workspace", "url") not in known or known[("workspace", "url")]["expires_at"] <= now:
+            url = await self._lookup.workspace_url()
+            if url:
+                await self._store({("workspace", "url"): Resolution(None, url)}, now)  # type: ignore[dict-item]
         found: dict[Name, Resolution] = {}
         if due:
             found = await self._lookup.lookup(due)
@@ -222,7 +248,7 @@ class SlackDirectory:
             try:
                 await self.refresh()
             except (SlackApiError, aiohttp.ClientError, OSError, TimeoutError) as exc:
-                log.warning("slack_directory_unreachable", error=type(exc).__name__)
+                log.warning("slack_directory_unreachable", error=failure(exc))
                 wait = RETRY
             await sleep_or_stop(stop, wait.total_seconds())
 

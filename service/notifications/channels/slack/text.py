@@ -61,6 +61,13 @@ def link(url: str, label: str) -> str:
     return f"<{safe}|{escape(label)}>"
 
 
+def message_link(workspace_url: str, channel_id: str, ts: str) -> str:
+    """A message's permalink as Slack forms them (`…/archives/C123/p1700000000123456`); empty when unknown."""
+    if not is_url(workspace_url) or not channel_id or not ts:
+        return ""
+    return f"{workspace_url.rstrip('/')}/archives/{channel_id}/p{ts.replace('.', '')}"
+
+
 def user_mention(slack_id: str) -> str:
     return f"<@{slack_id}>" if _SLACK_ID.fullmatch(slack_id) else escape(slack_id)
 
