@@ -213,20 +213,22 @@ class PushedAlerts:
                 return 0
             snapshot = await self.muter.snapshot(conn, now)
             released: list[store.Row] = []
-            still: list[tuple[str, Verdict]] = []
+            changed: list[tuple[str, Verdict]] = []
             for row in rows:
                 alert = store.alert_from_row(row)
                 verdict = snapshot.verdict(alert.labels, alert.fingerprint)
+                stored = (tuple(row["silenced_by"]), tuple(row["inhibited_by"]), tuple(row["muted_windows"]))
                 if verdict.muted:
-                    still.append((alert.fingerprint, verdict))
+                    if stored != (verdict.silenced_by, verdict.inhibited_by, verdict.windows):
+                        changed.append((alert.fingerprint, verdict))  # rewritten only when it changed
                 else:
                     released.append(
                         store.Row(
                             alert=alert, group_key=row["group_key"], severity=row["severity"], verdict=verdict
                         )
                     )
-                    still.append((alert.fingerprint, verdict))
-            await store.set_verdicts(conn, still)
+                    changed.append((alert.fingerprint, verdict))
+            await store.set_verdicts(conn, changed)
             changes += await self.fire(conn, released)
             if full:
                 changes += await reconcile(

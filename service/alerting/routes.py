@@ -30,6 +30,8 @@ class AlertView(msgspec.Struct, frozen=True):
     incident_id: int | None
     since: datetime | None
     updated_at: datetime
+    # Held back by a silence, maintenance window or inhibit rule when it started firing (no incident yet).
+    muted: bool = False
 
 
 class RuleView(msgspec.Struct, frozen=True):
@@ -127,6 +129,7 @@ class AlertsController(Controller):
                 labels=_labels(rules.get(row["rule"]), row["labels"]),
                 group_key=row["group_key"],
                 incident_id=row["incident_id"],
+                muted=row["muted"],
                 since=row["firing_since"] or row["breach_since"],
                 updated_at=row["updated_at"],
             )

@@ -45,7 +45,7 @@ async def listing(
     return list(
         await conn.fetch(
             f"""
-            SELECT rule, series, group_key, labels, incident_id, {COLUMNS} FROM alert_states
+            SELECT rule, series, group_key, labels, incident_id, muted, {COLUMNS} FROM alert_states
             WHERE ($1::text[] IS NULL OR status = ANY($1)) AND ($2::text IS NULL OR rule = $2)
             ORDER BY (status = 'firing') DESC, updated_at DESC LIMIT $3
             """,

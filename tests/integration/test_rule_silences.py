@@ -101,6 +101,7 @@ async def test_rule_alert_fired_under_silence_pages_once_when_it_ends(
 
     [alert] = await _eventually(firing, "the rule to fire")
     assert alert["incident_id"] is None
+    assert alert["muted"] is True
     await asyncio.sleep(1.5)  # the release beat ran: still muted, still no incident
     assert await _incidents(client) == []
     [shown] = (await client.get("/api/v2/alerts?active=false", headers=AUTH)).json()
