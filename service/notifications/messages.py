@@ -130,15 +130,6 @@ def slack_blocks(snap: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     return text, blocks
 
 
-def storm_summary(channel: str, interval_seconds: float, snaps: list[dict[str, Any]]) -> str:
-    lines = [
-        f":thunder_cloud_and_rain: *Incident storm in {channel}*: {len(snaps)} new incidents in "
-        f"{interval_seconds:g}s; one summary instead of {len(snaps)} posts (PagerDuty was paged for each)."
-    ]
-    lines += [f"• *{s['severity']}* <{s['url']}|{s['human_id']}> {s['title']}: {s['breach']}" for s in snaps]
-    return "\n".join(lines)[:39000]
-
-
 def change_line(event: TimelineEvent) -> str | None:
     """One line for the thread under the incident's message; None for events not worth a reply."""
     data = event.data
