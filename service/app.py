@@ -22,8 +22,11 @@ from service.adapters.rca_policy_files import load_rca_policy
 from service.api.errors import EXCEPTION_HANDLERS
 from service.api.health import healthz, metrics, readyz
 from service.api.incidents import IncidentController
+from service.api.input_limits import reject_hostile_input
 from service.api.metrics_middleware import metrics_middleware
+from service.api.openapi_contract import document_behaviour
 from service.api.rca import RcaController
+from service.api.request_id import request_id_middleware
 from service.clock import Clock, system_clock
 from service.components import Component, Context
 from service.incidents.service import IncidentChange, IncidentService
@@ -127,14 +130,16 @@ def build_app(
     openapi = OpenAPIConfig(
         title="incidentd",
         version="0.1.0",
-        description="Alerting and incident management API. Send `Authorization: Bearer <token>`.",
+        description=(
+            "Alerting and incident management API."
+            " Send `Authorization: Bearer <token>` where an operation asks for it."
+        ),
         path="/schema",
         components=Components(
             security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")},
         ),
-        security=[{"bearer": []}],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             IncidentController,
             RcaController,
@@ -144,7 +149,8 @@ def build_app(
             *[r for c in built for r in c.routes],
         ],
         exception_handlers=dict(EXCEPTION_HANDLERS),
-        middleware=[metrics_middleware],
+        middleware=[request_id_middleware, metrics_middleware],
+        before_request=reject_hostile_input,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         state=state,
@@ -152,6 +158,8 @@ def build_app(
         debug=False,
         request_max_body_size=1_048_576,
     )
+    document_behaviour(app)
+    return app
 
 
 async def wait_until_ready(app: Litestar, timeout: float = 30.0) -> None:
