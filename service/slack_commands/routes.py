@@ -14,7 +14,7 @@ from litestar import Request, Response, post
 from litestar.exceptions import ValidationException
 from litestar.status_codes import HTTP_200_OK
 
-from service.api.input_limits import decode_json
+from service.http.input_limits import decode_json
 from service.slack_commands.metrics import REJECTED
 from service.slack_commands.runtime import STATE_KEY, SlackCommands
 

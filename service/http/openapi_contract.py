@@ -24,8 +24,8 @@ from litestar.openapi.spec import (
 )
 from litestar.routes import HTTPRoute
 
-from service.api.auth import can_read, can_write
-from service.api.input_limits import MAX_INT, MIN_INT
+from service.http.auth import can_read, can_write
+from service.http.input_limits import MAX_INT, MIN_INT
 
 BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 _GUARDS = (can_read, can_write)

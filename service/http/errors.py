@@ -8,8 +8,8 @@ from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
 
 from service.adapters.postgres.database import DatabaseUnavailable
-from service.api.request_id import request_id_of
 from service.domain.incidents import InvalidTransition
+from service.http.request_id import request_id_of
 from service.incidents.service import Conflict, IncidentNotFound
 
 log = structlog.get_logger(__name__)

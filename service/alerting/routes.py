@@ -12,9 +12,9 @@ from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
-from service.adapters.postgres import alert_states
+from service.alerting import state_reads as alert_states
 from service.alerting.rulebook import RuleBook
-from service.api.auth import can_read, can_write
+from service.http.auth import can_read, can_write
 
 AnyRequest = Request[Any, Any, Any]
 _STATUSES = {"pending", "firing", "resolved"}

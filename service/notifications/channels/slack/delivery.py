@@ -18,8 +18,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from service.adapters.postgres.database import Database
 from service.notifications import messages
+from service.notifications.channels.slack.storm_summary import storm_parts
 from service.notifications.outcomes import DeliveryError, NotConfigured, parse_retry_after, redact
-from service.notifications.storm_summary import storm_parts
 
 # Errors that a later attempt can cure; anything else from Slack is a configuration problem to fix.
 _TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable"})
