@@ -72,11 +72,9 @@ def build_app(
         connect_timeout=settings.db_connect_timeout,
         command_timeout=settings.db_command_timeout,
     )
-    severity_policy = load_severity_policy(settings.rules_dir / "policy" / "severities.yaml")
+    severity_policy = load_severity_policy(settings.policies / "severities.yaml")
     incidents = IncidentService(db, clock=clock, after_commit=[_count_events])
-    rca = RcaService(
-        db, incidents, settings.templates_dir, load_rca_policy(settings.rules_dir / "policy" / "rca.yaml")
-    )
+    rca = RcaService(db, incidents, settings.templates_dir, load_rca_policy(settings.policies / "rca.yaml"))
     supervisor = Supervisor()
     workers_enabled = settings.workers if run_workers is None else run_workers
     schema_ready = asyncio.Event()
