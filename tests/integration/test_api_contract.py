@@ -97,6 +97,7 @@ def served(db: Database, database_url: str, tmp_path: Path) -> Iterator[tuple[st
         process.wait(timeout=30)
 
 
+@pytest.mark.timeout(600)  # about 1,000 requests over real HTTP; slower on a loaded machine
 def test_every_operation_answers_as_documented_and_never_with_a_5xx(served: tuple[str, Path]) -> None:
     url, log_path = served
     schema = schemathesis.openapi.from_url(f"{url}/schema/openapi.json")
