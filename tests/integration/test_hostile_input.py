@@ -209,3 +209,27 @@ async def test_signed_pagerduty_webhooks_with_hostile_content_get_a_400(
 ) -> None:
     raw = body.encode()
     _refused(await client.post("/webhooks/pagerduty", content=raw, headers=_pd_headers(raw)), field)
+
+
+async def test_openapi_says_which_operations_need_a_token_and_which_bodies_are_closed(client: Client) -> None:
+    schema = (await client.get("/schema/openapi.json")).json()
+    assert "security" not in schema, "no blanket token requirement"
+    for public in ("/healthz", "/readyz", "/metrics"):
+        assert "security" not in schema["paths"][public]["get"], public
+    assert schema["paths"]["/api/v1/incidents"]["post"]["security"] == [{"bearer": []}]
+    assert schema["paths"]["/api/v1/incidents/{incident_id}"]["get"]["security"] == [{"bearer": []}]
+    components = schema["components"]["schemas"]
+    for body in ("DeclareRequest", "NoteRequest", "AssignRequest", "SaveRequest"):
+        assert components[body]["additionalProperties"] is False, body
+    ids = schema["paths"]["/api/v1/incidents/{incident_id}"]["get"]["parameters"]
+    assert [p["schema"].get("maximum") for p in ids if p["name"] == "incident_id"] == [2**63 - 1]
+
+
+async def test_text_answers_name_their_charset_once(client: Client) -> None:
+    made = await client.post("/api/v1/incidents", json={"severity": "P2", "title": "x"}, headers=WRITER)
+    rca = f"/api/v1/incidents/{made.json()['incident']['id']}/rca"
+    assert (await client.post(rca, headers=WRITER)).status_code == 201
+    for path in ("/metrics", f"{rca}/export", f"{rca}/diff"):
+        response = await client.get(path, headers=WRITER)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"].count("charset") == 1, response.headers["content-type"]
