@@ -24,7 +24,10 @@ from service.config.rca_policy_files import load_rca_policy
 from service.config.silence_policy import load_silence_policy_or_fail
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import healthz, metrics, readyz
+from service.http.input_limits import reject_hostile_input
 from service.http.metrics_middleware import metrics_middleware
+from service.http.openapi_contract import document_behaviour
+from service.http.request_id import request_id_middleware
 from service.incidents.routes import IncidentController
 from service.incidents.service import IncidentChange, IncidentService
 from service.observability import INCIDENT_EVENTS
@@ -73,14 +76,14 @@ def build_app(
         connect_timeout=settings.db_connect_timeout,
         command_timeout=settings.db_command_timeout,
     )
-    severity_policy = load_severity_policy(settings.rules_dir / "policy" / "severities.yaml")
-    muter = Muter(load_silence_policy_or_fail(settings.rules_dir))
+    severity_policy = load_severity_policy(settings.policies / "severities.yaml")
+    muter = Muter(load_silence_policy_or_fail(settings.policies))
     incidents = IncidentService(db, clock=clock, after_commit=[_count_events])
     rca = RcaService(
         db,
         incidents,
         settings.templates_dir,
-        load_rca_policy(settings.rules_dir / "policy" / "rca.yaml"),
+        load_rca_policy(settings.policies / "rca.yaml"),
         public_url=settings.public_url,
     )
     supervisor = Supervisor()
@@ -137,14 +140,16 @@ def build_app(
     openapi = OpenAPIConfig(
         title="incidentd",
         version="0.1.0",
-        description="Alerting and incident management API. Send `Authorization: Bearer <token>`.",
+        description=(
+            "Alerting and incident management API."
+            " Send `Authorization: Bearer <token>` where an operation asks for it."
+        ),
         path="/schema",
         components=Components(
             security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")},
         ),
-        security=[{"bearer": []}],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             IncidentController,
             RcaController,
@@ -154,7 +159,8 @@ def build_app(
             *[r for c in built for r in c.routes],
         ],
         exception_handlers=dict(EXCEPTION_HANDLERS),
-        middleware=[metrics_middleware],
+        middleware=[request_id_middleware, metrics_middleware],
+        before_request=reject_hostile_input,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         state=state,
@@ -162,6 +168,8 @@ def build_app(
         debug=False,
         request_max_body_size=1_048_576,
     )
+    document_behaviour(app)
+    return app
 
 
 async def wait_until_ready(app: Litestar, timeout: float = 30.0) -> None:

@@ -31,7 +31,7 @@ def rules_check(paths: list[Path], out: TextIO | None = None) -> int:
     files = rule_files_in(targets)
     rules, problems = load_rules(targets, base=Path.cwd())
     for directory in (p for p in targets if p.is_dir()):
-        escalation = directory / DEFAULT_ESCALATION_POLICY
+        escalation = directory / "policy" / DEFAULT_ESCALATION_POLICY
         if escalation.exists():
             files.append(escalation)
             problems = [*problems, *load_escalation_policy(escalation, base=Path.cwd())[1]]

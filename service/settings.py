@@ -47,6 +47,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     public_url: str = "http://127.0.0.1:8080"
     data_dir: Path = Path(".data")
     rules_dir: Path = Path("rules")
+    policy_dir: Path | None = None
     templates_dir: Path = Path("incident_templates")
     escalation_policy: Path | None = None
     log_format: str = "auto"
@@ -68,6 +69,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     def __repr__(self) -> str:
         return "Settings(<redacted>)"
+
+    @property
+    def policies(self) -> Path:
+        """Severities, notifications, escalation and RCA policy: beside the rules unless mounted apart."""
+        return self.policy_dir or self.rules_dir / "policy"
 
 
 def _parse_tokens(raw: str) -> tuple[ApiToken, ...]:
@@ -203,6 +209,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=_url(env, "INCIDENTD_PUBLIC_URL", f"http://{host}:{port}").rstrip("/"),
         data_dir=Path(env.get("INCIDENTD_DATA_DIR", "").strip() or ".data"),
         rules_dir=Path(env.get("INCIDENTD_RULES_DIR", "").strip() or "rules"),
+        policy_dir=Path(policy_dir) if (policy_dir := env.get("INCIDENTD_POLICY_DIR", "").strip()) else None,
         templates_dir=Path(env.get("INCIDENTD_TEMPLATES_DIR", "").strip() or "incident_templates"),
         escalation_policy=Path(policy) if policy else None,
         log_format=_choice(env, "INCIDENTD_LOG_FORMAT", "auto", {"auto", "json", "console"}),

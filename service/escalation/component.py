@@ -27,7 +27,7 @@ class EscalationConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def policy_path(context: Context, config: EscalationConfig) -> Path:
-    return config.policy_path or context.settings.rules_dir / DEFAULT_ESCALATION_POLICY
+    return config.policy_path or context.settings.policies / DEFAULT_ESCALATION_POLICY
 
 
 def build(context: Context, config: EscalationConfig | None = None) -> Component:

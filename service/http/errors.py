@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
 
 from service.adapters.postgres.database import DatabaseUnavailable
 from service.domain.incidents import InvalidTransition
+from service.http.request_id import request_id_of
 from service.incidents.service import Conflict, IncidentNotFound
+
+log = structlog.get_logger(__name__)
 
 
 def _error(status: int, message: str, **extra: object) -> Response[dict[str, object]]:
@@ -38,10 +42,25 @@ def _http(_: Request, exc: HTTPException) -> Response[dict[str, object]]:  # typ
     return response
 
 
+def _unexpected(request: Request, exc: Exception) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+    """A bug: logged with its traceback; the caller gets the request id to quote, never the details."""
+    rid = request_id_of(request.scope)
+    log.error(
+        "unhandled_error",
+        request_id=rid,
+        method=request.method,
+        path=request.url.path,
+        error=type(exc).__name__,
+        exc_info=exc,
+    )
+    return _error(500, f"internal error; quote request id {rid} when reporting it", request_id=rid)
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     IncidentNotFound: _not_found,
     InvalidTransition: _conflict,
     Conflict: _conflict,
     DatabaseUnavailable: _unavailable,
     HTTPException: _http,
+    Exception: _unexpected,
 }

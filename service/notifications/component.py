@@ -36,9 +36,7 @@ class NotificationOptions:
 def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
     def build_with(context: Context) -> Component:
         settings = context.settings
-        policy = options.policy or load_notification_policy(
-            settings.rules_dir / "policy" / "notifications.yaml"
-        )
+        policy = options.policy or load_notification_policy(settings.policies / "notifications.yaml")
         env = dict(options.env)
         if settings.pagerduty_routing_key:
             env["PAGERDUTY_ROUTING_KEY"] = settings.pagerduty_routing_key

@@ -36,6 +36,8 @@ from service.supervisor import sleep_or_stop
 log = structlog.get_logger(__name__)
 
 SYSTEM = Actor(name="notifications", source="system")
+# A storm's posts wait this long after their summary's retry; if the summary dies they go out alone.
+_STORM_MEMBERS_AFTER = timedelta(seconds=1)
 _RECEIPT_KINDS = frozenset({("pagerduty", "trigger"), ("pagerduty", "acknowledge"), ("pagerduty", "resolve")})
 
 
@@ -262,6 +264,9 @@ class Sender:
                 base = self._delivery.backoff_initial.total_seconds() * 2 ** (attempts - 1)
                 delay = min(self._delivery.backoff_max.total_seconds(), base) * random.uniform(0.5, 1.0)  # noqa: S311
             await store.reschedule(conn, head.id, now + timedelta(seconds=delay), str(exc))
+            if head.kind == "storm_summary":
+                retry_at = now + timedelta(seconds=delay) + _STORM_MEMBERS_AFTER
+                await store.postpone_storm_members(conn, str(head.payload["storm_key"]), retry_at)
             SENDS.labels(channel=head.channel, outcome="retry").inc()
             log.warning(
                 "notification_retry",

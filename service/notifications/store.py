@@ -197,3 +197,14 @@ async def counts(conn: asyncpg.Connection) -> dict[str, int]:
         " WHERE status IN ('pending', 'held', 'dead') GROUP BY status"
     )
     return {r["status"]: int(r["n"]) for r in rows}
+
+
+async def postpone_storm_members(conn: asyncpg.Connection, storm_key: str, at: datetime) -> None:
+    """Keep a summary's members waiting for its retry instead of flooding the channel one by one."""
+    await conn.execute(
+        "UPDATE notification_outbox SET next_attempt_at = greatest(next_attempt_at, $2)"
+        " WHERE payload ? 'storm_key' AND payload ->> 'storm_key' = $1 AND kind = 'post'"
+        " AND status = 'pending'",
+        storm_key,
+        at,
+    )

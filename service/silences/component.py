@@ -14,7 +14,7 @@ from service.silences.service import Silences
 
 def build(context: Context) -> Component:
     silences = Silences(context.db, context.muter, context.clock)
-    policy_file = context.settings.rules_dir / "policy" / "notifications.yaml"
+    policy_file = context.settings.policies / "notifications.yaml"
     # Every channel that hears about the least severe incidents hears about silences.
     channels = (
         load_notification_policy(policy_file).slack_channels(Severity.P3) if policy_file.exists() else []

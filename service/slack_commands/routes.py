@@ -7,13 +7,14 @@ body, before anything is parsed; without a configured secret they refuse everyth
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
 
 from litestar import Request, Response, post
+from litestar.exceptions import ValidationException
 from litestar.status_codes import HTTP_200_OK
 
+from service.http.input_limits import decode_json
 from service.slack_commands.metrics import REJECTED
 from service.slack_commands.runtime import STATE_KEY, SlackCommands
 
@@ -60,9 +61,9 @@ async def slack_interaction(request: AnyRequest) -> Response[Any]:
     if isinstance(body, Response):
         return body
     try:
-        payload = json.loads(_form(body).get("payload", ""))
-    except ValueError:
-        return Response({"status_code": 400, "detail": "form field `payload` is not JSON"}, status_code=400)
+        payload = decode_json(_form(body).get("payload", "").encode(), source="payload")
+    except ValidationException as exc:
+        return Response({"status_code": 400, "detail": exc.detail}, status_code=400)
     if isinstance(payload, dict) and payload.get("type") == "block_actions":
         runtime = _runtime(request)
         runtime.start_button(payload, runtime.services(request.app.state))

@@ -6,7 +6,9 @@ Like Slack: the token comes as `Authorization: Bearer xoxb-...` (else
 is a JSON string); channels are known by name (`#alerts`, `alerts`) or id, and
 postMessage answers with the channel id; chat.update needs that id and an
 existing ts (`channel_not_found`, `message_not_found`); errors are HTTP 200
-with `{"ok": false, "error": ...}`.
+with `{"ok": false, "error": ...}`. Slack's documented message limits hold:
+more than 50 blocks or a section text over 3,000 characters is `invalid_blocks`,
+and `text` beyond 40,000 characters is truncated as Slack does.
 
 Run: python -m service.testing.fake_slack --port 9401
 """
@@ -39,6 +41,22 @@ DEFAULT_USERGROUPS = (
     {"id": "S0ONCALL", "handle": "oncall", "name": "On-call engineers"},
     {"id": "S0TECHLEADS", "handle": "tech-leads", "name": "Technical leads"},
 )
+MAX_BLOCKS = 50
+SECTION_TEXT_MAX = 3000
+TEXT_TRUNCATED_AT = 40_000
+
+
+def blocks_problem(blocks: Any) -> str | None:
+    """Slack's answer to blocks beyond its documented limits, or None when they are acceptable."""
+    if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
+        return "invalid_blocks"
+    for block in blocks:
+        if not isinstance(block, dict):
+            return "invalid_blocks"
+        text = block.get("text") if block.get("type") == "section" else None
+        if isinstance(text, dict) and len(str(text.get("text", ""))) > SECTION_TEXT_MAX:
+            return "invalid_blocks"
+    return None
 
 
 @dataclass
@@ -123,24 +141,29 @@ class FakeSlack(FakeService):
         text, blocks = body.get("text"), body.get("blocks")
         if not text and not blocks:
             return {"ok": False, "error": "no_text"}
+        if blocks and (problem := blocks_problem(blocks)):
+            return {"ok": False, "error": problem}
+        text = str(text or "")[:TEXT_TRUNCATED_AT]
         thread_ts = body.get("thread_ts")
         if thread_ts is not None and str(thread_ts) not in self.messages:
             return {"ok": False, "error": "thread_not_found"}
         ts = self._next_ts()
         with self._lock:
-            self.messages[ts] = SlackMessage(cid, ts, str(text or ""), list(blocks or []), thread_ts)
-        return {"ok": True, "channel": cid, "ts": ts, "message": {"text": text or "", "ts": ts}}
+            self.messages[ts] = SlackMessage(cid, ts, text, list(blocks or []), thread_ts)
+        return {"ok": True, "channel": cid, "ts": ts, "message": {"text": text, "ts": ts}}
 
     def _update(self, body: dict[str, Any]) -> dict[str, Any]:
         cid = str(body.get("channel", ""))
         if not cid.startswith("C") or self.channel_id(cid) != cid:
             return {"ok": False, "error": "channel_not_found"}
         ts = str(body.get("ts", ""))
+        if body.get("blocks") and (problem := blocks_problem(body["blocks"])):
+            return {"ok": False, "error": problem}
         with self._lock:
             message = self.messages.get(ts)
             if message is None or message.channel_id != cid:
                 return {"ok": False, "error": "message_not_found"}
-            message.text = str(body.get("text") or message.text)
+            message.text = str(body.get("text") or message.text)[:TEXT_TRUNCATED_AT]
             message.blocks = list(body.get("blocks") or message.blocks)
             message.updates += 1
         return {"ok": True, "channel": cid, "ts": ts, "text": message.text}

@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from service.adapters.postgres.database import Database
 from service.notifications import messages
+from service.notifications.channels.slack.storm_summary import storm_parts
 from service.notifications.outcomes import DeliveryError, NotConfigured, parse_retry_after, redact
 from service.notifications.silence_notices import notice_text
 
@@ -123,13 +124,25 @@ class SlackDelivery:
         interval_seconds: float,
         members: Sequence[tuple[int, dict[str, Any]]],
         now: datetime,
-    ) -> str:
-        """One storm message standing for many incidents; their later changes reply in its thread."""
-        text = messages.storm_summary(channel, interval_seconds, [snap for _, snap in members])
-        answer = await self._call("chat.postMessage", channel=channel, text=text)
-        channel_id, ts = str(answer.get("channel") or channel), str(answer["ts"])
-        await self._remember([i for i, _ in members], channel, channel_id, ts, now, summary=True)
-        return ts
+    ) -> int:
+        """Name every member in as many messages as Slack's limits need; returns how many were posted.
+
+        Each message is remembered for the incidents it names as soon as Slack has it, so their
+        later changes reply in its thread, and a retry after a failure part-way posts only the rest.
+        """
+        named = await self._db.fetch(
+            "SELECT incident_id FROM slack_messages WHERE channel = $1 AND incident_id = ANY($2::bigint[])",
+            channel,
+            [i for i, _ in members],
+        )
+        done = {r["incident_id"] for r in named}
+        todo = [(i, snap) for i, snap in members if i not in done]
+        parts = storm_parts(channel, interval_seconds, todo, already_named=len(members) - len(todo))
+        for part in parts:
+            answer = await self._call("chat.postMessage", channel=channel, text=part.text, blocks=part.blocks)
+            channel_id, ts = str(answer.get("channel") or channel), str(answer["ts"])
+            await self._remember(list(part.incident_ids), channel, channel_id, ts, now, summary=True)
+        return len(parts)
 
     async def post_notice(self, channel: str, payload: dict[str, Any]) -> None:
         """A message about no incident in particular (a silence started or ended)."""
