@@ -43,7 +43,7 @@ _WHY = {
     "400": "A field is missing, malformed, out of range, nested too deeply or holds a NUL character",
     "401": "No valid bearer token (or, for webhooks, no valid signature)",
     "403": "The token lacks the right this operation needs",
-    "404": "No such incident, notification or document",
+    "404": "No such incident, notification, document or silence",
     "409": "The change conflicts with the incident's current state",
     "413": "The request body is larger than 1 MiB",
     "500": "Unexpected error: logged with its traceback under the request id returned here",
@@ -51,9 +51,21 @@ _WHY = {
 }
 
 
-def _error_response(status: str) -> OpenAPIResponse:
+# Alertmanager's API answers its own 400s and 404s with a bare JSON string (its published spec);
+# the checks that run before any handler still answer in our error object.
+_ALERTMANAGER_PREFIXES = ("/api/v2/", "/webhooks/alertmanager")
+_ALERTMANAGER_ERRORS = {
+    "400": Schema(one_of=[Schema(type=OpenAPIType.STRING), _ERROR]),
+    "404": Schema(type=OpenAPIType.STRING),
+}
+
+
+def _error_response(status: str, path: str = "") -> OpenAPIResponse:
+    schema = _ERROR
+    if path.startswith(_ALERTMANAGER_PREFIXES):
+        schema = _ALERTMANAGER_ERRORS.get(status, _ERROR)
     return OpenAPIResponse(
-        description=_WHY[status], content={"application/json": OpenAPIMediaType(schema=_ERROR)}
+        description=_WHY[status], content={"application/json": OpenAPIMediaType(schema=schema)}
     )
 
 
@@ -159,7 +171,14 @@ def document_behaviour(app: Litestar) -> None:
                     operation.security = list(BEARER)
                 responses = operation.responses if operation.responses is not None else {}
                 for status in _statuses(route.path_format, method, handler):
-                    responses.setdefault(status, _error_response(status))
+                    response = _error_response(status, route.path_format)
+                    if (
+                        route.path_format.startswith(_ALERTMANAGER_PREFIXES)
+                        and status in _ALERTMANAGER_ERRORS
+                    ):
+                        responses[status] = response  # Litestar's default 400 would promise our object
+                    else:
+                        responses.setdefault(status, response)
                 operation.responses = responses
                 _constrain_parameters(operation.parameters)
     _strict_bodies(app, handlers)
