@@ -31,9 +31,11 @@ class Problem(msgspec.Struct, frozen=True, order=True):
     line: int
     field: str
     message: str
+    warning: bool = False  # worth saying, but the file is still accepted
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+        kind = "warning: " if self.warning else ""
+        return f"{self.file}:{self.line}: {self.field}: {kind}{self.message}"
 
 
 class Located(msgspec.Struct, frozen=True):
@@ -63,6 +65,10 @@ class Report:
     def error(self, path: DataPath, message: str, *, line_of: DataPath | None = None) -> None:
         line = self.doc.line(line_of if line_of is not None else path)
         self.problems.append(Problem(self.doc.file, line, self.describe(path) or "(file)", message))
+
+    def warn(self, path: DataPath, message: str) -> None:
+        line = self.doc.line(path)
+        self.problems.append(Problem(self.doc.file, line, self.describe(path) or "(file)", message, True))
 
 
 def dotted(path: DataPath) -> str:

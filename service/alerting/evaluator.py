@@ -281,7 +281,7 @@ async def _settled(conn: asyncpg.Connection, plan: GroupPlan) -> GroupPlan:
 
 def _group_keys(rule: Rule, states: Mapping[str, AlertState], known: Mapping[str, str]) -> dict[str, str]:
     return {
-        key: known.get(key) or group_key(rule.name, rule.group_by, alert_labels(rule, state.labels))
+        key: known.get(key) or group_key(rule.alertname, rule.group_by, alert_labels(rule, state.labels))
         for key, state in states.items()
     }
 

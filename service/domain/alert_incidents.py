@@ -68,7 +68,7 @@ def _worst(rule: Rule, transitions: Sequence[RuleTransition]) -> RuleTransition:
 def incident_labels(rule: Rule, labels: Mapping[str, str]) -> dict[str, str]:
     """The labels that identify the group (plus the rule's own, e.g. team): what policies route on."""
     picked = {name: labels[name] for name in rule.group_by if name in labels}
-    return {**rule.labels, **picked, "alertname": rule.name}
+    return {**rule.labels, **picked, "alertname": rule.alertname}
 
 
 def alert_details(rule: Rule, transition: RuleTransition, count: int) -> dict[str, Any]:
@@ -105,6 +105,8 @@ def _title(rule: Rule, worst: RuleTransition) -> str:
     level = worst.level or Level.WARNING
     threshold = rule.threshold(level)
     shown = threshold.text if threshold is not None else "threshold"
+    if rule.prometheus is not None:
+        return f"{rule.alertname}: {rule.signal.query or ''}"[:500]
     return f"{rule.name}: {rule.comparison.value} {shown}"[:500]
 
 

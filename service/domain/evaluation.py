@@ -127,6 +127,9 @@ def evaluate(
 
 def _level_test(rule: Rule) -> Callable[[float], Level | None]:
     """`rule.level_for` specialised once per evaluation: it runs for every series."""
+    if rule.prometheus is not None:
+        fixed = rule.prometheus.level
+        return lambda _: fixed  # a Prometheus alert is every series its expr returns, NaN included
     warning = rule.warning.value if rule.warning is not None else None
     critical = rule.critical.value if rule.critical is not None else None
     above = rule.comparison is Comparison.ABOVE
@@ -188,7 +191,7 @@ def make_alert(rule: Rule, key: str, state: AlertState) -> Alert:
         rule=rule.name,
         series=key,
         labels=labels,
-        group_key=group_key(rule.name, rule.group_by, labels),
+        group_key=group_key(rule.alertname, rule.group_by, labels),
         status=state.status,
         level=state.level,
         severity=_severity(rule, state.level),
@@ -206,7 +209,7 @@ def _describe(rule: Rule, key: str, state: AlertState, change: AlertTransition) 
         at=change.at,
         rule=rule.name,
         series=key,
-        group_key=group_key(rule.name, rule.group_by, labels),
+        group_key=group_key(rule.alertname, rule.group_by, labels),
         labels=labels,
         level=change.level,
         previous_level=change.previous_level,
