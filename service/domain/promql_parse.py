@@ -139,14 +139,17 @@ class _Parser:
         self.at += 1
         return token
 
+    def label_name(self) -> str:
+        kind, name = self.take()
+        if kind != "ident":
+            raise Unsupported(f"expected a label name, got {name!r}")
+        return name
+
     def labels(self) -> tuple[str, ...]:
         self.take("(")
         names: list[str] = []
         while self.peek()[1] != ")":
-            kind, name = self.take()
-            if kind != "ident":
-                raise Unsupported(f"expected a label name, got {name!r}")
-            names.append(name)
+            names.append(self.label_name())
             if self.peek()[1] == ",":
                 self.take()
         self.take(")")
@@ -257,9 +260,7 @@ class _Parser:
         self.take("{")
         found: list[Matcher] = []
         while self.peek()[1] != "}":
-            kind, label = self.take()
-            if kind != "ident":
-                raise Unsupported(f"expected a label name, got {label!r}")
+            label = self.label_name()
             op = self.take()[1]
             if op not in {"=", "!=", "=~", "!~"}:
                 raise Unsupported(f"expected =, !=, =~ or !~ after {label}, got {op!r}")
