@@ -45,6 +45,7 @@ class Located(msgspec.Struct, frozen=True):
     data: Any
     lines: dict[DataPath, int]
     duplicates: tuple[DataPath, ...] = ()  # keys given twice in one mapping; YAML keeps the last
+    directory: str = ""  # the file's own directory, for paths written relative to it
 
     def line(self, path: DataPath) -> int:
         while path and path not in self.lines:
@@ -156,7 +157,8 @@ def load_located(path: Path, *, shown_as: str | None = None) -> tuple[Located | 
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else 1
         return None, [Problem(file, line, "yaml", f"cannot read value: {exc.problem}")]
-    return Located(file, data, builder.lines, tuple(builder.duplicates)), problems
+    located = Located(file, data, builder.lines, tuple(builder.duplicates), str(path.resolve().parent))
+    return located, problems
 
 
 def _struct_type(annotation: Any) -> tuple[type[msgspec.Struct] | None, bool, bool]:

@@ -14,7 +14,7 @@ timeout neither resolves incidents nor starts new ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import msgspec
@@ -97,7 +97,11 @@ def evaluate(
     values: SeriesValues | None,
     previous: Mapping[str, AlertState],
     at: datetime,
+    *,
+    held: Sequence[Mapping[str, str]] = (),
 ) -> Evaluation:
+    """`held` names scrape targets that could not be read ({job, instance}): a series of theirs that is
+    missing from `values` keeps its state unchanged, like every series of an unreadable source."""
     states: dict[str, AlertState] = {}
     transitions: list[RuleTransition] = []
     if values is None:
@@ -119,8 +123,12 @@ def evaluate(
             start = before or AlertState(labels=dict(labels))
             _advance(rule, key, start, Observation(at, level, value), states, transitions)
         for key, before in previous.items():
-            if key not in seen:
-                _advance(rule, key, before, Observation(at, None, None), states, transitions)
+            if key in seen:
+                continue
+            if held and any(all(before.labels.get(k) == v for k, v in h.items()) for h in held):
+                states[key] = before
+                continue
+            _advance(rule, key, before, Observation(at, None, None), states, transitions)
         states = {key: state for key, state in states.items() if _worth_keeping(state, at)}
     return Evaluation(rule=rule.name, at=at, states=states, transitions=transitions)
 

@@ -205,8 +205,27 @@ class RuleGroup(msgspec.Struct, frozen=True, kw_only=True):
     line: int = 0
 
 
+class ScrapeAuth(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a scrape's credentials are: only names of variables and files, never the secrets."""
+
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    bearer_token_env: str | None = None
+    bearer_token_file: str | None = None
+
+
+class TlsOptions(msgspec.Struct, frozen=True, kw_only=True):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    server_name: str | None = None
+    insecure_skip_verify: bool = False
+
+
 class ScrapeTarget(msgspec.Struct, frozen=True, kw_only=True):
-    """A Prometheus-format /metrics endpoint; `url_env` names a variable holding the URL instead."""
+    """A scrape source: one /metrics URL (`url`, or `url_env` naming a variable holding it), or many
+    `host:port` targets listed in `targets` and in Prometheus `file_sd` files, scraped alike."""
 
     name: str
     url: str | None
@@ -214,6 +233,22 @@ class ScrapeTarget(msgspec.Struct, frozen=True, kw_only=True):
     interval: timedelta
     timeout: timedelta
     labels: dict[str, str] = msgspec.field(default_factory=dict)
+    targets: tuple[str, ...] = ()
+    file_sd: tuple[str, ...] = ()  # absolute paths or globs, resolved when the rule files were read
+    scheme: str = "http"
+    metrics_path: str = "/metrics"
+    job: str | None = None  # the `job` label; the source's name when not given
+    honor_labels: bool = False
+    auth: ScrapeAuth | None = None
+    tls: TlsOptions | None = None
+
+    @property
+    def job_name(self) -> str:
+        return self.job or self.name
+
+    @property
+    def many(self) -> bool:
+        return bool(self.targets or self.file_sd)
 
 
 class PrometheusServer(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,3 +13,5 @@ SOURCE_DURATION = Histogram(
 )
 SOURCE_FAILURES = Counter("incidentd_source_failures_total", "Failed reads of a source", ["source", "kind"])
 SCRAPE_SAMPLES = Gauge("incidentd_scrape_samples", "Samples in the last successful scrape", ["source"])
+SCRAPE_TARGETS = Gauge("incidentd_scrape_targets", "Targets of a scrape source in its last round", ["source"])
+SCRAPE_TARGETS_UP = Gauge("incidentd_scrape_targets_up", "Targets that answered the last round", ["source"])

@@ -1,4 +1,4 @@
-"""Prometheus-format rule files: accepted as they are, checked with file:line, evaluated as Prometheus would."""
+"""Prometheus-format rule files: accepted as they are, checked with file:line, evaluated as in Prometheus."""
 
 from __future__ import annotations
 
@@ -139,7 +139,8 @@ groups:
     ]
     assert shown == [
         "4: NoExpr.expr: missing (required)",
-        "9: BadTemplate.annotations.summary: {{ if }} is not supported in annotations (only values and functions)",
+        "9: BadTemplate.annotations.summary: {{ if }} is not supported in annotations "
+        "(only values and functions)",
         "12: BadFor.for: bad duration '5 minutes': expected e.g. 30s, 5m, 1h30m, 2d",
         "14: Unbalanced.expr: cannot read the PromQL: unclosed bracket: expected ')'",
         "17: Typo.lables: unknown field; did you mean 'labels'?",
