@@ -273,7 +273,7 @@ class Collector:
         try:
             if kind == "scrape":
                 scraped, per_target = await self._scrape(name, address, readers, now)
-                error = _summary(scraped, per_target)
+                error = _summary(per_target)
             elif kind == "prometheus":
                 rows, errors = await self._query_all(address, readers, now, timeout)
                 error = next(iter(errors.values()), None)
@@ -371,11 +371,12 @@ class Collector:
             log.info("source_up", source=status.source, kind=status.kind)
 
 
-def _summary(scraped: Sequence[TargetStatus], statuses: Sequence[SourceStatus]) -> str | None:
-    """The source's own error: None when every target answered and every target file reads."""
+def _summary(statuses: Sequence[SourceStatus]) -> str | None:
+    """The source's own error: None when every target answered and every target file reads (or when
+    there are no targets at all, like a file_sd directory that is still empty)."""
     down = [s for s in statuses if not s.ok]
     if not down:
-        return None if scraped or statuses else "no targets (the targets list and file_sd files are empty)"
+        return None
     first = down[0]
     where = first.labels.get("instance", "")
     if len(statuses) == 1:

@@ -148,7 +148,7 @@ class TargetScrapes:
         None when no target answered (every state of the rule is held)."""
         rows: list[Row] = []
         held: list[dict[str, str]] = []
-        answered = False
+        answered = not statuses  # no targets (an empty file_sd directory): no series, as in Prometheus
         for status in statuses:
             history = self._histories.get((source.name, status.target.url))
             if not status.ok or history is None:
