@@ -128,7 +128,7 @@ groups:
 
 
 async def run(ports: list[int], rounds: int, interval: float) -> None:
-    from service.adapters.rule_files import load_rules
+    from service.config.rule_files import load_rules
     from service.sources.collector import Collector
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,10 +16,10 @@ from typing import Any
 
 import msgspec
 
-from service.adapters.rule_files import rule_files_in
-from service.adapters.rule_signals import Scalar, duration
-from service.adapters.yaml_lines import DataPath, Located, Problem, Report, decode, load_located
 from service.config.prometheus_rules import is_prometheus_rules
+from service.config.rule_files import rule_files_in
+from service.config.rule_signals import Scalar, duration
+from service.config.yaml_lines import DataPath, Located, Problem, Report, decode, load_located
 from service.domain.promql_eval import STALE, Series, Stale
 from service.domain.promql_parse import Unsupported, parse_series
 from service.domain.promtool_cases import PromAlertCheck, PromTestCase, compile_exprs

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-from service.adapters.yaml_lines import DataPath, Report
+from service.config.yaml_lines import DataPath, Report
 from service.domain.rules import ScrapeAuth, TlsOptions
 from service.sources.targets import FileSdError, address_problem, expand_file_sd, parse_file_sd
 

@@ -21,10 +21,10 @@ import pytest
 from aiohttp import web
 
 from service.adapters.postgres.database import Database
-from service.adapters.rule_files import load_rules
 from service.alerting.evaluator import Evaluator
 from service.alerting.rulebook import RuleBook
 from service.clock import FrozenClock
+from service.config.rule_files import load_rules
 from service.domain.rules import RuleSet
 from service.incidents.service import IncidentService
 from service.sources.collector import Collection, Collector

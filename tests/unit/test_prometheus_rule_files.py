@@ -7,7 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from service.adapters.rule_files import load_rules
+from service.config.rule_files import load_rules
 from service.domain.alerts import AlertStatus
 from service.domain.evaluation import current_alerts, evaluate
 from service.domain.go_templates import render_template, template_problem

@@ -14,9 +14,9 @@ from typing import Any
 
 import msgspec
 
-from service.adapters.rule_signals import Scalar, duration
-from service.adapters.yaml_lines import DataPath, Report, decode
+from service.config.rule_signals import Scalar, duration
 from service.config.scrape_options import ENV_NAME, ScrapeOptions, check_auth, check_targets, check_tls
+from service.config.yaml_lines import DataPath, Report, decode
 from service.domain.rules import (
     LABEL_PATTERN,
     NAME_PATTERN,

@@ -15,9 +15,10 @@ from typing import Any
 
 import msgspec
 
-from service.adapters.rule_signals import Scalar, build_signal, duration
-from service.adapters.rule_sources import build_sources
-from service.adapters.yaml_lines import (
+from service.config.prometheus_rules import build_prometheus_groups, is_prometheus_rules
+from service.config.rule_signals import Scalar, build_signal, duration
+from service.config.rule_sources import build_sources
+from service.config.yaml_lines import (
     DataPath,
     Problem,
     Report,
@@ -26,7 +27,6 @@ from service.adapters.yaml_lines import (
     dotted,
     load_located,
 )
-from service.config.prometheus_rules import build_prometheus_groups, is_prometheus_rules
 from service.domain.rules import (
     DEFAULT_GROUP_BY,
     GROUP_BY_ALL,
