@@ -39,8 +39,10 @@ def _extrapolated(
     interval = sampled
     interval += to_start if to_start < threshold else average / 2
     interval += to_end if to_end < threshold else average / 2
-    result *= interval / sampled
-    return result / (end - start) if per_second else result
+    factor = interval / sampled
+    if per_second:
+        factor /= end - start
+    return result * factor  # in this order, as Prometheus rounds
 
 
 def _instant_delta(points: Points, *, rate: bool) -> float | None:
