@@ -43,7 +43,8 @@ EXPRESSIONS = [
     "increase(http_requests_total[3m])",
     "irate(http_requests_total[5m])",
     "sum by (job) (rate(http_requests_total[5m]))",
-    'sum by (job) (rate(http_requests_total{code=~"5.."}[5m])) / sum by (job) (rate(http_requests_total[5m]))',
+    'sum by (job) (rate(http_requests_total{code=~"5.."}[5m]))'
+    " / sum by (job) (rate(http_requests_total[5m]))",
     "avg without (code) (rate(http_requests_total[2m]))",
     "count by (job) (up == 1)",
     "up == bool 0",
@@ -70,7 +71,7 @@ EVAL_TIMES = [timedelta(minutes=m) for m in (4, 9, 12, 15)]
 def _series() -> list[Series]:
     found = []
     for text, values in INPUT.items():
-        expanded: list[float | None | Stale] = []
+        expanded: list[float | Stale | None] = []
         for token in values.split():
             expanded.extend([STALE] if token == "stale" else expand_values(token))
         points = [(i * STEP, v) for i, v in enumerate(expanded) if v is not None]
