@@ -35,7 +35,9 @@ def describe_event(event: dict[str, Any]) -> str:
     if kind == "notification_sent":
         return f"notification sent: {data.get('channel')} {data.get('kind')} -> {data.get('target')}"
     if kind in ("alert_cleared", "alert_level_changed"):
-        return f"{kind.replace('_', ' ')}: {data.get('rule')} = {data.get('value_text')}"
+        value, reason = data.get("value_text"), data.get("reason")
+        shown = f" = {value}" if value else f" ({reason})" if reason else ", no value"
+        return f"{kind.replace('_', ' ')}: {data.get('rule')}{shown}"
     note = data.get("note") or data.get("reason") or ""
     return f"{kind.replace('_', ' ')} by {who}" + (f": {note}" if note else "")
 
