@@ -223,6 +223,8 @@ class Collector:
         history = self._histories.get(signal.source)
         if history is None:
             return None
+        if history.scrapes < 2 and signal.kind is not SignalKind.GAUGE:
+            return None  # warming up after a start: no rate yet is not "no series", so hold the states
         target = next(t for t in self._sources.scrape if t.name == signal.source)
         try:
             return derive(signal, history, now.timestamp(), target.labels)
