@@ -158,7 +158,11 @@ class TargetScrapes:
         answered = not statuses  # no targets (an empty file_sd directory): no series, as in Prometheus
         for status in statuses:
             history = self._histories.get((source.name, status.target.url))
-            if not status.ok or history is None:
+            warming_up = (
+                history is not None and history.scrapes < 2 and rule.signal.kind is not SignalKind.GAUGE
+            )
+            if not status.ok or history is None or warming_up:
+                # a rate needs two scrapes: after a start that is not "no series", so the states are held
                 held.append(target_key(status.target))
                 continue
             answered = True
