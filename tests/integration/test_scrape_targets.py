@@ -429,7 +429,7 @@ async def test_each_target_keeps_its_history_over_an_identical_reload_and_report
         assert "node_load1" in (warnings[b.address] or "")
         assert all(s.ok for s in first.statuses)
         assert _scrape_errors("duplicate") == duplicates + 1
-        assert first.values["Requests"] == []  # a rate needs two scrapes of a target
+        assert first.values["Requests"] is None  # a rate needs two scrapes of a target: held, not "no series"
 
         collector.update_sources(_load(tmp_path, source, _gauge_rule() + rate_rule).sources)
         a.body = "node_load1 1\nreq_total 1150\n"
@@ -456,6 +456,6 @@ async def test_each_target_keeps_its_history_over_an_identical_reload_and_report
         collector.update_sources(rules.sources)
         a.body = "node_load1 1\nreq_total 1300\n"
         fourth = await collector.collect(list(rules.rules()), T0 + timedelta(seconds=45))
-        assert fourth.values["Requests"] == []
+        assert fourth.values["Requests"] is None  # held until a second scrape, not "no series"
     finally:
         await collector.close()
