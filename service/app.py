@@ -30,7 +30,7 @@ from service.incidents.service import IncidentChange, IncidentService
 from service.observability import INCIDENT_EVENTS
 from service.rca.service import RcaService
 from service.settings import Settings
-from service.supervisor import Loop, Supervisor
+from service.supervisor import Supervisor, Worker
 
 ComponentFactory = Callable[[Context], Component]
 
@@ -77,6 +77,17 @@ def build_app(
     supervisor = Supervisor()
     workers_enabled = settings.workers if run_workers is None else run_workers
     schema_ready = asyncio.Event()
+
+    def own_pool(name: str, max_size: int) -> Database:
+        return Database(
+            database_url,
+            min_size=1,
+            max_size=max_size,
+            connect_timeout=settings.db_connect_timeout,
+            command_timeout=settings.db_command_timeout,
+            application_name=name,
+        )
+
     context = Context(
         settings=settings,
         database_url=database_url,
@@ -84,9 +95,10 @@ def build_app(
         incidents=incidents,
         clock=clock,
         severity_policy=severity_policy,
+        pool_factory=own_pool,
     )
     built = [factory(context) for factory in (default_components() if components is None else components)]
-    workers: list[tuple[str, Loop]] = [w for c in built for w in c.workers]
+    workers: list[Worker] = [w for c in built for w in c.workers]
 
     async def maintain_schema(stop: asyncio.Event) -> None:
         async with db.connection() as conn:
@@ -94,8 +106,8 @@ def build_app(
         log.info("schema_ready", applied=[m.version for m in applied])
         schema_ready.set()
         if workers_enabled:
-            for name, loop in workers:
-                supervisor.start(name, loop)
+            for worker in workers:
+                supervisor.start_worker(worker)
 
     async def on_startup(app: Litestar) -> None:
         supervisor.start("migrations", maintain_schema)
@@ -116,6 +128,7 @@ def build_app(
             "public_url": settings.public_url,
             "severity_policy": severity_policy,
             "detail_contributors": [d for c in built for d in c.detail_contributors],
+            "metrics_readers": [r for c in built for r in c.metrics_readers],
             "components": {c.name: c for c in built},
             "readiness_notes": {},
             "supervisor": supervisor,

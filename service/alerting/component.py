@@ -17,6 +17,7 @@ from service.alerting.rulebook import RuleBook
 from service.api.alerts import AlertsController
 from service.components import Component, Context
 from service.domain.rules import Rule, Sources
+from service.supervisor import Worker
 
 log = structlog.get_logger(__name__)
 
@@ -81,7 +82,8 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
 
     return Component(
         name="alerting",
-        workers=[("rules-evaluator", run)],
+        # A round reads every due source under its own timeout (at most a minute) before evaluating.
+        workers=[Worker("rules-evaluator", run, stall_after=120.0)],
         routes=[AlertsController],
         detail_contributors=[alerts_of],
         state={"rulebook": book, "evaluator": evaluator},

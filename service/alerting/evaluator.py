@@ -34,6 +34,7 @@ from service.alerting.source_health import (
     source_down_rule,
     source_down_values,
 )
+from service.cancellation import reraise_if_cancelling
 from service.clock import Clock
 from service.domain.alert_incidents import GroupPlan, plan_group
 from service.domain.alerts import AlertState, group_key
@@ -41,7 +42,7 @@ from service.domain.evaluation import RuleTransition, alert_labels, evaluate, gr
 from service.domain.incidents import Action, Actor, Status
 from service.domain.rules import Rule
 from service.incidents.service import IncidentChange, IncidentService
-from service.supervisor import sleep_or_stop
+from service.supervisor import progress, sleep_or_stop
 
 log = structlog.get_logger(__name__)
 
@@ -50,7 +51,6 @@ MAX_IDLE = 1.0
 BATCH_RULES = 500  # rules per transaction
 BATCH_SERIES = 50_000  # a rule with more series than this goes alone
 VALUE_REFRESH_EVERY = 10  # slots between rewrites of a still-breaching series' stored value
-_DATABASE_GONE = (DatabaseUnavailable, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 
 EVALUATIONS = Counter("incidentd_rule_evaluations_total", "Rule evaluations by outcome", ["outcome"])
 EVALUATION_SECONDS = Histogram(
@@ -134,9 +134,10 @@ class Evaluator:
         started = time.perf_counter()
         try:
             done = await self.evaluate_batch(batch, now)
-        except _DATABASE_GONE:
+        except DatabaseUnavailable:
             raise  # the database is the problem, not the rules: let the supervisor back off
-        except Exception:
+        except Exception as exc:
+            reraise_if_cancelling(exc)
             if len(batch) == 1:
                 rule = batch[0][0]
                 EVALUATIONS.labels(outcome="error").inc()
@@ -253,6 +254,7 @@ class Evaluator:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self.tick()
+            progress()
             await sleep_or_stop(stop, self._idle_seconds())
 
     def _idle_seconds(self) -> float:

@@ -17,6 +17,7 @@ from service.notifications.policy import DeliveryPolicy, NotificationPolicy, loa
 from service.notifications.sender import Sender
 from service.notifications.slack_delivery import SlackDelivery
 from service.notifications.webhooks import pagerduty_webhook
+from service.supervisor import Worker
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,13 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
         if settings.pagerduty_routing_key:
             env["PAGERDUTY_ROUTING_KEY"] = settings.pagerduty_routing_key
         pagerduty = PagerDutyDelivery(policy, env, settings.pagerduty_events_url)
-        slack = SlackDelivery(settings.slack_bot_token, settings.slack_api_url, context.db)
+        # Each slot holds one connection across its send and may take a second to record a Slack post;
+        # one more is the LISTEN connection. Sized so that the sender never waits for itself.
+        sender_db = context.own_pool("incidentd-sender", 2 * options.concurrency + 1)
+        slack = SlackDelivery(settings.slack_bot_token, settings.slack_api_url, sender_db)
         context.incidents.add_observer(IntentWriter(policy, settings.public_url))
         sender = Sender(
-            context.db,
+            sender_db,
             context.incidents,
             pagerduty,
             slack,
@@ -63,14 +67,17 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
         async def shutdown() -> None:
             pagerduty.close()
             await slack.close()
+            if sender_db is not context.db:
+                await sender_db.close()
 
         return Component(
             name="notifications",
-            workers=[("notification-sender", sender.run)],
+            workers=[Worker("notification-sender", sender.run, stall_after=60.0)],
             routes=[NotificationController, pagerduty_webhook],
             detail_contributors=[trail_contributor(context.db)],
             state={"notification_sender": sender, "notifications_clock": context.clock},
             on_shutdown=[shutdown],
+            metrics_readers=[sender.update_gauges],
         )
 
     return build_with

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from service.cancellation import reraise_if_cancelling
 from service.clock import Clock
 from service.domain.incidents import Action, parse_human_id
 from service.incidents.service import IncidentService
@@ -82,7 +83,8 @@ class SlackCommands:
         name = command_name(command)
         try:
             reply, outcome = await execute(command, user, services)
-        except Exception:
+        except Exception as exc:
+            reraise_if_cancelling(exc)
             log.exception("slack_command_failed", command=name, user_id=user.user_id)
             COMMANDS.labels(command=name, outcome="error").inc()
             return problem_reply("that failed on our side and was logged; try again or use the web API")

@@ -1,0 +1,77 @@
+"""The watchdog: a worker that stops making progress is shown, counted, cancelled and started again."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import REGISTRY
+
+from service.supervisor import Supervisor, Worker, progress
+
+
+async def _until(check: object, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+def _age(worker: str) -> float | None:
+    return REGISTRY.get_sample_value("incidentd_worker_last_progress_seconds", {"worker": worker})
+
+
+async def test_a_stuck_worker_is_reported_and_restarted() -> None:
+    starts = 0
+    hang = asyncio.Event()
+    hang.set()
+
+    async def loop(stop: asyncio.Event) -> None:
+        nonlocal starts
+        starts += 1
+        while not stop.is_set():
+            progress()
+            await asyncio.sleep(0.02)
+            if hang.is_set() and starts == 1:
+                await asyncio.Event().wait()  # stuck: no progress, no crash, no log
+
+    supervisor = Supervisor(watchdog_interval=0.05, cancel_grace=0.5)
+    supervisor.start_worker(Worker("stuck-once", loop, stall_after=0.4))
+    try:
+        await _until(lambda: "stuck-once" in supervisor.stalled())
+        assert (_age("stuck-once") or 0) > 0.4
+        assert "bound 0.4s" in supervisor.stalled()["stuck-once"]
+        await _until(lambda: starts == 2)
+        await _until(lambda: not supervisor.failures)  # its first round after the restart clears it
+        assert supervisor.stalled() == {}
+        assert (_age("stuck-once") or 99) < 0.4
+        restarts = REGISTRY.get_sample_value(
+            "incidentd_worker_restarts_total", {"worker": "stuck-once", "reason": "stalled"}
+        )
+        assert restarts == 1
+    finally:
+        await supervisor.stop(timeout=1)
+
+
+async def test_a_worker_that_swallows_its_cancellation_is_abandoned_and_replaced() -> None:
+    starts = 0
+
+    async def loop(stop: asyncio.Event) -> None:
+        nonlocal starts
+        starts += 1
+        mine = starts
+        while not stop.is_set():
+            if mine == 1:
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    continue  # the bug this guards against: the cancellation is lost
+            progress()
+            await asyncio.sleep(0.02)
+
+    supervisor = Supervisor(watchdog_interval=0.05, cancel_grace=0.2)
+    supervisor.start_worker(Worker("deaf", loop, stall_after=0.3))
+    try:
+        await _until(lambda: starts == 2)
+        await _until(lambda: not supervisor.failures)
+    finally:
+        await supervisor.stop(timeout=1)
