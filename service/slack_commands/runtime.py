@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from service.adapters.postgres.database import Database
 from service.cancellation import reraise_if_cancelling
 from service.clock import Clock
 from service.domain.incidents import Action, parse_human_id
@@ -58,8 +59,9 @@ class SlackCommands:
         public_url: str,
         clock: Clock,
         config: SlackCommandsConfig,
+        db: Database,
     ) -> None:
-        self.verifier = RequestVerifier(signing_secret, clock) if signing_secret else None
+        self.verifier = RequestVerifier(signing_secret, clock, db) if signing_secret else None
         self.command = command
         self.public_url = public_url
         self.clock = clock
