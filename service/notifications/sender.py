@@ -15,7 +15,7 @@ import contextlib
 import random
 import time
 from collections.abc import Callable, Coroutine
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -223,6 +223,7 @@ class Sender:
     async def _send(self, conn: asyncpg.Connection, head: OutboxRow, batch: list[OutboxRow]) -> list[int]:
         """Deliver; returns ids of other rows this send stood for (storm members)."""
         now = self._clock()
+        maybe_sent = await self._note_attempt(head, now)
         if head.channel == "pagerduty":
             await self._pd.send(head.kind, head.target, head.payload)
             if (head.channel, head.kind) in _RECEIPT_KINDS:
@@ -241,6 +242,8 @@ class Sender:
         assert head.incident_id is not None
         result = await self._slack.post_or_update(
             conn,
+            outbox_id=head.id,
+            maybe_sent=maybe_sent,
             incident_id=head.incident_id,
             channel=head.target,
             snapshot=batch[-1].payload["snapshot"],
@@ -250,6 +253,22 @@ class Sender:
         if result == "posted":
             await self._receipt(conn, head, "notification_sent", {})
         return []
+
+    async def _note_attempt(self, head: OutboxRow, now: datetime) -> bool:
+        """Commit "about to call the provider" first, on a connection of its own; True when an earlier
+        call for this row started but its outcome never committed (a crash): it may have been sent."""
+        async with self._db.connection() as own:
+            started = await store.record_attempt(own, head.id, now)
+        maybe_sent = started - 1 > head.attempts
+        if maybe_sent:
+            log.warning(
+                "notification_maybe_sent_before",
+                id=head.id,
+                channel=head.channel,
+                kind=head.kind,
+                note="an earlier attempt's outcome was not recorded; sending again (PagerDuty dedups by key)",
+            )
+        return maybe_sent
 
     async def _failed(self, conn: asyncpg.Connection, head: OutboxRow, exc: DeliveryError) -> None:
         now = self._clock()

@@ -90,6 +90,18 @@ async def claim_storm_members(conn: asyncpg.Connection, storm_key: str) -> list[
     return [_row(r) for r in records]
 
 
+async def record_attempt(conn: asyncpg.Connection, row_id: int, now: datetime) -> int:
+    """Count one provider call about to start (autocommit, outside the sending transaction)."""
+    started: int = await conn.fetchval(
+        "INSERT INTO notification_attempts (outbox_id, attempts, first_at, last_at) VALUES ($1, 1, $2, $2)"
+        " ON CONFLICT (outbox_id) DO UPDATE SET attempts = notification_attempts.attempts + 1,"
+        " last_at = EXCLUDED.last_at RETURNING attempts",
+        row_id,
+        now,
+    )
+    return started
+
+
 async def mark(
     conn: asyncpg.Connection, ids: Sequence[int], status: str, now: datetime, error: str | None = None
 ) -> None:
