@@ -34,6 +34,11 @@ async def post_then_die(
         raise Rollback
 
 
+async def declare_p1(db: Database, title: str) -> tuple[Any, dict[str, Any]]:
+    declared = await IncidentService(db).declare(title=title, severity=Severity.P1, actor=Actor("a", "api"))
+    return declared, messages.snapshot(declared.incident, {}, "http://incidentd.test")
+
+
 @pytest.fixture
 async def slack() -> AsyncIterator[FakeSlack]:
     fake = FakeSlack()
@@ -45,9 +50,7 @@ async def slack() -> AsyncIterator[FakeSlack]:
 async def test_post_then_crash_before_commit_updates_instead_of_posting_again(
     db: Database, slack: FakeSlack
 ) -> None:
-    incidents = IncidentService(db)
-    declared = await incidents.declare(title="checkout errors", severity=Severity.P1, actor=Actor("a", "api"))
-    snap = messages.snapshot(declared.incident, {}, "http://incidentd.test")
+    declared, snap = await declare_p1(db, "checkout errors")
     delivery = SlackDelivery(TOKEN, f"{slack.url}/api/", db)
     now = datetime.now(UTC)
     try:
@@ -67,9 +70,7 @@ async def test_post_then_crash_before_commit_updates_instead_of_posting_again(
 async def test_crash_between_slacks_answer_and_our_record_finds_the_post_instead_of_repeating_it(
     db: Database, slack: FakeSlack
 ) -> None:
-    incidents = IncidentService(db)
-    declared = await incidents.declare(title="checkout errors", severity=Severity.P1, actor=Actor("a", "api"))
-    snap = messages.snapshot(declared.incident, {}, "http://incidentd.test")
+    declared, snap = await declare_p1(db, "checkout errors")
     dying = SlackDelivery(TOKEN, f"{slack.url}/api/", db)
 
     async def killed(*_: object, **__: object) -> None:
@@ -100,9 +101,7 @@ async def test_crash_between_slacks_answer_and_our_record_finds_the_post_instead
 async def test_a_post_that_never_reached_slack_is_made_after_the_crash(
     db: Database, slack: FakeSlack
 ) -> None:
-    incidents = IncidentService(db)
-    declared = await incidents.declare(title="search slow", severity=Severity.P1, actor=Actor("a", "api"))
-    snap = messages.snapshot(declared.incident, {}, "http://incidentd.test")
+    declared, snap = await declare_p1(db, "search slow")
     delivery = SlackDelivery(TOKEN, f"{slack.url}/api/", db)
     now = datetime.now(UTC)
     slack.fail(500, 1)
@@ -129,9 +128,7 @@ async def test_a_post_that_never_reached_slack_is_made_after_the_crash(
 
 
 async def test_a_thread_reply_that_may_have_gone_out_is_not_repeated(db: Database, slack: FakeSlack) -> None:
-    incidents = IncidentService(db)
-    declared = await incidents.declare(title="queue backlog", severity=Severity.P1, actor=Actor("a", "api"))
-    snap = messages.snapshot(declared.incident, {}, "http://incidentd.test")
+    declared, snap = await declare_p1(db, "queue backlog")
     delivery = SlackDelivery(TOKEN, f"{slack.url}/api/", db)
     now = datetime.now(UTC)
     incident_id = declared.incident.id
