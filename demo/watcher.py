@@ -76,7 +76,9 @@ class Watcher:
             if self._alerts.get(key) != alert["status"]:
                 self._alerts[key] = alert["status"]
                 level = f" ({alert['level']})" if alert.get("level") else ""
-                self.say(f"rule {alert['rule']}: {alert['status']}{level}, value {alert['value']:.4g}")
+                value = alert.get("value")
+                shown = f"value {value:.4g}" if isinstance(value, int | float) else "no value (source down?)"
+                self.say(f"rule {alert['rule']}: {alert['status']}{level}, {shown}")
 
     async def _incident(self) -> None:
         if self.incident_id is None:
