@@ -41,9 +41,10 @@ def default_components() -> list[ComponentFactory]:
     from service.alerting.component import build as alerting
     from service.escalation.component import build as escalation
     from service.notifications.component import build as notifications
+    from service.retention.component import build as retention
     from service.slack_commands.component import build as slack_commands
 
-    return [alerting, escalation, notifications, slack_commands]
+    return [alerting, escalation, notifications, slack_commands, retention]
 
 
 log = structlog.get_logger(__name__)
