@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import msgspec
+from litestar.testing import AsyncTestClient
 from prometheus_client import REGISTRY
 
+from service.adapters.postgres.database import Database
+from service.app import build_app, wait_until_ready
+from service.components import Component, Context
+from service.settings import load_settings
 from service.supervisor import Supervisor, Worker, progress
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _until(check: object, timeout: float = 5.0) -> None:
@@ -75,3 +84,25 @@ async def test_a_worker_that_swallows_its_cancellation_is_abandoned_and_replaced
         await _until(lambda: not supervisor.failures)
     finally:
         await supervisor.stop(timeout=1)
+
+
+async def test_readyz_names_a_stuck_worker(db: Database, database_url: str) -> None:
+    async def stuck(stop: asyncio.Event) -> None:
+        progress()
+        await stop.wait()  # no round ever completes, but shutdown still ends it
+
+    def component(_: Context) -> Component:
+        return Component(name="stuck", workers=[Worker("stuck-worker", stuck, stall_after=0.3)])
+
+    settings = msgspec.structs.replace(load_settings({}), rules_dir=ROOT / "rules")
+    app = build_app(settings, database_url, run_workers=True, components=[component])
+    async with AsyncTestClient(app=app) as client:
+        await wait_until_ready(app)
+        deadline = asyncio.get_running_loop().time() + 5
+        while (ready := await client.get("/readyz")).status_code == 200:
+            assert asyncio.get_running_loop().time() < deadline, "the stuck worker never showed"
+            await asyncio.sleep(0.05)
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["workers"].startswith("stuck-worker: no progress for")
+        metrics = (await client.get("/metrics")).text
+        assert 'incidentd_worker_last_progress_seconds{worker="stuck-worker"}' in metrics
