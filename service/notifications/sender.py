@@ -223,7 +223,7 @@ class Sender:
     async def _send(self, conn: asyncpg.Connection, head: OutboxRow, batch: list[OutboxRow]) -> list[int]:
         """Deliver; returns ids of other rows this send stood for (storm members)."""
         now = self._clock()
-        maybe_sent = await self._note_attempt(head, now)
+        maybe_sent = await self._note_attempt(conn, head, now)
         if head.channel == "pagerduty":
             await self._pd.send(head.kind, head.target, head.payload)
             if (head.channel, head.kind) in _RECEIPT_KINDS:
@@ -254,13 +254,16 @@ class Sender:
             await self._receipt(conn, head, "notification_sent", {})
         return []
 
-    async def _note_attempt(self, head: OutboxRow, now: datetime) -> bool:
+    async def _note_attempt(self, conn: asyncpg.Connection, head: OutboxRow, now: datetime) -> bool:
         """Commit "about to call the provider" first, on a connection of its own; True when an earlier
         call for this row started but its outcome never committed (a crash): it may have been sent."""
         async with self._db.connection() as own:
             started = await store.record_attempt(own, head.id, now)
         maybe_sent = started - 1 > head.attempts
         if maybe_sent:
+            # Counted as attempts in the sending transaction: once this one's outcome commits, the
+            # crashed calls are accounted for; if this process dies too, the next one sees it again.
+            await store.count_attempts(conn, head.id, started - 1)
             log.warning(
                 "notification_maybe_sent_before",
                 id=head.id,

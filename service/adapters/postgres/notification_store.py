@@ -125,6 +125,10 @@ async def record_attempt(conn: asyncpg.Connection, row_id: int, now: datetime) -
     return started
 
 
+async def count_attempts(conn: asyncpg.Connection, row_id: int, attempts: int) -> None:
+    await conn.execute("UPDATE notification_outbox SET attempts = $2 WHERE id = $1", row_id, attempts)
+
+
 async def mark(
     conn: asyncpg.Connection, ids: Sequence[int], status: str, now: datetime, error: str | None = None
 ) -> None:
