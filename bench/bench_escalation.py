@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import msgspec
 from scratch import run_in_scratch, seed_incidents
 
-from service.adapters.policy_files import load_severity_policy
 from service.adapters.postgres.database import Database
 from service.clock import system_clock
 from service.components import Context
+from service.config.policy_files import load_severity_policy
 from service.escalation.component import EscalationConfig, build
 from service.escalation.worker import EscalationWorker
 from service.incidents.service import IncidentService

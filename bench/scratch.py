@@ -1,15 +1,15 @@
 """A scratch database for one benchmark: created and migrated before, dropped after.
 
-The server is TEST_DATABASE_URL or DATABASE_URL, else the local `test` database's server.
+The server is the one bench/harness.py names; logs go to the bench log file.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+import harness
 
 from service.adapters.postgres.database import Database
 from service.adapters.postgres.migrations import migrate
@@ -30,12 +30,8 @@ async def _in_scratch(admin_url: str, run: Callable[[str], Awaitable[None]]) -> 
 
 
 def run_in_scratch(run: Callable[[str], Awaitable[None]]) -> None:
-    admin = (
-        os.environ.get("TEST_DATABASE_URL")
-        or os.environ.get("DATABASE_URL")
-        or "postgresql://postgres@127.0.0.1:5432/test"
-    )
-    asyncio.run(_in_scratch(admin, run))
+    harness.quiet_logs()
+    asyncio.run(_in_scratch(harness.admin_database_url(), run))
 
 
 async def seed_incidents(db: Database, count: int) -> None:

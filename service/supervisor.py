@@ -174,29 +174,34 @@ class Supervisor:
             _HEARTBEAT.reset(token)
         stall = asyncio.create_task(watched.stalled.wait())
         try:
-            await asyncio.wait({inner, stall}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            watched.running = False
-            stall.cancel()
+            try:
+                await asyncio.wait({inner, stall}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stall.cancel()
+                if not inner.done():
+                    inner.cancel()  # our own cancellation (shutdown) or the watchdog's verdict
             if not inner.done():
-                inner.cancel()  # our own cancellation (shutdown) or the watchdog's verdict
-        if not inner.done():
-            silent = watched.silent_for()
-            RESTARTS.labels(worker=watched.name, reason="stalled").inc()
-            log.error(
-                "worker_stalled_restarting",
-                worker=watched.name,
-                silent_s=round(silent, 1),
-                bound_s=watched.stall_after,
-            )
-            done, _ = await asyncio.wait({inner}, timeout=self._cancel_grace)
-            if not done:
-                # It swallowed its cancellation; keep a reference so it is not collected mid-flight.
-                self._abandoned.add(inner)
-                inner.add_done_callback(self._abandoned.discard)
-                log.error("worker_ignored_cancellation", worker=watched.name)
-            raise _Stalled(f"no progress for {silent:.0f}s; restarted")
+                await self._replace(watched, inner)
+        finally:
+            watched.running = False  # still shown as stuck until it has finished or been abandoned
         await inner  # its outcome: returns, or raises what the loop raised
+
+    async def _replace(self, watched: _Watched, inner: asyncio.Task[None]) -> None:
+        silent = watched.silent_for()
+        RESTARTS.labels(worker=watched.name, reason="stalled").inc()
+        log.error(
+            "worker_stalled_restarting",
+            worker=watched.name,
+            silent_s=round(silent, 1),
+            bound_s=watched.stall_after,
+        )
+        done, _ = await asyncio.wait({inner}, timeout=self._cancel_grace)
+        if not done:
+            # It swallowed its cancellation; keep a reference so it is not collected mid-flight.
+            self._abandoned.add(inner)
+            inner.add_done_callback(self._abandoned.discard)
+            log.error("worker_ignored_cancellation", worker=watched.name)
+        raise _Stalled(f"no progress for {silent:.0f}s; restarted")
 
     async def _watch(self) -> None:
         while not self._stop.is_set():

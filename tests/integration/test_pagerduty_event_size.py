@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.notifications.pagerduty_delivery import PagerDutyDelivery
-from service.notifications.pagerduty_limits import MAX_EVENT_BYTES, NOTE_KEY, fit_event
+from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
+from service.notifications.channels.pagerduty.limits import MAX_EVENT_BYTES, NOTE_KEY, fit_event
 from service.notifications.policy import load_notification_policy
 from service.testing.fake_pagerduty import FakePagerDuty
 

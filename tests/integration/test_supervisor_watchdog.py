@@ -41,9 +41,12 @@ async def test_a_stuck_worker_is_reported_and_restarted() -> None:
             progress()
             await asyncio.sleep(0.02)
             if hang.is_set() and starts == 1:
-                await asyncio.Event().wait()  # stuck: no progress, no crash, no log
+                try:
+                    await asyncio.Event().wait()  # stuck: no progress, no crash, no log
+                finally:
+                    await asyncio.sleep(0.3)  # and slow to let go, so the test can see it stuck
 
-    supervisor = Supervisor(watchdog_interval=0.05, cancel_grace=0.5)
+    supervisor = Supervisor(watchdog_interval=0.05, cancel_grace=2.0)
     supervisor.start_worker(Worker("stuck-once", loop, stall_after=0.4))
     try:
         await _until(lambda: "stuck-once" in supervisor.stalled())
