@@ -78,8 +78,9 @@ class Watcher:
             if self._alerts.get(key) != alert["status"]:
                 self._alerts[key] = alert["status"]
                 level = f" ({alert['level']})" if alert.get("level") else ""
-                value = "no data" if alert.get("value") is None else f"{alert['value']:.4g}"
-                self.say(f"rule {alert['rule']}: {alert['status']}{level}, value {value}")
+                value = alert.get("value")
+                shown = f"value {value:.4g}" if isinstance(value, int | float) else "no value (source down?)"
+                self.say(f"rule {alert['rule']}: {alert['status']}{level}, {shown}")
 
     async def _incident(self) -> None:
         if self.incident_id is None:

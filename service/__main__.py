@@ -140,7 +140,7 @@ async def _slack_names(settings: Settings, policy: Any) -> list[str]:
     names = [n for n in policy_names(policy) if explicit(*n) is None]
     try:
         return problems_of(names, await lookup.lookup(names))
-    except Exception as exc:  # any failure to ask Slack only means we could not check
+    except Exception as exc:  # noqa: BLE001 - any failure to ask Slack only means we could not check
         return [f"Slack could not be asked about the escalation policy's names: {failure(exc)}"]
     finally:
         await lookup.close()

@@ -35,7 +35,7 @@ from service.rca.routes import RcaController
 from service.rca.service import RcaService
 from service.settings import Settings
 from service.silences.snapshot import Muter
-from service.supervisor import Loop, Supervisor
+from service.supervisor import Supervisor, Worker
 
 ComponentFactory = Callable[[Context], Component]
 
@@ -47,10 +47,11 @@ def default_components() -> list[ComponentFactory]:
     from service.alerting.pushed_component import build as pushed_alerts
     from service.escalation.component import build as escalation
     from service.notifications.component import build as notifications
+    from service.retention.component import build as retention
     from service.silences.component import build as silences
     from service.slack_commands.component import build as slack_commands
 
-    return [alerting, pushed_alerts, silences, escalation, notifications, slack_commands]
+    return [alerting, pushed_alerts, silences, escalation, notifications, slack_commands, retention]
 
 
 log = structlog.get_logger(__name__)
@@ -89,6 +90,17 @@ def build_app(
     supervisor = Supervisor()
     workers_enabled = settings.workers if run_workers is None else run_workers
     schema_ready = asyncio.Event()
+
+    def own_pool(name: str, max_size: int) -> Database:
+        return Database(
+            database_url,
+            min_size=1,
+            max_size=max_size,
+            connect_timeout=settings.db_connect_timeout,
+            command_timeout=settings.db_command_timeout,
+            application_name=name,
+        )
+
     context = Context(
         settings=settings,
         database_url=database_url,
@@ -97,9 +109,10 @@ def build_app(
         clock=clock,
         severity_policy=severity_policy,
         muter=muter,
+        pool_factory=own_pool,
     )
     built = [factory(context) for factory in (default_components() if components is None else components)]
-    workers: list[tuple[str, Loop]] = [w for c in built for w in c.workers]
+    workers: list[Worker] = [w for c in built for w in c.workers]
 
     async def maintain_schema(stop: asyncio.Event) -> None:
         async with db.connection() as conn:
@@ -107,8 +120,8 @@ def build_app(
         log.info("schema_ready", applied=[m.version for m in applied])
         schema_ready.set()
         if workers_enabled:
-            for name, loop in workers:
-                supervisor.start(name, loop)
+            for worker in workers:
+                supervisor.start_worker(worker)
 
     async def on_startup(app: Litestar) -> None:
         supervisor.start("migrations", maintain_schema)
@@ -129,6 +142,7 @@ def build_app(
             "public_url": settings.public_url,
             "severity_policy": severity_policy,
             "detail_contributors": [d for c in built for d in c.detail_contributors],
+            "metrics_readers": [r for c in built for r in c.metrics_readers],
             "components": {c.name: c for c in built},
             "readiness_notes": {},
             "supervisor": supervisor,

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import msgspec
 
+from service.retention.policy import RetentionPolicy
+
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names the variable."""
@@ -66,6 +68,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     workers: bool = True
     # POST /api/v2/alerts without a token from these networks (senders that cannot send one).
     alerts_open_to: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    retention: RetentionPolicy = RetentionPolicy()
 
     def __repr__(self) -> str:
         return "Settings(<redacted>)"
@@ -227,4 +230,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         slack_command=env.get("INCIDENTD_SLACK_COMMAND", "").strip() or "/incident",
         workers=_bool(env, "INCIDENTD_WORKERS", True),
         alerts_open_to=_networks(env, "INCIDENTD_ALERTS_OPEN_TO"),
+        retention=_retention(env),
+    )
+
+
+def _retention(env: Mapping[str, str]) -> RetentionPolicy:
+    defaults = RetentionPolicy()
+    return RetentionPolicy(
+        sent_notifications_days=_int(
+            env, "INCIDENTD_RETENTION_NOTIFICATIONS_DAYS", defaults.sent_notifications_days, 0, 36_500
+        ),
+        escalation_steps_days=_int(
+            env, "INCIDENTD_RETENTION_ESCALATION_DAYS", defaults.escalation_steps_days, 0, 36_500
+        ),
+        rule_evaluations_days=_int(
+            env, "INCIDENTD_RETENTION_RULE_EVALUATIONS_DAYS", defaults.rule_evaluations_days, 0, 36_500
+        ),
+        rca_versions=_int(env, "INCIDENTD_RETENTION_RCA_VERSIONS", defaults.rca_versions, 0, 1_000_000),
+        batch=_int(env, "INCIDENTD_RETENTION_BATCH", defaults.batch, 1, 100_000),
     )

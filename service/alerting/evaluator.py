@@ -35,6 +35,7 @@ from service.alerting.source_health import (
     source_down_rule,
     source_down_values,
 )
+from service.cancellation import reraise_if_cancelling
 from service.clock import Clock
 from service.domain.alert_incidents import GroupPlan, plan_group
 from service.domain.alerts import AlertState, group_key
@@ -48,7 +49,7 @@ from service.incidents.service import IncidentChange, IncidentService
 from service.silences.incident_mutes import reconcile
 from service.silences.snapshot import Muter
 from service.silences.verdict import MuteSnapshot
-from service.supervisor import sleep_or_stop
+from service.supervisor import progress, sleep_or_stop
 
 log = structlog.get_logger(__name__)
 
@@ -177,9 +178,10 @@ class Evaluator:
         started = time.perf_counter()
         try:
             done = await self.evaluate_batch(batch, now)
-        except _DATABASE_GONE:
+        except DatabaseUnavailable:
             raise  # the database is the problem, not the rules: let the supervisor back off
-        except Exception:
+        except Exception as exc:
+            reraise_if_cancelling(exc)
             if len(batch) == 1:
                 rule = batch[0][0]
                 EVALUATIONS.labels(outcome="error").inc()
@@ -350,6 +352,7 @@ class Evaluator:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self.tick()
+            progress()
             await sleep_or_stop(stop, self._idle_seconds())
 
     def _idle_seconds(self) -> float:

@@ -11,6 +11,7 @@ from service.alerting.ingest import PushedAlerts
 from service.alerting.webhook_receiver import alertmanager_webhook
 from service.components import Component, Context
 from service.silences.sweeping import sweep_on_mute_changes
+from service.supervisor import Worker
 
 
 def build(context: Context) -> Component:
@@ -27,7 +28,7 @@ def build(context: Context) -> Component:
 
     return Component(
         name="pushed-alerts",
-        workers=[("pushed-alert-expiry", expire)],
+        workers=[Worker("pushed-alert-expiry", expire, stall_after=60.0)],
         routes=[AlertmanagerApi, alertmanager_webhook],
         detail_contributors=[alerts_of],
         state={

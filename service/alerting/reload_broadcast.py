@@ -18,7 +18,7 @@ import structlog
 from service.adapters.postgres.database import Database, DatabaseUnavailable
 from service.alerting.rulebook import ReloadResult, RuleBook
 from service.clock import Clock
-from service.supervisor import sleep_or_stop
+from service.supervisor import progress, sleep_or_stop
 
 log = structlog.get_logger(__name__)
 
@@ -72,4 +72,5 @@ class ReloadBroadcast:
         while not stop.is_set():
             with contextlib.suppress(*_DATABASE_GONE):  # reported by the evaluator; try again next time
                 await self.poll()
+                progress()
             await sleep_or_stop(stop, POLL_SECONDS)

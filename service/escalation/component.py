@@ -14,6 +14,7 @@ from service.escalation.routes import STATE_KEY, escalate, oncall
 from service.escalation.service import EscalationService
 from service.escalation.worker import EscalationWorker, Wakeup
 from service.incidents.service import IncidentChange
+from service.supervisor import Worker
 
 POLICY_ENV = "INCIDENTD_ESCALATION_POLICY"
 
@@ -53,7 +54,7 @@ def build(context: Context, config: EscalationConfig | None = None) -> Component
     context.incidents.add_after_commit(poke)
     return Component(
         name="escalation",
-        workers=[("escalation", worker.loop)],
+        workers=[Worker("escalation", worker.loop, stall_after=60.0)],
         routes=[escalate, oncall],
         detail_contributors=[service.detail],
         state={STATE_KEY: service, "escalation_worker": worker},

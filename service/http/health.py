@@ -10,8 +10,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.adapters.postgres.database import Database, DatabaseUnavailable
 from service.adapters.postgres.migrations import pending_migrations
+from service.components import MetricsReader
 from service.incidents import store as incident_repo
 from service.observability import DATABASE_UP, OPEN_INCIDENTS
+from service.supervisor import Supervisor
 
 # Litestar adds the charset to every text/* type itself; naming it here too would send it twice.
 METRICS_MEDIA_TYPE = CONTENT_TYPE_LATEST.replace("; charset=utf-8", "")
@@ -25,8 +27,13 @@ async def healthz() -> dict[str, str]:
 
 @get("/readyz", tags=["health"])
 async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-    """Ready when the database answers and every migration is applied."""
+    """Ready when the database answers, every migration is applied and no worker is stuck.
+
+    `degraded` lists workers whose last run failed (waiting for the database, crashed, restarted
+    by the watchdog) until they complete a round again.
+    """
     db: Database = request.app.state.db
+    supervisor: Supervisor = request.app.state.supervisor
     checks: dict[str, str] = {}
     try:
         async with db.connection() as conn:
@@ -38,9 +45,12 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     except DatabaseUnavailable as exc:
         DATABASE_UP.set(0)
         checks["database"] = str(exc)
+    stalled = supervisor.stalled()
+    checks["workers"] = "ok" if not stalled else "; ".join(f"{k}: {v}" for k, v in sorted(stalled.items()))
     ready = all(v == "ok" for v in checks.values()) and "migrations" in checks
     extra: dict[str, str] = request.app.state.readiness_notes
-    body = {"status": "ready" if ready else "not ready", "checks": checks, "degraded": dict(extra)}
+    degraded = {**supervisor.failures, **extra}
+    body = {"status": "ready" if ready else "not ready", "checks": checks, "degraded": degraded}
     return Response(body, status_code=HTTP_200_OK if ready else HTTP_503_SERVICE_UNAVAILABLE)
 
 
@@ -48,9 +58,12 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Open-incident gauges are read from PostgreSQL at scrape time, so every replica reports the truth."""
     db: Database = request.app.state.db
+    readers: list[MetricsReader] = request.app.state.metrics_readers
     try:
         async with db.connection() as conn:
             counts = await incident_repo.open_counts_by_severity(conn)
+            for read in readers:
+                await read(conn)
         for severity, count in counts.items():
             OPEN_INCIDENTS.labels(severity=severity.label).set(count)
         DATABASE_UP.set(1)

@@ -19,6 +19,7 @@ from service.notifications.intents import IntentWriter
 from service.notifications.policy import DeliveryPolicy, NotificationPolicy, load_notification_policy
 from service.notifications.routes import NotificationController, trail_contributor
 from service.notifications.sender import Sender
+from service.supervisor import Worker
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,10 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
         if settings.pagerduty_routing_key:
             env["PAGERDUTY_ROUTING_KEY"] = settings.pagerduty_routing_key
         pagerduty = PagerDutyDelivery(policy, env, settings.pagerduty_events_url)
-        slack = SlackDelivery(settings.slack_bot_token, settings.slack_api_url, context.db)
+        # Each slot holds one connection across its send and may take a second to record a Slack post;
+        # one more is the LISTEN connection. Sized so that the sender never waits for itself.
+        sender_db = context.own_pool("incidentd-sender", 2 * options.concurrency + 1)
+        slack = SlackDelivery(settings.slack_bot_token, settings.slack_api_url, sender_db)
         context.incidents.add_observer(IntentWriter(policy, settings.public_url))
         # The escalation capability refuses a broken policy at start-up; here it only supplies names.
         escalation, _ = load_escalation_policy(
@@ -51,7 +55,7 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
         lookup = SlackLookup(settings.slack_bot_token, settings.slack_api_url)
         directory = SlackDirectory(lookup, context.db, context.clock, names)
         sender = Sender(
-            context.db,
+            sender_db,
             context.incidents,
             pagerduty,
             slack,
@@ -71,10 +75,15 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             pagerduty.close()
             await slack.close()
             await directory.close()
+            if sender_db is not context.db:
+                await sender_db.close()
 
         return Component(
             name="notifications",
-            workers=[("notification-sender", sender.run), ("slack-directory", directory.run)],
+            workers=[
+                Worker("notification-sender", sender.run, stall_after=60.0),
+                Worker("slack-directory", directory.run, stall_after=None),
+            ],
             routes=[NotificationController, pagerduty_webhook],
             detail_contributors=[trail_contributor(context.db)],
             state={
@@ -83,6 +92,7 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
                 "slack_directory": directory,
             },
             on_shutdown=[shutdown],
+            metrics_readers=[sender.update_gauges],
         )
 
     return build_with

@@ -10,6 +10,7 @@ from service.notifications.policy import load_notification_policy
 from service.silences.announcer import announce
 from service.silences.maintenance_api import MaintenanceController
 from service.silences.service import Silences
+from service.supervisor import Worker
 
 
 def build(context: Context) -> Component:
@@ -25,7 +26,7 @@ def build(context: Context) -> Component:
 
     return Component(
         name="silences",
-        workers=[("silence-notices", notices)] if channels else [],
+        workers=[Worker("silence-notices", notices, stall_after=None)] if channels else [],
         routes=[MaintenanceController],
         state={"silences": silences, "muter": context.muter},
     )

@@ -37,7 +37,7 @@ async def _verified_body(request: AnyRequest) -> bytes | Response[Any]:
         detail = "Slack commands are disabled: SLACK_SIGNING_SECRET is not configured"
         return Response({"status_code": 503, "detail": detail}, status_code=503)
     body = await request.body()
-    rejection = runtime.verifier.check(body, request.headers)
+    rejection = await runtime.verifier.check(body, request.headers)
     if rejection is not None:
         REJECTED.labels(reason=rejection.value).inc()
         detail = "Slack request signature missing, invalid or expired"

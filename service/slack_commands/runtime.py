@@ -16,6 +16,8 @@ from typing import Any
 import msgspec
 import structlog
 
+from service.adapters.postgres.database import Database
+from service.cancellation import reraise_if_cancelling
 from service.clock import Clock
 from service.domain.incidents import Action, parse_human_id
 from service.incidents.service import IncidentService
@@ -57,8 +59,9 @@ class SlackCommands:
         public_url: str,
         clock: Clock,
         config: SlackCommandsConfig,
+        db: Database,
     ) -> None:
-        self.verifier = RequestVerifier(signing_secret, clock) if signing_secret else None
+        self.verifier = RequestVerifier(signing_secret, clock, db) if signing_secret else None
         self.command = command
         self.public_url = public_url
         self.clock = clock
@@ -83,7 +86,8 @@ class SlackCommands:
         name = command_name(command)
         try:
             reply, outcome = await execute(command, user, services)
-        except Exception:
+        except Exception as exc:
+            reraise_if_cancelling(exc)
             log.exception("slack_command_failed", command=name, user_id=user.user_id)
             COMMANDS.labels(command=name, outcome="error").inc()
             return problem_reply("that failed on our side and was logged; try again or use the web API")

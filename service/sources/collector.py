@@ -29,6 +29,7 @@ import aiohttp
 import msgspec
 import structlog
 
+from service.cancellation import reraise_if_cancelling
 from service.domain.derivations import Row
 from service.domain.rules import (
     SELF_DATABASE,
@@ -302,6 +303,7 @@ class Collector:
         except SourceError as exc:
             error = str(exc)
         except Exception as exc:  # never let one source take the evaluation down
+            reraise_if_cancelling(exc)
             log.exception("source_read_crashed", source=name, kind=kind)
             error = f"internal error: {type(exc).__name__}"
         duration = time.perf_counter() - started
