@@ -42,8 +42,9 @@ def default_components() -> list[ComponentFactory]:
     from service.escalation.component import build as escalation
     from service.notifications.component import build as notifications
     from service.slack_commands.component import build as slack_commands
+    from service.web.component import build as web
 
-    return [alerting, escalation, notifications, slack_commands]
+    return [alerting, escalation, notifications, slack_commands, web]
 
 
 log = structlog.get_logger(__name__)

@@ -130,6 +130,11 @@ def format_human_id(incident_id: int) -> str:
     return f"{HUMAN_ID_PREFIX}{incident_id}"
 
 
+def incident_page_url(public_url: str, incident_id: int) -> str:
+    """The console page every PagerDuty and Slack link points to."""
+    return f"{public_url.rstrip('/')}/incidents/{incident_id}"
+
+
 def parse_human_id(text: str) -> int:
     """Accept `42`, `#42`, `INC-42` and `inc-42`: people type all of these in chat."""
     cleaned = text.strip().lstrip("#").upper().removeprefix(HUMAN_ID_PREFIX)

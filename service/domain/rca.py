@@ -187,7 +187,8 @@ _STATUS_WORDS = {
 }
 
 
-def _summary(event: TimelineEvent) -> str:
+def summarize_event(event: TimelineEvent) -> str:
+    """One line for a timeline event, as the RCA and the console word it."""
     data = event.data
     kind = event.kind
     if kind == "declared":
@@ -358,13 +359,15 @@ def build_facts(
         draft_due=stamp(review_from + DRAFT_DUE),
         complete_due=stamp(review_from + COMPLETE_DUE),
         timeline=tuple(
-            TimelineLine(**_when(e.at), kind=e.kind, actor=e.actor, source=e.source, summary=_summary(e))
+            TimelineLine(
+                **_when(e.at), kind=e.kind, actor=e.actor, source=e.source, summary=summarize_event(e)
+            )
             for e in ordered
         ),
         severity_history=history,
         values=tuple(_alert_value(e) for e in ordered if any(_scalar(e.data.get(k)) for k in _ALERT_KEYS)),
         trail=tuple(
-            TrailLine(**_when(e.at), channel=channel, kind=e.kind, actor=e.actor, summary=_summary(e))
+            TrailLine(**_when(e.at), channel=channel, kind=e.kind, actor=e.actor, summary=summarize_event(e))
             for e in ordered
             if (channel := _trail_channel(e)) is not None
         ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from service.domain.incidents import Incident, TimelineEvent
+from service.domain.incidents import Incident, TimelineEvent, incident_page_url
 from service.domain.severity import Severity
 from service.notifications.slack_buttons import actions_block
 
@@ -81,7 +81,7 @@ def snapshot(incident: Incident, breach: dict[str, Any], public_url: str) -> dic
         "labels": dict(incident.labels),
         "breach": breach_text(incident.title, breach),
         "runbook": breach.get("runbook"),
-        "url": f"{public_url.rstrip('/')}/api/v1/incidents/{incident.id}",
+        "url": incident_page_url(public_url, incident.id),
     }
 
 

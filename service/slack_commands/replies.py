@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from service.domain.incidents import Incident, Status, TimelineEvent
+from service.domain.incidents import Incident, Status, TimelineEvent, incident_page_url
 from service.notifications.slack_buttons import actions_block
 from service.slack_commands.parser import USAGES, Usage
 
@@ -69,7 +69,7 @@ def duration(delta: timedelta) -> str:
 
 
 def incident_url(public_url: str, incident_id: int) -> str:
-    return f"{public_url}/api/v1/incidents/{incident_id}"
+    return incident_page_url(public_url, incident_id)
 
 
 def headline(incident: Incident) -> str:

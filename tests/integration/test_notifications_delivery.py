@@ -59,7 +59,7 @@ async def test_trigger_ack_resolve_reach_pagerduty_once_each_and_slack_updates_i
     assert "4.2% vs threshold 1%" in trigger["payload"]["summary"]
     assert trigger["payload"]["custom_details"]["labels"] == {"service": "checkout"}
     assert trigger["payload"]["custom_details"]["runbook"] == BREACH["runbook"]
-    assert trigger["links"][0]["href"] == f"http://incidentd.test/api/v1/incidents/{incident.id}"
+    assert trigger["links"][0]["href"] == f"http://incidentd.test/incidents/{incident.id}"
     alerts, critical = slack.top_level("#alerts"), slack.top_level("#alerts-critical")
     assert len(alerts) == 1
     assert len(critical) == 1
