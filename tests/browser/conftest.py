@@ -97,6 +97,7 @@ async def fresh(console: Console, db: Database) -> Console:
         now = datetime.now(UTC)
         await accounts.add_user(conn, "ada", PASSWORD, Role.RESPONDER, now)
         await accounts.add_user(conn, "vic", PASSWORD, Role.VIEWER, now)
+        await accounts.add_user(conn, "root", PASSWORD, Role.ADMIN, now)
     console.pd.reset()
     console.slack.reset()
     return console
