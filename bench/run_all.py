@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["parse", "evaluation", "escalation", "slack", "prometheus"]
+ORDER = ["parse", "evaluation", "escalation", "slack", "console", "prometheus"]
 
 
 def main() -> int:

@@ -101,9 +101,33 @@ _WHERE = """
 """
 
 
+_PAGE_SQL = f"""
+SELECT i.*, step.due_at AS next_step_at, step.level AS next_step_level
+FROM (
+    (SELECT i.* FROM incidents i
+     WHERE (i.status = 'resolved') = false AND $5::int <= 0 AND ($5::int < 0 OR i.id < $6) AND {_WHERE}
+     ORDER BY i.id DESC LIMIT $7)
+    UNION ALL
+    (SELECT i.* FROM incidents i
+     WHERE (i.status = 'resolved') = true AND ($5::int < 1 OR i.id < $6) AND {_WHERE}
+     ORDER BY i.id DESC LIMIT $7)
+) i
+LEFT JOIN LATERAL (
+    SELECT due_at, level FROM escalation_steps s
+    WHERE s.incident_id = i.id AND s.state = 'pending' AND s.kind IN ('escalate', 'exhausted')
+    ORDER BY due_at LIMIT 1
+) step ON true
+ORDER BY (i.status = 'resolved'), i.id DESC
+LIMIT $7
+"""  # noqa: S608 - _WHERE is a constant; values go as $n parameters
+_COUNT_SQL = f"SELECT count(*) FROM incidents i WHERE {_WHERE}"  # noqa: S608 - as above
+
+
 async def search(
     conn: asyncpg.Connection, filters: Filters, cursor: tuple[int, int] | None, limit: int = PAGE_SIZE
 ) -> Page:
+    """One page after `cursor` (group 0 = open, 1 = resolved; then id): each group is a range of the
+    open-first index, so a deep page costs what the first one costs."""
     args = (
         _statuses(filters.status),
         int(Severity.parse(filters.severity)) if filters.severity else None,
@@ -111,27 +135,8 @@ async def search(
         f"%{_escape_like(filters.q)}%" if filters.q else None,
     )
     group, after_id = cursor if cursor else (-1, 0)
-    rows = await conn.fetch(
-        f"""
-        SELECT i.*, step.due_at AS next_step_at, step.level AS next_step_level
-        FROM incidents i
-        LEFT JOIN LATERAL (
-            SELECT due_at, level FROM escalation_steps s
-            WHERE s.incident_id = i.id AND s.state = 'pending' AND s.kind IN ('escalate', 'exhausted')
-            ORDER BY due_at LIMIT 1
-        ) step ON true
-        WHERE {_WHERE}
-          AND ($5::int < 0 OR ((i.status = 'resolved')::int, -i.id) > ($5::int, -$6::bigint))
-        ORDER BY (i.status = 'resolved'), i.id DESC
-        LIMIT $7
-        """,  # noqa: S608 - _WHERE is a constant; values go as $n parameters
-        *args,
-        group,
-        after_id,
-        limit + 1,
-    )
-    count_sql = f"SELECT count(*) FROM incidents i WHERE {_WHERE}"  # noqa: S608 - constant, as above
-    total: int = await conn.fetchval(count_sql, *args)
+    rows = await conn.fetch(_PAGE_SQL, *args, group, after_id, limit + 1)
+    total: int = await conn.fetchval(_COUNT_SQL, *args)
     more = len(rows) > limit
     rows = rows[:limit]
     page_rows = [Row(incident_from_row(r), r["next_step_at"], r["next_step_level"]) for r in rows]
@@ -143,9 +148,18 @@ async def search(
 
 
 async def services(conn: asyncpg.Connection) -> list[str]:
-    """Service names for the filter's suggestions; the label index keeps this cheap."""
+    """Service names for the filter's suggestions: a skip scan over the service index, one probe per name."""
     rows = await conn.fetch(
-        "SELECT DISTINCT labels ->> 'service' AS service FROM incidents"
-        " WHERE labels ? 'service' ORDER BY 1 LIMIT 200"
+        """
+        WITH RECURSIVE found AS (
+            (SELECT labels ->> 'service' AS v FROM incidents WHERE labels ->> 'service' IS NOT NULL
+             ORDER BY 1 LIMIT 1)
+            UNION ALL
+            SELECT (SELECT labels ->> 'service' FROM incidents WHERE labels ->> 'service' > found.v
+                    ORDER BY 1 LIMIT 1)
+            FROM found WHERE found.v IS NOT NULL
+        )
+        SELECT v FROM found WHERE v IS NOT NULL LIMIT 200
+        """
     )
-    return [r["service"] for r in rows if r["service"]]
+    return [r["v"] for r in rows if r["v"]]

@@ -7,6 +7,7 @@ has cleaned it. Nothing else is ever marked safe.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime, timedelta
 from importlib import resources
@@ -55,8 +56,13 @@ def _asset_version() -> str:
 ASSET_VERSION = _asset_version()
 
 
+# Timeline text never changes once written, and an open page is re-rendered on every change:
+# remembering recent renderings keeps a 100-event timeline cheap. Bounded, so memory is too.
+_sanitised = functools.lru_cache(maxsize=4096)(markdown_to_safe_html)
+
+
 def _markdown(text: str) -> Markup:
-    return Markup(markdown_to_safe_html(text))  # noqa: S704 - nh3 has cleaned it
+    return Markup(_sanitised(text))  # noqa: S704 - nh3 has cleaned it
 
 
 def _duration(value: timedelta | float | None) -> str:
