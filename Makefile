@@ -45,7 +45,13 @@ fmt: install ## format and autofix
 	$(BIN)/ruff format service tests bench demo
 	$(BIN)/ruff check --fix service tests bench demo
 
-bench: install ## run the benchmarks and print their comparison tables
+bench: install ## run the benchmarks and print their comparison tables (peers from Debian, installed when missing)
+	@missing=""; command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	  else echo "make bench: the peers need Debian packages:$$missing (run as root, or apt-get install them)"; fi; \
+	fi
 	$(BIN)/python bench/run_all.py
 
 demo: install ## breach -> incident -> page -> escalation -> ack -> resolve -> RCA, narrated

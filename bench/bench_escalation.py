@@ -15,7 +15,6 @@ Usage: python bench/bench_escalation.py   (TEST_DATABASE_URL or DATABASE_URL; de
 from __future__ import annotations
 
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -24,13 +23,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
+import harness
 import msgspec
 
-from service.adapters.policy_files import load_severity_policy
 from service.adapters.postgres.database import Database
 from service.adapters.postgres.migrations import migrate
 from service.clock import system_clock
 from service.components import Context
+from service.config.policy_files import load_severity_policy
 from service.escalation.component import EscalationConfig, build
 from service.escalation.worker import EscalationWorker
 from service.incidents.service import IncidentService
@@ -165,11 +165,8 @@ async def _main(admin_url: str) -> None:
 
 
 def main() -> None:
-    admin = (
-        os.environ.get("TEST_DATABASE_URL")
-        or os.environ.get("DATABASE_URL")
-        or "postgresql://postgres@127.0.0.1:5432/test"
-    )
+    harness.quiet_logs()
+    admin = harness.admin_database_url()
     asyncio.run(_main(admin))
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import resource
 import statistics
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
+import harness
 
 from service.adapters.postgres.database import Database
 from service.adapters.postgres.migrations import migrate
@@ -38,8 +38,6 @@ from service.clock import FrozenClock
 from service.incidents.service import IncidentService
 from service.testing.databases import create_scratch_database, drop_database
 from service.testing.scripted_values import ScriptedSource
-
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 SOURCES = """
 sources:
@@ -160,7 +158,8 @@ def main() -> None:
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
-    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or DEFAULT_URL
+    harness.quiet_logs()
+    url = harness.admin_database_url()
     names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     if len(names) > 1:
         print("Rule evaluation with alert state in PostgreSQL (one process per scenario)")

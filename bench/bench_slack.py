@@ -28,12 +28,13 @@ import asyncpg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import harness  # noqa: E402
+
 from service.adapters.postgres.migrations import migrate  # noqa: E402
 from service.testing.databases import create_scratch_database, drop_database  # noqa: E402
 from service.testing.slack_signing import signed_command  # noqa: E402
 
 SECRET = "bench-signing-secret"  # noqa: S105 - the scratch server's own, made up here
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 AIM_P99_MS = 100.0
 
 SEED_SQL = """
@@ -194,7 +195,7 @@ async def wait_for_server(base: str, process: asyncio.subprocess.Process) -> Non
 
 
 async def run(args: argparse.Namespace) -> bool:
-    admin_url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL") or DEFAULT_URL
+    admin_url = harness.admin_database_url()
     print(f"seeding {args.incidents:,} incidents ...", flush=True)
     url = await prepare(admin_url, args.incidents)
     port = free_port()

@@ -93,26 +93,26 @@ def _cmd_migrate(settings: Settings) -> int:
 
 def _cmd_check(settings: Settings) -> int:
     """Validate everything that can be validated without starting: settings, policy, rules, templates."""
-    from service.adapters.policy_files import PolicyError, load_severity_policy
+    from service.config.policy_files import PolicyError, load_severity_policy
 
     problems: list[str] = []
     try:
         load_severity_policy(settings.rules_dir / "policy" / "severities.yaml")
     except PolicyError as exc:
         problems.append(str(exc))
-    from service.adapters.rca_policy_files import load_rca_policy
-    from service.adapters.templates import MarkdownTemplates
+    from service.config.rca_policy_files import load_rca_policy
+    from service.rca.templates import MarkdownTemplates
 
     try:
         rca_policy = load_rca_policy(settings.rules_dir / "policy" / "rca.yaml")
         problems.extend(MarkdownTemplates(settings.templates_dir).check(rca_policy.names()))
     except PolicyError as exc:
         problems.append(str(exc))
-    from service.adapters.rule_files import load_rules
+    from service.config.rule_files import load_rules
 
     _, rule_problems = load_rules([settings.rules_dir], base=Path.cwd())
     problems.extend(str(p) for p in rule_problems)
-    from service.adapters.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
+    from service.config.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
     from service.notifications.policy import NotificationPolicyError, load_notification_policy
 
     try:

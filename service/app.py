@@ -15,19 +15,19 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from service.adapters.policy_files import load_severity_policy
 from service.adapters.postgres.database import Database
 from service.adapters.postgres.migrations import migrate
-from service.adapters.rca_policy_files import load_rca_policy
-from service.api.errors import EXCEPTION_HANDLERS
-from service.api.health import healthz, metrics, readyz
-from service.api.incidents import IncidentController
-from service.api.metrics_middleware import metrics_middleware
-from service.api.rca import RcaController
 from service.clock import Clock, system_clock
 from service.components import Component, Context
+from service.config.policy_files import load_severity_policy
+from service.config.rca_policy_files import load_rca_policy
+from service.http.errors import EXCEPTION_HANDLERS
+from service.http.health import healthz, metrics, readyz
+from service.http.metrics_middleware import metrics_middleware
+from service.incidents.routes import IncidentController
 from service.incidents.service import IncidentChange, IncidentService
 from service.observability import INCIDENT_EVENTS
+from service.rca.routes import RcaController
 from service.rca.service import RcaService
 from service.settings import Settings
 from service.supervisor import Loop, Supervisor

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from service.adapters.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
-from service.adapters.rule_files import load_rules, rule_files_in
-from service.adapters.rule_test_files import load_rule_tests
+from service.config.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
+from service.config.rule_files import load_rules, rule_files_in
+from service.config.rule_test_files import load_rule_tests
 from service.domain.rule_tests import run_case
 
 DEFAULT_RULES_DIR = Path("rules")

@@ -11,10 +11,10 @@ from typing import Any
 
 import structlog
 
-from service.adapters.postgres import alert_states
+from service.alerting import state_reads as alert_states
 from service.alerting.evaluator import CollectionLike, Evaluator, ValueSource
+from service.alerting.routes import AlertsController
 from service.alerting.rulebook import RuleBook
-from service.api.alerts import AlertsController
 from service.components import Component, Context
 from service.domain.rules import Rule, Sources
 

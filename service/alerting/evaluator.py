@@ -23,10 +23,9 @@ import msgspec
 import structlog
 from prometheus_client import Counter, Histogram
 
-from service.adapters.postgres import alert_state_store as store
-from service.adapters.postgres import alert_states
-from service.adapters.postgres import incidents as incident_repo
 from service.adapters.postgres.database import Database, DatabaseUnavailable
+from service.alerting import state_reads as alert_states
+from service.alerting import state_store as store
 from service.alerting.rulebook import RuleBook
 from service.alerting.source_health import (
     SourceHealth,
@@ -40,6 +39,7 @@ from service.domain.alerts import AlertState, group_key
 from service.domain.evaluation import RuleTransition, alert_labels, evaluate, group_transitions
 from service.domain.incidents import Action, Actor, Status
 from service.domain.rules import Rule
+from service.incidents import store as incident_repo
 from service.incidents.service import IncidentChange, IncidentService
 from service.supervisor import sleep_or_stop
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import structlog
 from prometheus_client import Counter, Gauge
 
-from service.adapters.rule_files import load_rules, rule_files_in
 from service.clock import Clock
+from service.config.rule_files import load_rules, rule_files_in
 from service.domain.rules import RuleSet
 
 log = structlog.get_logger(__name__)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import msgspec
 
-from service.adapters.escalation_policy_files import DEFAULT_ESCALATION_POLICY, require_escalation_policy
 from service.components import Component, Context
-from service.escalation.api import STATE_KEY, escalate, oncall
+from service.config.escalation_policy_files import DEFAULT_ESCALATION_POLICY, require_escalation_policy
 from service.escalation.arming import HANDLED, Arming
 from service.escalation.performing import StepPerformer
+from service.escalation.routes import STATE_KEY, escalate, oncall
 from service.escalation.service import EscalationService
 from service.escalation.worker import EscalationWorker, Wakeup
 from service.incidents.service import IncidentChange

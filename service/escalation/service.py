@@ -9,7 +9,6 @@ from typing import Any
 import msgspec
 
 from service.adapters.postgres.database import Database
-from service.adapters.postgres.incidents import lock as lock_incident
 from service.clock import Clock
 from service.domain.escalation_policy import EscalationPolicy, Targets
 from service.domain.incidents import Actor, Incident
@@ -17,6 +16,7 @@ from service.escalation import steps_store as store
 from service.escalation.performing import StepInfo, StepPerformer
 from service.escalation.worker import Wakeup
 from service.incidents.service import Conflict, IncidentNotFound
+from service.incidents.store import lock as lock_incident
 
 
 class OncallLevel(msgspec.Struct, frozen=True, kw_only=True):

@@ -9,9 +9,9 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from service.adapters.postgres.incidents import incident_from_row
 from service.domain.escalation_schedule import PlannedStep, StepKind
 from service.domain.incidents import Incident
+from service.incidents.store import incident_from_row
 
 LADDER_KINDS = (StepKind.ESCALATE.value, StepKind.EXHAUSTED.value)
 _COLUMNS = "id, incident_id, kind, level, attempt, due_at, armed_at, data"

@@ -15,7 +15,6 @@ import asyncpg
 import msgspec
 import structlog
 
-from service.adapters.postgres import incidents as repo
 from service.adapters.postgres.database import Database
 from service.clock import Clock, system_clock
 from service.domain.incidents import (
@@ -29,6 +28,7 @@ from service.domain.incidents import (
     severity_change_kind,
 )
 from service.domain.severity import Severity
+from service.incidents import store as repo
 
 log = structlog.get_logger(__name__)
 

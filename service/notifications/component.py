@@ -10,13 +10,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from service.components import Component, Context
-from service.notifications.api import NotificationController, trail_contributor
+from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
+from service.notifications.channels.pagerduty.webhooks import pagerduty_webhook
+from service.notifications.channels.slack.delivery import SlackDelivery
 from service.notifications.intents import IntentWriter
-from service.notifications.pagerduty_delivery import PagerDutyDelivery
 from service.notifications.policy import DeliveryPolicy, NotificationPolicy, load_notification_policy
+from service.notifications.routes import NotificationController, trail_contributor
 from service.notifications.sender import Sender
-from service.notifications.slack_delivery import SlackDelivery
-from service.notifications.webhooks import pagerduty_webhook
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from typing import Any
 
 import asyncpg
 
-from service.adapters.postgres import incidents as incident_repo
-from service.adapters.postgres.outbox import enqueue
 from service.domain.incidents import Incident
+from service.incidents import store as incident_repo
 from service.incidents.service import IncidentChange
 from service.notifications import messages
+from service.notifications.outbox import enqueue
 from service.notifications.policy import NotificationPolicy
 
 # Our own receipts must never cause more messages (record_in publishes them to observers too).

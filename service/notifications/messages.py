@@ -11,7 +11,7 @@ from typing import Any
 
 from service.domain.incidents import Incident, TimelineEvent, incident_page_url
 from service.domain.severity import Severity
-from service.notifications.slack_buttons import actions_block
+from service.notifications.channels.slack.buttons import actions_block
 
 PD_SEVERITY = {Severity.P0: "critical", Severity.P1: "error", Severity.P2: "warning", Severity.P3: "info"}
 SEVERITY_EMOJI = {"P0": ":red_circle:", "P1": ":large_orange_circle:", "P2": ":large_yellow_circle:"}

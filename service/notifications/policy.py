@@ -16,7 +16,7 @@ from pathlib import Path
 
 import msgspec
 
-from service.adapters.yaml_lines import Report, decode, load_located
+from service.config.yaml_lines import Report, decode, load_located
 from service.domain.durations import parse_duration
 from service.domain.severity import Severity
 

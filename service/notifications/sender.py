@@ -19,18 +19,18 @@ from datetime import timedelta
 import asyncpg
 import structlog
 
-from service.adapters.postgres import incidents as incident_repo
-from service.adapters.postgres import notification_store as store
 from service.adapters.postgres.database import Database
-from service.adapters.postgres.notification_store import OutboxRow
 from service.clock import Clock
 from service.domain.incidents import Actor
+from service.incidents import store as incident_repo
 from service.incidents.service import IncidentService
+from service.notifications import store
+from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
+from service.notifications.channels.slack.delivery import SlackDelivery
 from service.notifications.metrics import DELIVERY_LATENCY, OUTBOX_ROWS, SENDS
 from service.notifications.outcomes import DeliveryError, NotConfigured
-from service.notifications.pagerduty_delivery import PagerDutyDelivery
 from service.notifications.policy import DeliveryPolicy
-from service.notifications.slack_delivery import SlackDelivery
+from service.notifications.store import OutboxRow
 from service.supervisor import sleep_or_stop
 
 log = structlog.get_logger(__name__)

@@ -20,13 +20,13 @@ import msgspec
 import structlog
 
 from service.adapters.postgres.database import Database
-from service.adapters.templates import MarkdownTemplates
 from service.clock import Clock
 from service.domain.charts import render_line_chart
 from service.domain.incidents import Actor, format_human_id
 from service.domain.rca import RcaFacts, TemplatePolicy, build_facts, facts_context
 from service.domain.rca_markdown import document_problem, merge, unified_diff
 from service.incidents.service import IncidentService
+from service.rca.templates import MarkdownTemplates
 
 log = structlog.get_logger(__name__)
 

@@ -14,11 +14,11 @@ from typing import Any
 import msgspec
 
 from service.adapters.postgres.database import DatabaseUnavailable
-from service.adapters.templates import TemplateError
 from service.clock import Clock
 from service.domain.incidents import Action, Actor, InvalidTransition, Status, format_human_id
 from service.incidents.service import Conflict, IncidentNotFound, IncidentService
 from service.rca.service import RcaService
+from service.rca.templates import TemplateError
 from service.slack_commands import parser
 from service.slack_commands.escalation_port import Escalation, OncallLevel
 from service.slack_commands.replies import (

@@ -15,7 +15,7 @@ from service.domain.incidents import Action, parse_human_id
 from service.domain.severity import Severity
 
 TITLE_MAX = 500  # incidents.title CHECK in migration 001
-TEXT_MAX = 20_000  # same bound as the HTTP API's notes (service/api/incident_views.py)
+TEXT_MAX = 20_000  # same bound as the HTTP API's notes (service/incidents/views.py)
 
 
 class Usage(msgspec.Struct, frozen=True):

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import msgspec
 
 from service.domain.incidents import Incident, Status, TimelineEvent, incident_page_url
-from service.notifications.slack_buttons import actions_block
+from service.notifications.channels.slack.buttons import actions_block
 from service.slack_commands.parser import USAGES, Usage
 
 Visibility = Literal["ephemeral", "in_channel"]

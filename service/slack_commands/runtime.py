@@ -19,7 +19,7 @@ import structlog
 from service.clock import Clock
 from service.domain.incidents import Action, parse_human_id
 from service.incidents.service import IncidentService
-from service.notifications.slack_buttons import ACTION_ACK, ACTION_ESCALATE, ACTION_RESOLVE
+from service.notifications.channels.slack.buttons import ACTION_ACK, ACTION_ESCALATE, ACTION_RESOLVE
 from service.rca.service import RcaService
 from service.slack_commands import parser
 from service.slack_commands.escalation_port import STATE_KEY as ESCALATION_KEY

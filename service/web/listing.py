@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 import asyncpg
 import msgspec
 
-from service.adapters.postgres.incidents import incident_from_row
 from service.domain.incidents import Incident, Status
 from service.domain.severity import Severity
+from service.incidents.store import incident_from_row
 
 PAGE_SIZE = 50
 STATUS_CHOICES = ("open", "triggered", "acknowledged", "mitigated", "resolved", "all")

@@ -12,8 +12,8 @@ import difflib
 
 from markupsafe import Markup, escape
 
-from service.adapters.markdown_html import markdown_to_safe_html
 from service.domain.rca_markdown import scan
+from service.rca.markdown_html import markdown_to_safe_html
 from service.rca.service import chart_path
 
 

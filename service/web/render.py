@@ -17,8 +17,8 @@ import jinja2
 from litestar import Request, Response
 from markupsafe import Markup
 
-from service.adapters.markdown_html import markdown_to_safe_html
 from service.domain.durations import format_duration
+from service.rca.markdown_html import markdown_to_safe_html
 from service.web import sessions
 from service.web.auth import WebUser, current_user
 

@@ -17,7 +17,7 @@ from litestar.response import Redirect, Response, ServerSentEvent, ServerSentEve
 from service.domain.incidents import Action
 from service.domain.severity import Severity
 from service.incidents.service import IncidentService
-from service.notifications.api import retry_dead_letter
+from service.notifications.routes import retry_dead_letter
 from service.web import listing
 from service.web.answers import apply_change
 from service.web.auth import WebUser, require_user

@@ -8,7 +8,7 @@ from litestar import Request, get
 from litestar.params import FromQuery
 from litestar.response import Response
 
-from service.adapters.postgres import alert_states
+from service.alerting import state_reads as alert_states
 from service.web.auth import require_user
 from service.web.incident_page import alert_describer
 from service.web.render import page

@@ -13,10 +13,9 @@ from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response
 
-from service.adapters.templates import TemplateError
-from service.api.rca import CHART_HEADERS
 from service.domain.rca_markdown import MAX_DOCUMENT_CHARS
 from service.incidents.service import IncidentNotFound, IncidentService
+from service.rca.routes import CHART_HEADERS
 from service.rca.service import (
     ChartNotFound,
     InvalidDocument,
@@ -26,6 +25,7 @@ from service.rca.service import (
     RcaVersionNotFound,
     StaleVersion,
 )
+from service.rca.templates import TemplateError
 from service.web.answers import apply_change, back, error_page, form_of
 from service.web.auth import WebUser, check_csrf, require_responder, require_user
 from service.web.rca_view import diff_rows, machine_sections, marked_html

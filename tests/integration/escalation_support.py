@@ -7,10 +7,10 @@ from pathlib import Path
 
 import msgspec
 
-from service.adapters.policy_files import load_severity_policy
 from service.adapters.postgres.database import Database
 from service.clock import FrozenClock
 from service.components import Component, Context
+from service.config.policy_files import load_severity_policy
 from service.escalation.component import EscalationConfig, build
 from service.escalation.service import EscalationService
 from service.escalation.worker import EscalationWorker

@@ -11,10 +11,10 @@ from typing import Any
 
 import msgspec
 
-from service.adapters.policy_files import load_severity_policy
 from service.adapters.postgres.database import Database
 from service.clock import Clock, system_clock
 from service.components import Component, Context
+from service.config.policy_files import load_severity_policy
 from service.incidents.service import IncidentService
 from service.notifications.component import NotificationOptions, make_build
 from service.notifications.policy import DeliveryPolicy, load_notification_policy

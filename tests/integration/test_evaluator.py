@@ -245,7 +245,7 @@ async def test_cached_states_match_what_postgres_holds(
     db: Database, rules_dir: Path, clock: FrozenClock
 ) -> None:
     """The evaluator trusts its in-memory copy between its own evaluations: it must equal the rows."""
-    from service.adapters.postgres import alert_state_store as alert_states
+    from service.alerting import state_store as alert_states
 
     source = ScriptedSource()
     evaluator, _ = make_evaluator(db, rules_dir, clock, source)

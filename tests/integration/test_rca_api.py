@@ -16,17 +16,17 @@ from litestar.datastructures import State
 from litestar.testing import AsyncTestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from service.adapters.policy_files import load_severity_policy
 from service.adapters.postgres.database import Database
-from service.api.errors import EXCEPTION_HANDLERS
-from service.api.incidents import IncidentController
-from service.api.rca import RcaController
 from service.clock import FrozenClock
+from service.config.policy_files import load_severity_policy
 from service.domain.incidents import Action, Actor
 from service.domain.rca import TemplatePolicy
 from service.domain.rca_markdown import scan, section_contents
 from service.domain.severity import Severity
+from service.http.errors import EXCEPTION_HANDLERS
+from service.incidents.routes import IncidentController
 from service.incidents.service import IncidentService
+from service.rca.routes import RcaController
 from service.rca.service import RcaService, StaleVersion
 from service.settings import load_settings
 

@@ -13,7 +13,7 @@ from service.domain.incidents import Actor
 from service.domain.severity import Severity
 from service.incidents.service import IncidentService
 from service.notifications import messages
-from service.notifications.slack_delivery import SlackDelivery
+from service.notifications.channels.slack.delivery import SlackDelivery
 from service.testing.fake_slack import FakeSlack
 
 TOKEN = "xoxb-111-222-fakefakefake"

@@ -273,7 +273,7 @@ RULES = SOURCES + "\n".join(
 
 
 def _load(tmp_path: Path, text: str = RULES) -> RuleSet:
-    from service.adapters.rule_files import load_rules
+    from service.config.rule_files import load_rules
 
     path = tmp_path / "rules.yaml"
     path.write_text(textwrap.dedent(text))
@@ -464,7 +464,7 @@ async def test_sql_probes_on_real_postgresql(endpoints: Endpoints, database_url:
 
 async def test_shipped_packs_work_out_of_the_box(endpoints: Endpoints, database_url: str) -> None:
     """`make run`: incidentd scrapes its own /metrics and probes its own database; app packs stay inert."""
-    from service.adapters.rule_files import load_rules
+    from service.config.rule_files import load_rules
 
     ruleset, problems = load_rules([ROOT / "rules"])
     assert problems == []

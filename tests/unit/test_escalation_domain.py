@@ -5,7 +5,7 @@ import textwrap
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-from service.adapters.escalation_policy_files import load_escalation_policy
+from service.config.escalation_policy_files import load_escalation_policy
 from service.domain.escalation_calendar import BusinessCalendar
 from service.domain.escalation_schedule import StepKind, first_rung, level_above, next_rung, rca_reminders
 from service.domain.severity import Severity

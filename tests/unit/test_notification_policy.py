@@ -10,8 +10,8 @@ import pytest
 
 from service.domain.severity import Severity
 from service.notifications import messages
+from service.notifications.channels.pagerduty.webhooks import signature_valid
 from service.notifications.policy import NotificationPolicyError, load_notification_policy
-from service.notifications.webhooks import signature_valid
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from service.adapters.policy_files import PolicyError
-from service.adapters.rca_policy_files import load_rca_policy
+from service.config.policy_files import PolicyError
+from service.config.rca_policy_files import load_rca_policy
 from service.domain.rca import DEFAULT_TEMPLATE, SHORT_TEMPLATE
 from service.domain.severity import Severity
 

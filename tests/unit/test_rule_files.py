@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.adapters.rule_files import load_rules, rule_files_in
+from service.config.rule_files import load_rules, rule_files_in
 from service.domain.rules import SELF_DATABASE, Comparison, Level, SignalKind
 from service.domain.severity import Severity
 from service.domain.units import UnitKind

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from service.adapters.rule_files import load_rules, rule_files_in
-from service.adapters.rule_test_files import load_rule_tests
+from service.config.rule_files import load_rules, rule_files_in
+from service.config.rule_test_files import load_rule_tests
 from service.domain.rule_tests import expand_values
 from service.rules_cli import rules_check, rules_test
 

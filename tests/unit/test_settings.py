@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from service.adapters.policy_files import PolicyError, load_severity_policy
-from service.api.auth import find_token
+from service.config.policy_files import PolicyError, load_severity_policy
 from service.domain.durations import format_duration, parse_duration
 from service.domain.severity import Severity
+from service.http.auth import find_token
 from service.settings import READ, WRITE, SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]

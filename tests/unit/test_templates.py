@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from service.adapters.markdown_html import markdown_to_safe_html
-from service.adapters.templates import MarkdownTemplates, TemplateError
 from service.domain.incidents import Incident, Status, TimelineEvent
 from service.domain.rca import DEFAULT_TEMPLATE, SHORT_TEMPLATE, TemplatePolicy, build_facts, facts_context
 from service.domain.rca_markdown import MACHINE_SECTIONS, merge, scan, section_contents
 from service.domain.severity import Severity
+from service.rca.markdown_html import markdown_to_safe_html
+from service.rca.templates import MarkdownTemplates, TemplateError
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "incident_templates"
 T0 = datetime(2026, 2, 1, 9, 30, tzinfo=UTC)

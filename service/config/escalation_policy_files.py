@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from service.adapters.policy_files import PolicyError
-from service.adapters.rule_signals import Scalar, duration
-from service.adapters.yaml_lines import DataPath, Problem, Report, decode, display_path, load_located
+from service.config.policy_files import PolicyError
+from service.config.rule_signals import Scalar, duration
+from service.config.yaml_lines import DataPath, Problem, Report, decode, display_path, load_located
 from service.domain.escalation_calendar import BusinessCalendar
 from service.domain.escalation_policy import (
     EscalationPolicy,

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from service.adapters.yaml_lines import DataPath, Report, decode
+from service.config.yaml_lines import DataPath, Report, decode
 from service.domain.durations import parse_duration
 from service.domain.rules import LABEL_PATTERN, Selector, Signal, SignalKind, Sources, parse_selector
 from service.domain.units import UnitKind, parse_kind

@@ -10,9 +10,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 
-from service.adapters.postgres import alert_states
+from service.alerting import state_reads as alert_states
 from service.alerting.rulebook import RuleBook
-from service.api.auth import can_read, can_write
+from service.http.auth import can_read, can_write
 
 AnyRequest = Request[Any, Any, Any]
 _STATUSES = {"pending", "firing", "resolved"}

@@ -12,8 +12,11 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from service.api.auth import api_actor, can_read, can_write
-from service.api.incident_views import (
+from service.domain.incidents import Action, Incident, Status
+from service.domain.severity import Severity, SeverityPolicy
+from service.http.auth import api_actor, can_read, can_write
+from service.incidents.service import IncidentService
+from service.incidents.views import (
     ActionRequest,
     AssignRequest,
     DeclareRequest,
@@ -25,9 +28,6 @@ from service.api.incident_views import (
     NoteRequest,
     SeverityRequest,
 )
-from service.domain.incidents import Action, Incident, Status
-from service.domain.severity import Severity, SeverityPolicy
-from service.incidents.service import IncidentService
 
 DetailContributor = Callable[[Incident], Awaitable[dict[str, Any]]]
 

@@ -10,9 +10,9 @@ from litestar import Request, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_200_OK
 
-from service.api.auth import api_actor, can_read, can_write
 from service.domain.durations import format_duration
 from service.escalation.service import EscalationService
+from service.http.auth import api_actor, can_read, can_write
 
 STATE_KEY = "escalation"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import msgspec
 
-from service.adapters.policy_files import PolicyError, load_yaml
+from service.config.policy_files import PolicyError, load_yaml
 from service.domain.rca import TemplatePolicy
 
 

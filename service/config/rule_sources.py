@@ -15,8 +15,8 @@ from typing import Any
 
 import msgspec
 
-from service.adapters.rule_signals import Scalar, duration
-from service.adapters.yaml_lines import DataPath, Report, decode
+from service.config.rule_signals import Scalar, duration
+from service.config.yaml_lines import DataPath, Report, decode
 from service.domain.rules import (
     LABEL_PATTERN,
     NAME_PATTERN,

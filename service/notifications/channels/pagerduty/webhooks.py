@@ -20,9 +20,9 @@ from litestar import Request, post
 from litestar.exceptions import NotAuthorizedException, ValidationException
 from litestar.status_codes import HTTP_200_OK
 
-from service.adapters.postgres import incidents as incident_repo
 from service.adapters.postgres.database import Database
 from service.domain.incidents import Action, Actor, InvalidTransition, Status
+from service.incidents import store as incident_repo
 from service.incidents.service import Conflict, IncidentService
 from service.notifications.metrics import WEBHOOKS
 

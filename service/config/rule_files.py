@@ -15,9 +15,9 @@ from typing import Any
 
 import msgspec
 
-from service.adapters.rule_signals import Scalar, build_signal, duration
-from service.adapters.rule_sources import build_sources
-from service.adapters.yaml_lines import (
+from service.config.rule_signals import Scalar, build_signal, duration
+from service.config.rule_sources import build_sources
+from service.config.yaml_lines import (
     DataPath,
     Problem,
     Report,

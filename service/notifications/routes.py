@@ -15,13 +15,13 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
-from service.adapters.postgres import notification_store as store
 from service.adapters.postgres.database import Database
-from service.adapters.postgres.notification_store import OutboxRow
-from service.api.auth import can_read, can_write
 from service.clock import Clock
 from service.domain.incidents import Incident
+from service.http.auth import can_read, can_write
 from service.incidents.service import Conflict
+from service.notifications import store
+from service.notifications.store import OutboxRow
 
 STATUSES = ("pending", "held", "sent", "dead", "coalesced")
 

@@ -18,11 +18,10 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from litestar.types import ExceptionHandlersMap
 
-from service.adapters.markdown_html import markdown_to_safe_html
-from service.adapters.templates import TemplateError
-from service.api.auth import STATE_KEY, api_actor, can_read, can_write
 from service.domain.incidents import Actor
 from service.domain.rca_markdown import MAX_DOCUMENT_CHARS
+from service.http.auth import STATE_KEY, api_actor, can_read, can_write
+from service.rca.markdown_html import markdown_to_safe_html
 from service.rca.service import (
     ChartNotFound,
     InvalidDocument,
@@ -35,6 +34,7 @@ from service.rca.service import (
     StaleVersion,
     chart_path,
 )
+from service.rca.templates import TemplateError
 
 log = structlog.get_logger(__name__)
 

@@ -1,6 +1,6 @@
 """Reading alert state for people and incidents: listings, an incident's alerts, a group's firing count.
 
-The evaluator's own batched reads and writes are in alert_state_store.py.
+The evaluator's own batched reads and writes are in state_store.py.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from service.adapters.postgres.alert_state_store import COLUMNS
+from service.alerting.state_store import COLUMNS
 
 
 async def firing_in_group(conn: asyncpg.Connection, group_key: str) -> int:

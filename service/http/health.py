@@ -8,9 +8,9 @@ from litestar import Request, Response, get
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.adapters.postgres import incidents as incident_repo
 from service.adapters.postgres.database import Database, DatabaseUnavailable
 from service.adapters.postgres.migrations import pending_migrations
+from service.incidents import store as incident_repo
 from service.observability import DATABASE_UP, OPEN_INCIDENTS
 
 
