@@ -237,3 +237,17 @@ async def test_links_sent_to_pagerduty_and_slack_open_the_incident_page(fresh: C
     await page.wait_for_url(page_url)
     await expect(page.locator("#incident-title")).to_have_text("payments down")
     await context.close()
+
+
+async def test_the_oncall_ladder_and_the_alerts_page(fresh: Console, browser: Any) -> None:
+    page = await login(browser, fresh, "vic")
+    await page.get_by_role("link", name="On-call").click()
+    await page.get_by_role("textbox", name="Service").fill("checkout")
+    await page.get_by_role("button", name="Show").click()
+    assert "service=checkout" in page.url
+    await expect(page.get_by_role("heading", name="Level 1: On-call engineer")).to_be_visible()
+    await shot(page, "oncall")
+    await page.get_by_role("link", name="Alerts").click()
+    await expect(page.get_by_role("heading", name="Alerts: pending and firing")).to_be_visible()
+    await expect(page.locator(".empty")).to_have_text("Nothing is pending or firing.")
+    await page.context.close()
