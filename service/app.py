@@ -12,8 +12,6 @@ from collections.abc import Callable, Sequence
 import structlog
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 
 from service.adapters.postgres.database import Database
 from service.adapters.postgres.migrations import migrate
@@ -21,6 +19,7 @@ from service.clock import Clock, system_clock
 from service.components import Component, Context
 from service.config.policy_files import load_severity_policy
 from service.config.rca_policy_files import load_rca_policy
+from service.http.api_docs import openapi_config, swagger_assets
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import healthz, metrics, readyz
 from service.http.metrics_middleware import metrics_middleware
@@ -125,20 +124,11 @@ def build_app(
             **{k: v for c in built for k, v in c.state.items()},
         }
     )
-    openapi = OpenAPIConfig(
-        title="incidentd",
-        version="0.1.0",
-        description="Alerting and incident management API. Send `Authorization: Bearer <token>`.",
-        path="/schema",
-        components=Components(
-            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")},
-        ),
-        security=[{"bearer": []}],
-    )
     return Litestar(
         route_handlers=[
             IncidentController,
             RcaController,
+            swagger_assets(),
             healthz,
             readyz,
             metrics,
@@ -149,7 +139,7 @@ def build_app(
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         state=state,
-        openapi_config=openapi,
+        openapi_config=openapi_config(),
         debug=False,
         request_max_body_size=1_048_576,
     )
