@@ -12,8 +12,6 @@ from collections.abc import Callable, Sequence
 import structlog
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 
 from service.adapters.postgres.database import Database
 from service.adapters.postgres.migrations import migrate
@@ -22,6 +20,7 @@ from service.components import Component, Context
 from service.config.policy_files import load_severity_policy
 from service.config.rca_policy_files import load_rca_policy
 from service.config.silence_policy import load_silence_policy_or_fail
+from service.http.api_docs import openapi_config, swagger_assets
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import healthz, metrics, readyz
 from service.http.input_limits import reject_hostile_input
@@ -50,8 +49,9 @@ def default_components() -> list[ComponentFactory]:
     from service.retention.component import build as retention
     from service.silences.component import build as silences
     from service.slack_commands.component import build as slack_commands
+    from service.web.component import build as web
 
-    return [alerting, pushed_alerts, silences, escalation, notifications, slack_commands, retention]
+    return [alerting, pushed_alerts, silences, escalation, notifications, slack_commands, retention, web]
 
 
 log = structlog.get_logger(__name__)
@@ -151,22 +151,11 @@ def build_app(
             **{k: v for c in built for k, v in c.state.items()},
         }
     )
-    openapi = OpenAPIConfig(
-        title="incidentd",
-        version="0.1.0",
-        description=(
-            "Alerting and incident management API."
-            " Send `Authorization: Bearer <token>` where an operation asks for it."
-        ),
-        path="/schema",
-        components=Components(
-            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")},
-        ),
-    )
     app = Litestar(
         route_handlers=[
             IncidentController,
             RcaController,
+            swagger_assets(),
             healthz,
             readyz,
             metrics,
@@ -178,7 +167,7 @@ def build_app(
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         state=state,
-        openapi_config=openapi,
+        openapi_config=openapi_config(),
         debug=False,
         request_max_body_size=1_048_576,
     )
