@@ -178,7 +178,15 @@ async def _healthy_after(service: Service) -> None:
     assert gauge is not None
     assert float(gauge.group(1)) == before
     ages = dict(re.findall(r'incidentd_worker_last_progress_seconds\{worker="([^"]+)"\} (\S+)', text))
-    assert set(ages) == {"notification-sender", "escalation", "rules-evaluator", "retention"}
+    assert set(ages) == {
+        "notification-sender",
+        "escalation",
+        "rules-evaluator",
+        "rules-reload-follower",
+        "rule-mute-release",
+        "pushed-alert-expiry",
+        "retention",
+    }
     busy = {name: float(age) for name, age in ages.items() if name != "retention"}  # it checks every 10 min
     assert all(age < 15 for age in busy.values()), ages
 
