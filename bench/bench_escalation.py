@@ -1,4 +1,4 @@
-"""Escalation timers (issue 4): lateness of fired steps (due → performed) and the cost of an idle poll.
+"""Escalation timers: lateness of fired steps (due → performed) and the cost of an idle poll.
 
 Scenarios, in a scratch database created and dropped here:
   steady   10,000 open incidents with pending timers; 1,000 of them fall due spread over 10 s

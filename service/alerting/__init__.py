@@ -1,1 +1,1 @@
-"""Alerting: rule files → collected values → alert state in PostgreSQL → incidents (issue 3)."""
+"""Alerting: rule files → collected values → alert state in PostgreSQL → incidents."""

@@ -15,8 +15,6 @@ from service.escalation.service import EscalationService
 from service.escalation.worker import EscalationWorker, Wakeup
 from service.incidents.service import IncidentChange
 
-POLICY_ENV = "INCIDENTD_ESCALATION_POLICY"
-
 
 class EscalationConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Tuning for tests and benchmarks; the policy path defaults to INCIDENTD_ESCALATION_POLICY (Settings)."""

@@ -1,7 +1,7 @@
 """Turning incident changes into outbox intents, inside the incident's own transaction.
 
-Every outbound message is derived here from timeline events (the contract in
-CONVENTIONS.md), so escalation, Slack commands and webhooks never write
+Every outbound message is derived here from timeline events (the event kinds are the
+contract), so escalation, Slack commands and webhooks never write
 outbox rows themselves, and a message exists if and only if its cause committed.
 """
 

@@ -1,4 +1,4 @@
-"""RCA documents (issue 7): generation from the timeline, edits, regeneration and version history."""
+"""RCA documents: generation from the timeline, edits, regeneration and version history."""
 
 from service.rca.service import (
     ChartNotFound,

@@ -98,15 +98,6 @@ class Collector:
         self._probes = ProbeRunner()
         self._session: aiohttp.ClientSession | None = None
 
-    def update_sources(self, sources: Sources) -> None:
-        """A reloaded rule set: keep histories and pools of sources that kept their name and kind."""
-        kept = {s.name for s in sources.scrape}
-        self._histories = {name: h for name, h in self._histories.items() if name in kept}
-        self._parsers = {name: p for name, p in self._parsers.items() if name in kept}
-        self._reads = {}
-        self._known = {}
-        self._sources = sources
-
     async def close(self) -> None:
         for task in self._inflight.values():
             task.cancel()
