@@ -76,7 +76,8 @@ class Watcher:
             if self._alerts.get(key) != alert["status"]:
                 self._alerts[key] = alert["status"]
                 level = f" ({alert['level']})" if alert.get("level") else ""
-                self.say(f"rule {alert['rule']}: {alert['status']}{level}, value {alert['value']:.4g}")
+                value = "no value" if alert["value"] is None else f"value {alert['value']:.4g}"
+                self.say(f"rule {alert['rule']}: {alert['status']}{level}, {value}")
 
     async def _incident(self) -> None:
         if self.incident_id is None:
