@@ -39,8 +39,7 @@ from service.domain.alerts import AlertState, group_key
 from service.domain.evaluation import RuleTransition, alert_labels, evaluate, group_transitions
 from service.domain.incidents import Action, Actor, Status
 from service.domain.rules import Rule
-from service.incidents import store as incident_repo
-from service.incidents.service import IncidentChange, IncidentService
+from service.incidents.service import IncidentService, IncidentTransaction
 from service.supervisor import sleep_or_stop
 
 log = structlog.get_logger(__name__)
@@ -153,10 +152,10 @@ class Evaluator:
         """Rules for their current slot in one transaction: claim, load what is not cached, evaluate,
         store, open or clear incidents, record. Returns how many were claimed here."""
         started = time.perf_counter()
-        changes: list[IncidentChange] = []
         slots = {rule.name: slot_of(rule, now) for rule, _, _ in batch}
         cache_updates: dict[str, CachedStates] = {}
-        async with self._db.transaction() as conn:
+        async with self._incidents.transaction() as tx:
+            conn = tx.conn
             claims = await store.claim_slots(conn, list(slots.items()), now, self._writer)
             claimed = [item for item in batch if claims[item[0].name].claimed]
             trusted: dict[str, CachedStates] = {}
@@ -206,21 +205,16 @@ class Evaluator:
                     plans.append((_plan(rule, key, transitions), error))
             await store.save_many(conn, writes)
             for plan, error in plans:
-                changes.extend(await self._apply(conn, await _settled(conn, plan), error))
+                await self._apply(tx, await _settled(conn, plan), error)
             await store.record_outcomes(conn, outcomes, now)
         self._cache.update(cache_updates)
-        for change in changes:
-            self._incidents.committed(change)
         return len(claimed)
 
-    async def _apply(
-        self, conn: asyncpg.Connection, plan: GroupPlan, error: str | None
-    ) -> list[IncidentChange]:
-        changes: list[IncidentChange] = []
+    async def _apply(self, tx: IncidentTransaction, plan: GroupPlan, error: str | None) -> None:
         extra = {"error": error} if error else {}
         if plan.fire is not None:
-            result, change = await self._incidents.declare_in(
-                conn,
+            result, _ = await self._incidents.declare_in(
+                tx,
                 title=plan.fire.title,
                 severity=plan.fire.severity,
                 actor=RULES_ACTOR,
@@ -229,26 +223,22 @@ class Evaluator:
                 description=plan.fire.details.get("description", ""),
                 details={**plan.fire.details, **extra},
             )
-            changes.append(change)
-            await alert_states.link_incident(conn, plan.group_key, result.incident.id)
+            await alert_states.link_incident(tx.conn, plan.group_key, result.incident.id)
         if not plan.notes and plan.clear is None:
-            return changes
-        incident = await incident_repo.lock_open_by_dedup_key(conn, plan.group_key)
+            return
+        incident = await self._incidents.lock_open_in(tx, plan.group_key)
         if incident is None:
-            return changes  # a human resolved it already; the alert's history stays in alert_states
+            return  # a human resolved it already; the alert's history stays in alert_states
         for note in plan.notes:
-            await self._incidents.record_in(conn, incident, note.kind, RULES_ACTOR, note.details)
+            await self._incidents.record_in(tx, incident, note.kind, RULES_ACTOR, note.details)
         if plan.clear is not None:
-            await self._incidents.record_in(conn, incident, "alert_cleared", RULES_ACTOR, plan.clear.details)
+            await self._incidents.record_in(tx, incident, "alert_cleared", RULES_ACTOR, plan.clear.details)
             if plan.clear.all_clear:
                 action = _clearing_action(incident.status, auto_resolve=plan.clear.auto_resolve)
                 if action is not None:
-                    changes.append(
-                        await self._incidents.act_in(
-                            conn, incident.id, action, RULES_ACTOR, details={"reason": "alert cleared"}
-                        )
+                    await self._incidents.act_in(
+                        tx, incident.id, action, RULES_ACTOR, details={"reason": "alert cleared"}
                     )
-        return changes
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -15,8 +15,7 @@ from service.domain.incidents import Actor, Incident
 from service.escalation import steps_store as store
 from service.escalation.performing import StepInfo, StepPerformer
 from service.escalation.worker import Wakeup
-from service.incidents.service import Conflict, IncidentNotFound
-from service.incidents.store import lock as lock_incident
+from service.incidents.service import Conflict
 
 
 class OncallLevel(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,13 +40,12 @@ class EscalationService:
 
     async def escalate_now(self, incident_id: int, actor: Actor) -> StepInfo:
         """Tell the next level now; IncidentNotFound (404), or Conflict (409) for a resolved incident."""
-        async with self.db.transaction() as conn:
-            incident = await lock_incident(conn, incident_id)
-            if incident is None:
-                raise IncidentNotFound(incident_id)
+        incidents = self.performer.incidents
+        async with incidents.transaction() as tx:
+            incident = await incidents.lock_in(tx, incident_id)
             if not incident.status.is_open:
                 raise Conflict(f"{incident.human_id} is resolved; reopen it before escalating")
-            info = await self.performer.escalate_now(conn, incident, actor, self.clock())
+            info = await self.performer.escalate_now(tx, incident, actor, self.clock())
         self.wakeup.poke()
         return info
 

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from service.adapters.postgres.database import Database, DatabaseUnavailable
 from service.adapters.postgres.migrations import pending_migrations
-from service.incidents import store as incident_repo
+from service.incidents.service import IncidentService
 from service.observability import DATABASE_UP, OPEN_INCIDENTS
 
 
@@ -44,10 +44,9 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 @get("/metrics", tags=["health"], media_type=CONTENT_TYPE_LATEST)
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Open-incident gauges are read from PostgreSQL at scrape time, so every replica reports the truth."""
-    db: Database = request.app.state.db
+    incidents: IncidentService = request.app.state.incidents
     try:
-        async with db.connection() as conn:
-            counts = await incident_repo.open_counts_by_severity(conn)
+        counts = await incidents.open_counts()
         for severity, count in counts.items():
             OPEN_INCIDENTS.labels(severity=severity.label).set(count)
         DATABASE_UP.set(1)

@@ -42,7 +42,7 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             env["PAGERDUTY_ROUTING_KEY"] = settings.pagerduty_routing_key
         pagerduty = PagerDutyDelivery(policy, env, settings.pagerduty_events_url)
         slack = SlackDelivery(settings.slack_bot_token, settings.slack_api_url, context.db)
-        context.incidents.add_observer(IntentWriter(policy, settings.public_url))
+        context.incidents.add_observer(IntentWriter(policy, settings.public_url, context.incidents))
         sender = Sender(
             context.db,
             context.incidents,

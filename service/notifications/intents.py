@@ -11,12 +11,9 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
-
 from service.domain.incidents import Incident
-from service.incidents import store as incident_repo
-from service.incidents.service import IncidentChange
-from service.notifications import messages
+from service.incidents.service import IncidentChange, IncidentService, IncidentTransaction
+from service.notifications import messages, store
 from service.notifications.outbox import enqueue
 from service.notifications.policy import NotificationPolicy
 
@@ -43,16 +40,17 @@ _SLACK_UPDATE_KINDS = frozenset(
 class IntentWriter:
     """The IncidentService observer; one instance per process, stateless between changes."""
 
-    def __init__(self, policy: NotificationPolicy, public_url: str) -> None:
+    def __init__(self, policy: NotificationPolicy, public_url: str, incidents: IncidentService) -> None:
         self._policy = policy
         self._public_url = public_url
+        self._incidents = incidents
 
-    async def __call__(self, conn: asyncpg.Connection, change: IncidentChange) -> None:
+    async def __call__(self, tx: IncidentTransaction, change: IncidentChange) -> None:
         kinds = {e.kind for e in change.events}
         if kinds <= _SILENT:
             return
         now = max(e.at for e in change.events)
-        planner = _Plan(self._policy, self._public_url, conn, change, now)
+        planner = _Plan(self._policy, self._public_url, self._incidents, tx, change, now)
         await planner.pagerduty()
         await planner.slack()
 
@@ -62,13 +60,16 @@ class _Plan:
         self,
         policy: NotificationPolicy,
         public_url: str,
-        conn: asyncpg.Connection,
+        incidents: IncidentService,
+        tx: IncidentTransaction,
         change: IncidentChange,
         now: datetime,
     ) -> None:
         self.policy = policy
         self.public_url = public_url
-        self.conn = conn
+        self.incidents = incidents
+        self.tx = tx
+        self.conn = tx.conn
         self.change = change
         self.incident: Incident = change.incident
         self.now = now
@@ -76,20 +77,13 @@ class _Plan:
 
     async def snap(self) -> dict[str, Any]:
         if self._snap is None:
-            events = await incident_repo.timeline(self.conn, self.incident.id)
+            events = await self.incidents.timeline_in(self.tx, self.incident.id)
             breach = messages.breach_from_events(events)
             self._snap = messages.snapshot(self.incident, breach, self.public_url)
         return self._snap
 
     async def _targets(self, channel: str, kind: str) -> list[str]:
-        rows = await self.conn.fetch(
-            "SELECT DISTINCT target FROM notification_outbox WHERE incident_id = $1 AND channel = $2"
-            " AND kind = $3 ORDER BY target",
-            self.incident.id,
-            channel,
-            kind,
-        )
-        return [r["target"] for r in rows]
+        return await store.targets_of(self.conn, self.incident.id, channel, kind)
 
     async def _enqueue(self, channel: str, kind: str, target: str, payload: dict[str, Any]) -> None:
         await enqueue(
@@ -107,13 +101,7 @@ class _Plan:
         body = messages.pagerduty_trigger(await self.snap(), dedup, self.incident.severity)
         for ref in dict.fromkeys(refs):
             await self._enqueue("pagerduty", "trigger", ref, body)
-        await self.conn.execute(
-            "INSERT INTO pagerduty_dedup_keys (dedup_key, incident_id, created_at) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING",
-            dedup,
-            self.incident.id,
-            self.now,
-        )
+        await store.remember_dedup_key(self.conn, dedup, self.incident.id, self.now)
 
     async def pagerduty(self) -> None:
         """Trigger, acknowledge and resolve follow the incident; what PagerDuty told us is not echoed."""
@@ -167,12 +155,7 @@ class _Plan:
         limit = self.policy.storm_max_new
         if limit is not None:
             interval = self.policy.storm_interval
-            recent = await self.conn.fetchval(
-                "SELECT count(*) FROM notification_outbox WHERE channel = 'slack' AND kind = 'post'"
-                " AND target = $1 AND created_at > $2",
-                channel,
-                self.now - interval,
-            )
+            recent = await store.slack_posts_since(self.conn, channel, self.now - interval)
             if recent >= limit:
                 await self._coalesce(channel, payload, interval)
                 return

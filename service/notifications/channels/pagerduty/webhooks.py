@@ -21,9 +21,9 @@ from litestar.exceptions import NotAuthorizedException, ValidationException
 from litestar.status_codes import HTTP_200_OK
 
 from service.adapters.postgres.database import Database
-from service.domain.incidents import Action, Actor, InvalidTransition, Status
-from service.incidents import store as incident_repo
+from service.domain.incidents import Action, Actor, Incident, InvalidTransition, Status
 from service.incidents.service import Conflict, IncidentService
+from service.notifications import store
 from service.notifications.metrics import WEBHOOKS
 
 log = structlog.get_logger(__name__)
@@ -53,15 +53,12 @@ def pagerduty_actor(event: dict[str, Any]) -> Actor:
     return Actor(name=str(name), source="pagerduty")
 
 
-async def _incident_for_key(db: Database, key: str) -> int | None:
+async def _incident_for_key(db: Database, incidents: IncidentService, key: str) -> Incident | None:
     """The incident we sent this dedup key for, preferring an open one, then the newest."""
-    return await db.fetchval(  # type: ignore[no-any-return]
-        """
-        SELECT i.id FROM pagerduty_dedup_keys k JOIN incidents i ON i.id = k.incident_id
-        WHERE k.dedup_key = $1 ORDER BY (i.status <> 'resolved') DESC, i.id DESC LIMIT 1
-        """,
-        key,
-    )
+    async with db.connection() as conn:
+        ids = await store.incidents_for_dedup_key(conn, key)
+    found = [i for i in [await incidents.find(n) for n in ids] if i is not None]
+    return max(found, key=lambda i: (i.status is not Status.RESOLVED, i.id), default=None)
 
 
 async def apply_webhook(
@@ -78,13 +75,12 @@ async def apply_webhook(
     key = data.get("incident_key") if isinstance(data, dict) else None
     if not isinstance(key, str) or not key:
         return "unmatched", None
-    incident_id = await _incident_for_key(db, key)
-    if incident_id is None:
+    current = await _incident_for_key(db, incidents, key)
+    if current is None:
         return "unmatched", None
+    incident_id = current.id
     action, from_statuses = _ACTIONS[event_type]
-    async with db.connection() as conn:
-        current = await incident_repo.get(conn, incident_id)
-    if current is None or current.status not in from_statuses:
+    if current.status not in from_statuses:
         return "duplicate", incident_id
     details = {
         "pagerduty_event_id": str(event.get("id", "")),
