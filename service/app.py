@@ -24,7 +24,7 @@ from service.config.rca_policy_files import load_rca_policy
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import healthz, metrics, readyz
 from service.http.metrics_middleware import metrics_middleware
-from service.incidents.routes import IncidentController
+from service.incidents.routes import INCIDENT_EXCEPTION_HANDLERS, IncidentController
 from service.incidents.service import IncidentChange, IncidentService
 from service.observability import INCIDENT_EVENTS
 from service.rca.routes import RcaController
@@ -143,7 +143,7 @@ def build_app(
             metrics,
             *[r for c in built for r in c.routes],
         ],
-        exception_handlers=dict(EXCEPTION_HANDLERS),
+        exception_handlers={**EXCEPTION_HANDLERS, **INCIDENT_EXCEPTION_HANDLERS},
         middleware=[metrics_middleware],
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],

@@ -11,11 +11,13 @@ from litestar.exceptions import ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.types import ExceptionHandlersMap
 
-from service.domain.incidents import Action, Incident, Status
+from service.domain.incidents import Action, Incident, InvalidTransition, Status
 from service.domain.severity import Severity, SeverityPolicy
 from service.http.auth import api_actor, can_read, can_write
-from service.incidents.service import IncidentService
+from service.http.errors import conflict, not_found
+from service.incidents.service import Conflict, IncidentNotFound, IncidentService
 from service.incidents.views import (
     ActionRequest,
     AssignRequest,
@@ -28,6 +30,13 @@ from service.incidents.views import (
     NoteRequest,
     SeverityRequest,
 )
+
+# Every door (these routes, escalation's, Slack's) raises these; app.py installs them app-wide.
+INCIDENT_EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    IncidentNotFound: not_found,
+    InvalidTransition: conflict,
+    Conflict: conflict,
+}
 
 DetailContributor = Callable[[Incident], Awaitable[dict[str, Any]]]
 

@@ -24,7 +24,7 @@ from service.domain.rca import TemplatePolicy
 from service.domain.rca_markdown import scan, section_contents
 from service.domain.severity import Severity
 from service.http.errors import EXCEPTION_HANDLERS
-from service.incidents.routes import IncidentController
+from service.incidents.routes import INCIDENT_EXCEPTION_HANDLERS, IncidentController
 from service.incidents.service import IncidentService
 from service.rca.routes import RcaController
 from service.rca.service import RcaService, StaleVersion
@@ -81,7 +81,7 @@ def build_stack(
 
     app = Litestar(
         route_handlers=[IncidentController, RcaController],
-        exception_handlers=dict(EXCEPTION_HANDLERS),
+        exception_handlers={**EXCEPTION_HANDLERS, **INCIDENT_EXCEPTION_HANDLERS},
         state=state,
         on_shutdown=[close_pool],
         middleware=middleware or [],
