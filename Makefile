@@ -36,7 +36,7 @@ test: install ## run the whole suite against a real PostgreSQL (TEST_DATABASE_UR
 test-unit: install ## only the fast, I/O-free tests
 	$(BIN)/pytest tests/unit -q
 
-lint: install ## ruff, mypy --strict and the import contracts (pyproject.toml [tool.importlinter])
+lint: install ## ruff, mypy --strict (service, tests, bench, demo) and the import contracts (pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check service tests bench demo
 	$(BIN)/ruff format --check service tests bench demo
 	$(BIN)/mypy
