@@ -10,11 +10,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from service.components import Component, Context
+from service.config.notification_policy_files import load_notification_policy
+from service.domain.notification_policy import DeliveryPolicy, NotificationPolicy
 from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
 from service.notifications.channels.pagerduty.webhooks import pagerduty_webhook
 from service.notifications.channels.slack.delivery import SlackDelivery
 from service.notifications.intents import IntentWriter
-from service.notifications.policy import DeliveryPolicy, NotificationPolicy, load_notification_policy
 from service.notifications.routes import NotificationController, trail_contributor
 from service.notifications.sender import Sender
 

@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from service.domain.incidents import Incident
+from service.domain.notification_policy import NotificationPolicy
 from service.incidents.service import IncidentChange, IncidentService, IncidentTransaction
 from service.notifications import messages, store
 from service.notifications.outbox import enqueue
-from service.notifications.policy import NotificationPolicy
 
 # Our own receipts must never cause more messages (record_in publishes them to observers too).
 _SILENT = frozenset({"notification_sent", "notification_failed", "attached", "rca_reminder"})

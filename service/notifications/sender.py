@@ -21,13 +21,13 @@ import structlog
 from service.adapters.postgres.database import Database
 from service.clock import Clock
 from service.domain.incidents import Actor
+from service.domain.notification_policy import DeliveryPolicy
 from service.incidents.service import IncidentService, IncidentTransaction
 from service.notifications import store
 from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
 from service.notifications.channels.slack.delivery import SlackDelivery
 from service.notifications.metrics import DELIVERY_LATENCY, OUTBOX_ROWS, SENDS
 from service.notifications.outcomes import DeliveryError, NotConfigured
-from service.notifications.policy import DeliveryPolicy
 from service.notifications.store import OutboxRow
 from service.supervisor import sleep_or_stop
 

@@ -14,10 +14,11 @@ import msgspec
 from service.adapters.postgres.database import Database
 from service.clock import Clock, system_clock
 from service.components import Component, Context
+from service.config.notification_policy_files import load_notification_policy
 from service.config.policy_files import load_severity_policy
+from service.domain.notification_policy import DeliveryPolicy
 from service.incidents.service import IncidentService
 from service.notifications.component import NotificationOptions, make_build
-from service.notifications.policy import DeliveryPolicy, load_notification_policy
 from service.notifications.sender import Sender
 from service.settings import Settings
 from service.testing.fake_pagerduty import FakePagerDuty
