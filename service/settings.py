@@ -62,6 +62,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     slack_signing_secret: str | None = None
     slack_command: str = "/incident"
     workers: bool = True
+    # The environment these settings were decoded from. Rule and policy files name variables
+    # (a source's `url_env`, a probe's database, PagerDuty routing keys) that capabilities look
+    # up here, so nothing but this module reads os.environ.
+    environment: dict[str, str] = msgspec.field(default_factory=dict)
 
     def __repr__(self) -> str:
         return "Settings(<redacted>)"
@@ -202,4 +206,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         slack_signing_secret=_optional(env, "SLACK_SIGNING_SECRET"),
         slack_command=env.get("INCIDENTD_SLACK_COMMAND", "").strip() or "/incident",
         workers=_bool(env, "INCIDENTD_WORKERS", True),
+        environment=dict(env),
     )

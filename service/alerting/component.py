@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -54,7 +53,7 @@ def collector_factory(context: Context) -> SourceFactory:
 
         return Collector(
             sources,
-            env=os.environ,
+            env=settings.environment,
             self_database_url=context.database_url,
             self_metrics_url=f"http://{_reachable(settings.host)}:{settings.port}/metrics",
         )

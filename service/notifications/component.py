@@ -5,9 +5,8 @@ Wiring (service/app.py default_components): `from service.notifications.componen
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from service.components import Component, Context
 from service.config.notification_policy_files import load_notification_policy
@@ -24,7 +23,7 @@ from service.notifications.sender import Sender
 class NotificationOptions:
     """Knobs not (yet) in Settings; tests shrink the timings, production keeps the defaults."""
 
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    env: Mapping[str, str] | None = None  # None: the environment Settings was decoded from
     concurrency: int = 4
     poll_interval: float = 1.0
     delivery: DeliveryPolicy | None = None  # overrides the policy file's `delivery` section
@@ -38,7 +37,7 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
         policy = options.policy or load_notification_policy(
             settings.rules_dir / "policy" / "notifications.yaml"
         )
-        env = dict(options.env)
+        env = dict(settings.environment if options.env is None else options.env)
         if settings.pagerduty_routing_key:
             env["PAGERDUTY_ROUTING_KEY"] = settings.pagerduty_routing_key
         pagerduty = PagerDutyDelivery(policy, env, settings.pagerduty_events_url)
