@@ -32,7 +32,7 @@ from service.clock import system_clock
 from service.components import Context
 from service.config.policy_files import load_severity_policy
 from service.escalation.component import EscalationConfig, build
-from service.escalation.worker import EscalationWorker
+from service.escalation.worker import ESCALATION_WORKER, EscalationWorker
 from service.incidents.service import IncidentService
 from service.settings import load_settings
 from service.testing.databases import create_scratch_database, drop_database
@@ -67,8 +67,8 @@ def _worker(db: Database) -> EscalationWorker:
         severity_policy=load_severity_policy(ROOT / "rules" / "policy" / "severities.yaml"),
     )
     component = build(context, EscalationConfig(policy_path=ROOT / "rules" / "policy" / "escalation.yaml"))
-    worker: EscalationWorker = component.state["escalation_worker"]
-    return worker
+    component.attach(context.incidents)
+    return component.provided(ESCALATION_WORKER)
 
 
 async def _fire(db: Database, expected: int, timeout: float) -> tuple[float, list[float]]:

@@ -13,8 +13,9 @@ import structlog
 from service.alerting import state_reads as alert_states
 from service.alerting.evaluator import CollectionLike, Evaluator, ValueSource
 from service.alerting.routes import AlertsController
-from service.alerting.rulebook import RuleBook
+from service.alerting.rulebook import RULEBOOK, RuleBook
 from service.components import Component, Context
+from service.domain.incidents import Incident
 from service.domain.rules import Rule, Sources
 
 log = structlog.get_logger(__name__)
@@ -73,17 +74,17 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
         _install_sighup(book)
         await evaluator.run(stop)
 
-    async def alerts_of(incident: Any) -> dict[str, Any]:
+    async def alerts_of(incident: Incident) -> list[dict[str, Any]] | None:
         async with context.db.connection() as conn:
             rows = await alert_states.for_incident(conn, incident.id)
-        return {"alerts": rows} if rows else {}
+        return rows or None
 
     return Component(
         name="alerting",
         workers=[("rules-evaluator", run)],
         routes=[AlertsController],
-        detail_contributors=[alerts_of],
-        state={"rulebook": book, "evaluator": evaluator},
+        detail_contributors={"alerts": alerts_of},
+        provides=[RULEBOOK.given(book)],
         on_shutdown=[source.close],
     )
 

@@ -10,8 +10,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import ValidationException
 from litestar.params import QueryParameter
 
+from service.adapters.postgres.database import DATABASE
 from service.alerting import state_reads as alert_states
-from service.alerting.rulebook import RuleBook
+from service.alerting.rulebook import RULEBOOK, RuleBook
 from service.http.auth import can_read, can_write
 
 AnyRequest = Request[Any, Any, Any]
@@ -64,8 +65,7 @@ class ReloadView(msgspec.Struct, frozen=True):
 
 
 def _book(request: AnyRequest) -> RuleBook:
-    book: RuleBook = request.app.state.rulebook
-    return book
+    return RULEBOOK.of(request)
 
 
 class AlertsController(Controller):
@@ -88,7 +88,7 @@ class AlertsController(Controller):
                 raise ValidationException(
                     f"status: unknown value {unknown[0]!r} (expected pending, firing or resolved)"
                 )
-        async with request.app.state.db.connection() as conn:
+        async with DATABASE.of(request).connection() as conn:
             rows = await alert_states.listing(conn, statuses=statuses, rule=rule, limit=limit)
         return [
             AlertView(
@@ -108,7 +108,7 @@ class AlertsController(Controller):
     @get("/rules", guards=[can_read])
     async def list_rules(self, request: AnyRequest) -> RulesView:
         book = _book(request)
-        async with request.app.state.db.connection() as conn:
+        async with DATABASE.of(request).connection() as conn:
             last = {row["rule"]: row for row in await alert_states.slots(conn)}
         views = []
         for rule in book.current.rules():

@@ -10,6 +10,7 @@ import msgspec
 
 from service.adapters.postgres.database import Database
 from service.clock import Clock
+from service.dependencies import Key
 from service.domain.escalation_policy import EscalationPolicy, Targets
 from service.domain.incidents import Actor, Incident
 from service.escalation import steps_store as store
@@ -63,7 +64,7 @@ class EscalationService:
         ]
 
     async def detail(self, incident: Incident) -> dict[str, Any]:
-        """extras["escalation"] of GET /api/v1/incidents/{id}: the next step and when it is due."""
+        """extras.escalation of GET /api/v1/incidents/{id}: the next step and when it is due."""
         ladder = self.policy.ladder_for(incident.labels)
         async with self.db.connection() as conn:
             steps = await store.pending(conn, incident.id)
@@ -71,13 +72,11 @@ class EscalationService:
         pending = [_step_view(self.policy, incident, s.kind.value, s.level, s.due_at, s.data) for s in steps]
         rung = next((p for p in pending if p["kind"] in ("escalate", "exhausted")), None)
         return {
-            "escalation": {
-                "policy": ladder.name,
-                "pages": self.policy.rule(incident.severity).pagerduty,
-                "highest_level_told": highest,
-                "next": rung or (pending[0] if pending else None),
-                "pending": pending,
-            }
+            "policy": ladder.name,
+            "pages": self.policy.rule(incident.severity).pagerduty,
+            "highest_level_told": highest,
+            "next": rung or (pending[0] if pending else None),
+            "pending": pending,
         }
 
 
@@ -96,3 +95,6 @@ def _step_view(
     if kind == "rca_reminder":
         view["stage"] = data.get("stage")
     return view
+
+
+ESCALATION: Key[EscalationService] = Key("escalation")

@@ -17,6 +17,7 @@ import structlog
 
 from service.adapters.postgres.database import Database
 from service.clock import Clock
+from service.dependencies import Key
 from service.escalation import steps_store as store
 from service.escalation.metrics import IDLE_POLLS, LATENESS, STEP_FAILURES, STEPS_PERFORMED
 from service.escalation.performing import StepPerformer
@@ -135,3 +136,6 @@ class EscalationWorker:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+
+
+ESCALATION_WORKER: Key[EscalationWorker] = Key("escalation_worker")

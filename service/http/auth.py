@@ -14,11 +14,13 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from service.dependencies import Key
 from service.domain.incidents import Actor
 from service.observability import AUTH_FAILURES
 from service.settings import READ, WRITE, ApiToken, digest_token
 
 STATE_KEY = "api_token"
+API_TOKENS: Key[Sequence[ApiToken]] = Key("api_tokens")
 
 
 def find_token(tokens: Sequence[ApiToken], presented: str) -> ApiToken | None:
@@ -39,7 +41,7 @@ def _authenticate(connection: ASGIConnection, scope_needed: str) -> ApiToken:  #
             detail="missing bearer token: send 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    tokens: Sequence[ApiToken] = connection.app.state.api_tokens
+    tokens = API_TOKENS.of(connection)
     token = find_token(tokens, presented.strip())
     if token is None:
         AUTH_FAILURES.labels(reason="invalid").inc()

@@ -20,6 +20,7 @@ import structlog
 
 from service.adapters.postgres.database import Database
 from service.clock import Clock, system_clock
+from service.dependencies import Key
 from service.domain.incidents import (
     ACTION_EVENT,
     Action,
@@ -35,6 +36,7 @@ from service.incidents import store as repo
 from service.incidents.transaction import IncidentChange, IncidentTransaction
 
 __all__ = [
+    "INCIDENTS",
     "Conflict",
     "DeclareResult",
     "IncidentChange",
@@ -403,3 +405,6 @@ class IncidentService:
                 before_id=before_id,
                 limit=limit,
             )
+
+
+INCIDENTS: Key[IncidentService] = Key("incidents")

@@ -12,11 +12,11 @@ from service.components import Component, Context
 from service.config.notification_policy_files import load_notification_policy
 from service.domain.notification_policy import DeliveryPolicy, NotificationPolicy
 from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
-from service.notifications.channels.pagerduty.webhooks import pagerduty_webhook
+from service.notifications.channels.pagerduty.webhooks import WEBHOOK_SECRETS, pagerduty_webhook
 from service.notifications.channels.slack.delivery import SlackDelivery
 from service.notifications.intents import IntentWriter
-from service.notifications.routes import NotificationController, trail_contributor
-from service.notifications.sender import Sender
+from service.notifications.routes import NOTIFICATIONS_CLOCK, NotificationController, trail_contributor
+from service.notifications.sender import SENDER, Sender
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,6 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             env["PAGERDUTY_ROUTING_KEY"] = settings.pagerduty_routing_key
         pagerduty = PagerDutyDelivery(policy, env, settings.pagerduty_events_url)
         slack = SlackDelivery(settings.slack_bot_token, settings.slack_api_url, context.db)
-        context.incidents.add_observer(IntentWriter(policy, settings.public_url, context.incidents))
         sender = Sender(
             context.db,
             context.incidents,
@@ -58,7 +57,6 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             concurrency=options.concurrency,
             poll_interval=options.poll_interval,
         )
-        context.incidents.add_after_commit(lambda _change: sender.wake())
 
         async def shutdown() -> None:
             pagerduty.close()
@@ -68,8 +66,14 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             name="notifications",
             workers=[("notification-sender", sender.run)],
             routes=[NotificationController, pagerduty_webhook],
-            detail_contributors=[trail_contributor(context.db)],
-            state={"notification_sender": sender, "notifications_clock": context.clock},
+            detail_contributors={"notifications": trail_contributor(context.db)},
+            provides=[
+                SENDER.given(sender),
+                NOTIFICATIONS_CLOCK.given(context.clock),
+                WEBHOOK_SECRETS.given(settings.pagerduty_webhook_secrets),
+            ],
+            observers=[IntentWriter(policy, settings.public_url, context.incidents)],
+            after_commit=[lambda _change: sender.wake()],
             on_shutdown=[shutdown],
         )
 

@@ -20,6 +20,7 @@ import structlog
 
 from service.adapters.postgres.database import Database
 from service.clock import Clock
+from service.dependencies import Key
 from service.domain.incidents import Actor
 from service.domain.notification_policy import DeliveryPolicy
 from service.incidents.service import IncidentService, IncidentTransaction
@@ -293,3 +294,6 @@ class Sender:
             return
         data = {"channel": row.channel, "kind": row.kind, "target": row.target, "outbox_id": row.id, **extra}
         await self._incidents.record_in(tx, incident, kind, SYSTEM, data)
+
+
+SENDER: Key[Sender] = Key("notification_sender")

@@ -1,6 +1,6 @@
 """RCA documents over HTTP, under /api/v1/incidents/{id}/rca.
 
-Thin: validate, call RcaService (found in app.state.rca), shape the answer.
+Thin: validate, call RcaService, shape the answer.
 Reads need the read right and writes the write right, with the same guards as
 the incidents API. The HTML in responses is always sanitised; the Markdown is
 returned as stored.
@@ -24,6 +24,7 @@ from service.http.auth import STATE_KEY, api_actor, can_read, can_write
 from service.http.errors import error_response, not_found
 from service.rca.markdown_html import markdown_to_safe_html
 from service.rca.service import (
+    RCA,
     ChartNotFound,
     InvalidDocument,
     RcaDocument,
@@ -104,8 +105,7 @@ class VersionList(msgspec.Struct):
 
 
 def _service(request: AnyRequest) -> RcaService:
-    service: RcaService = request.app.state.rca
-    return service
+    return RCA.of(request)
 
 
 def _written(result: RcaWrite) -> RcaView:

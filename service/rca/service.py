@@ -21,6 +21,7 @@ import structlog
 
 from service.adapters.postgres.database import Database
 from service.clock import Clock
+from service.dependencies import Key
 from service.domain.charts import render_line_chart
 from service.domain.incidents import Actor, format_human_id
 from service.domain.rca import RcaFacts, TemplatePolicy, build_facts, facts_context
@@ -379,3 +380,6 @@ def _write_atomically(directory: Path, files: dict[str, str]) -> list[Path]:
             raise
         written.append(target)
     return written
+
+
+RCA: Key[RcaService] = Key("rca")

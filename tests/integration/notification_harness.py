@@ -19,7 +19,7 @@ from service.config.policy_files import load_severity_policy
 from service.domain.notification_policy import DeliveryPolicy
 from service.incidents.service import IncidentService
 from service.notifications.component import NotificationOptions, make_build
-from service.notifications.sender import Sender
+from service.notifications.sender import SENDER, Sender
 from service.settings import Settings
 from service.testing.fake_pagerduty import FakePagerDuty
 from service.testing.fake_slack import FakeSlack
@@ -89,8 +89,9 @@ def build_notifications(
         **options,
     )
     component = make_build(opts)(context)
+    component.attach(incidents)
     BUILT.append(component)
-    sender: Sender = component.state["notification_sender"]
+    sender = component.provided(SENDER)
     return incidents, sender, component
 
 

@@ -24,6 +24,7 @@ from service.domain.incidents import Actor
 from service.incidents.service import Conflict, IncidentService
 from service.settings import Settings, load_settings
 from service.slack_commands.component import build as build_slack
+from service.slack_commands.escalation_port import ESCALATION_PORT
 from service.slack_commands.runtime import SlackCommandsConfig
 from service.testing.slack_signing import signed_command, signed_interaction
 
@@ -98,7 +99,7 @@ class InTestEscalation:
 
 
 def escalation_component(context: Context) -> Component:
-    return Component(name="escalation", state={"escalation": InTestEscalation(context.incidents)})
+    return Component(name="escalation", provides=[ESCALATION_PORT.given(InTestEscalation(context.incidents))])
 
 
 def slack_app(

@@ -20,11 +20,15 @@ from litestar import Request, post
 from litestar.exceptions import NotAuthorizedException, ValidationException
 from litestar.status_codes import HTTP_200_OK
 
-from service.adapters.postgres.database import Database
+from service.adapters.postgres.database import DATABASE, Database
+from service.dependencies import Key
 from service.domain.incidents import Action, Actor, Incident, InvalidTransition, Status
-from service.incidents.service import Conflict, IncidentService
+from service.incidents.service import INCIDENTS, Conflict, IncidentService
 from service.notifications import store
 from service.notifications.metrics import WEBHOOKS
+
+# Every secret PagerDuty may sign with (several while one is being rotated).
+WEBHOOK_SECRETS: Key[Sequence[str]] = Key("pagerduty_webhook_secrets")
 
 log = structlog.get_logger(__name__)
 
@@ -100,7 +104,7 @@ async def apply_webhook(
 async def pagerduty_webhook(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """PagerDuty v3 webhook receiver; authenticated by X-PagerDuty-Signature, not a bearer token."""
     body = await request.body()
-    secrets: Sequence[str] = request.app.state.settings.pagerduty_webhook_secrets
+    secrets = WEBHOOK_SECRETS.of(request)
     header = request.headers.get("x-pagerduty-signature", "")
     if not secrets or not header or not signature_valid(body, header, secrets):
         WEBHOOKS.labels(outcome="bad_signature").inc()
@@ -114,6 +118,6 @@ async def pagerduty_webhook(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if not isinstance(payload, dict):
         WEBHOOKS.labels(outcome="invalid").inc()
         raise ValidationException(detail="body: expected a JSON object")
-    outcome, incident_id = await apply_webhook(request.app.state.db, request.app.state.incidents, payload)
+    outcome, incident_id = await apply_webhook(DATABASE.of(request), INCIDENTS.of(request), payload)
     WEBHOOKS.labels(outcome=outcome).inc()
     return {"status": outcome, "incident_id": incident_id}
