@@ -6,11 +6,15 @@ maps its own exceptions with `error_response` beside its routes, and app.py merg
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
 
 from service.adapters.postgres.database import DatabaseUnavailable
+
+AnyRequest = Request[Any, Any, Any]
 
 
 def error_response(status: int, message: str, **extra: object) -> Response[dict[str, object]]:
@@ -18,19 +22,19 @@ def error_response(status: int, message: str, **extra: object) -> Response[dict[
     return Response({"status_code": status, "detail": message, **extra}, status_code=status, headers=headers)
 
 
-def not_found(_: Request, exc: Exception) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+def not_found(_: AnyRequest, exc: Exception) -> Response[dict[str, object]]:
     return error_response(404, str(exc))
 
 
-def conflict(_: Request, exc: Exception) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+def conflict(_: AnyRequest, exc: Exception) -> Response[dict[str, object]]:
     return error_response(409, str(exc))
 
 
-def _unavailable(_: Request, exc: Exception) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+def _unavailable(_: AnyRequest, exc: Exception) -> Response[dict[str, object]]:
     return error_response(503, "database unavailable, retry shortly")
 
 
-def _http(_: Request, exc: HTTPException) -> Response[dict[str, object]]:  # type: ignore[type-arg]
+def _http(_: AnyRequest, exc: HTTPException) -> Response[dict[str, object]]:
     extra: dict[str, object] = {}
     if exc.extra:
         extra["extra"] = exc.extra
