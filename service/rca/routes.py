@@ -27,15 +27,14 @@ from service.rca.service import (
     RCA,
     ChartNotFound,
     InvalidDocument,
-    RcaDocument,
     RcaNotFound,
     RcaService,
-    RcaVersionInfo,
     RcaVersionNotFound,
     RcaWrite,
     StaleVersion,
     chart_path,
 )
+from service.rca.store import RcaDocument, RcaVersionInfo
 from service.rca.templates import TemplateError
 
 log = structlog.get_logger(__name__)
