@@ -35,17 +35,8 @@ from service.domain.severity import Severity
 from service.incidents import store as repo
 from service.incidents.transaction import IncidentChange, IncidentTransaction
 
-__all__ = [
-    "INCIDENTS",
-    "Conflict",
-    "DeclareResult",
-    "IncidentChange",
-    "IncidentNotFound",
-    "IncidentService",
-    "IncidentTransaction",
-    "Observer",
-    "TransitionListener",
-]
+__all__ = ["INCIDENTS", "Conflict", "DeclareResult", "IncidentChange", "IncidentNotFound"]
+__all__ += ["IncidentService", "IncidentTransaction", "Observer", "TransitionListener"]
 
 log = structlog.get_logger(__name__)
 
