@@ -18,6 +18,7 @@ import structlog
 from service.adapters.postgres.database import Database, DatabaseUnavailable
 from service.alerting.rulebook import ReloadResult, RuleBook
 from service.clock import Clock
+from service.dependencies import Key
 from service.supervisor import sleep_or_stop
 
 log = structlog.get_logger(__name__)
@@ -73,3 +74,6 @@ class ReloadBroadcast:
             with contextlib.suppress(*_DATABASE_GONE):  # reported by the evaluator; try again next time
                 await self.poll()
             await sleep_or_stop(stop, POLL_SECONDS)
+
+
+RULE_RELOADS: Key[ReloadBroadcast] = Key("rule_reloads")

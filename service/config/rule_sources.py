@@ -15,7 +15,7 @@ from typing import Any
 
 import msgspec
 
-from service.config.rule_signals import Scalar, duration
+from service.config.fields import Scalar, duration
 from service.config.yaml_lines import DataPath, Report, decode
 from service.domain.rules import (
     LABEL_PATTERN,

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import msgspec
 
+from service.config.fields import PolicyError
 from service.config.yaml_lines import (
     DataPath,
     Located,
@@ -179,13 +180,9 @@ def load_silence_policy(rules_dir: Path, base: Path | None = None) -> tuple[Sile
     return SilencePolicy(windows=windows, inhibit_rules=rules), [*window_problems, *rule_problems]
 
 
-class SilencePolicyError(Exception):
-    """The maintenance or inhibition file is broken; the message lists every file:line problem."""
-
-
-def load_silence_policy_or_fail(rules_dir: Path) -> SilencePolicy:
+def require_silence_policy(rules_dir: Path) -> SilencePolicy:
     """For start-up: a broken file stops the service (a maintenance it was told about must not page)."""
     policy, problems = load_silence_policy(rules_dir)
     if problems:
-        raise SilencePolicyError("\n".join(str(p) for p in problems))
+        raise PolicyError(problems)
     return policy

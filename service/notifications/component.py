@@ -5,27 +5,32 @@ Wiring (service/app.py default_components): `from service.notifications.componen
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from service.components import Component, Context
 from service.config.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
+from service.config.notification_policy_files import load_notification_policy
+from service.domain.notification_policy import DeliveryPolicy, NotificationPolicy
 from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
-from service.notifications.channels.pagerduty.webhooks import pagerduty_webhook
+from service.notifications.channels.pagerduty.webhooks import WEBHOOK_SECRETS, pagerduty_webhook
 from service.notifications.channels.slack.delivery import SlackDelivery
-from service.notifications.channels.slack.directory import SlackDirectory, SlackLookup, policy_names
+from service.notifications.channels.slack.directory import (
+    SLACK_DIRECTORY,
+    SlackDirectory,
+    SlackLookup,
+    policy_names,
+)
 from service.notifications.intents import IntentWriter
-from service.notifications.policy import DeliveryPolicy, NotificationPolicy, load_notification_policy
-from service.notifications.routes import NotificationController, trail_contributor
-from service.notifications.sender import Sender
+from service.notifications.routes import NOTIFICATIONS_CLOCK, NotificationController, trail_contributor
+from service.notifications.sender import SENDER, Sender
 
 
 @dataclass(frozen=True)
 class NotificationOptions:
     """Knobs not (yet) in Settings; tests shrink the timings, production keeps the defaults."""
 
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    env: Mapping[str, str] | None = None  # None: the environment Settings was decoded from
     concurrency: int = 4
     poll_interval: float = 1.0
     delivery: DeliveryPolicy | None = None  # overrides the policy file's `delivery` section
@@ -39,12 +44,11 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
         policy = options.policy or load_notification_policy(
             settings.rules_dir / "policy" / "notifications.yaml"
         )
-        env = dict(options.env)
+        env = dict(settings.environment if options.env is None else options.env)
         if settings.pagerduty_routing_key:
             env["PAGERDUTY_ROUTING_KEY"] = settings.pagerduty_routing_key
         pagerduty = PagerDutyDelivery(policy, env, settings.pagerduty_events_url)
         slack = SlackDelivery(settings.slack_bot_token, settings.slack_api_url, context.db)
-        context.incidents.add_observer(IntentWriter(policy, settings.public_url))
         # The escalation capability refuses a broken policy at start-up; here it only supplies names.
         escalation, _ = load_escalation_policy(
             settings.escalation_policy or settings.rules_dir / DEFAULT_ESCALATION_POLICY
@@ -67,7 +71,6 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             concurrency=options.concurrency,
             poll_interval=options.poll_interval,
         )
-        context.incidents.add_after_commit(lambda _change: sender.wake())
 
         async def shutdown() -> None:
             pagerduty.close()
@@ -78,12 +81,15 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             name="notifications",
             workers=[("notification-sender", sender.run), ("slack-directory", directory.run)],
             routes=[NotificationController, pagerduty_webhook],
-            detail_contributors=[trail_contributor(context.db)],
-            state={
-                "notification_sender": sender,
-                "notifications_clock": context.clock,
-                "slack_directory": directory,
-            },
+            detail_contributors={"notifications": trail_contributor(context.db)},
+            provides=[
+                SENDER.given(sender),
+                NOTIFICATIONS_CLOCK.given(context.clock),
+                WEBHOOK_SECRETS.given(settings.pagerduty_webhook_secrets),
+                SLACK_DIRECTORY.given(directory),
+            ],
+            observers=[IntentWriter(policy, settings.public_url, context.incidents)],
+            after_commit=[lambda _change: sender.wake()],
             on_shutdown=[shutdown],
         )
 

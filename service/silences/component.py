@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from service.components import Component, Context
+from service.config.notification_policy_files import load_notification_policy
 from service.domain.severity import Severity
-from service.notifications.policy import load_notification_policy
 from service.silences.announcer import announce
 from service.silences.maintenance_api import MaintenanceController
-from service.silences.service import Silences
+from service.silences.service import SILENCES, Silences
 
 
 def build(context: Context) -> Component:
@@ -27,5 +27,5 @@ def build(context: Context) -> Component:
         name="silences",
         workers=[("silence-notices", notices)] if channels else [],
         routes=[MaintenanceController],
-        state={"silences": silences, "muter": context.muter},
+        provides=[SILENCES.given(silences)],
     )

@@ -25,6 +25,7 @@ from service.incidents.service import Conflict, IncidentService
 from service.settings import Settings, load_settings
 from service.silences.component import build as silences_component
 from service.slack_commands.component import build as build_slack
+from service.slack_commands.escalation_port import ESCALATION_PORT
 from service.slack_commands.runtime import SlackCommandsConfig
 from service.testing.slack_signing import signed_command, signed_interaction
 
@@ -99,7 +100,7 @@ class InTestEscalation:
 
 
 def escalation_component(context: Context) -> Component:
-    return Component(name="escalation", state={"escalation": InTestEscalation(context.incidents)})
+    return Component(name="escalation", provides=[ESCALATION_PORT.given(InTestEscalation(context.incidents))])
 
 
 def slack_app(

@@ -16,6 +16,8 @@ from typing import Any
 import asyncpg
 import structlog
 
+from service.dependencies import Key
+
 log = structlog.get_logger(__name__)
 
 # Errors that mean "the database is not there", as opposed to "your query is wrong".
@@ -151,3 +153,6 @@ class Database:
                 await asyncio.wait_for(pool.close(), timeout=5)
             except CONNECTION_ERRORS:
                 pool.terminate()
+
+
+DATABASE: Key[Database] = Key("database")

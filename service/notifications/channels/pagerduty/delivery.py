@@ -15,8 +15,8 @@ from typing import Any
 import httpx2
 import pagerduty
 
+from service.domain.notification_policy import NotificationPolicy
 from service.notifications.outcomes import DeliveryError, NotConfigured, parse_retry_after, redact
-from service.notifications.policy import NotificationPolicy
 
 
 class _Transient(Exception):

@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from service.adapters.postgres.database import Database
 from service.notifications import messages
+from service.notifications.channels.slack import store
 from service.notifications.outcomes import DeliveryError, NotConfigured, parse_retry_after, redact
 from service.notifications.silence_notices import notice_text
 
@@ -71,11 +72,7 @@ class SlackDelivery:
         now: datetime,
     ) -> str:
         """Post the incident's message, or update it and reply in its thread when it exists."""
-        ref = await conn.fetchrow(
-            "SELECT channel_id, ts, summary FROM slack_messages WHERE incident_id = $1 AND channel = $2",
-            incident_id,
-            channel,
-        )
+        ref = await store.message_of(conn, incident_id, channel)
         text, blocks = messages.slack_blocks(snapshot)
         if ref is None:
             answer = await self._call("chat.postMessage", channel=channel, text=text, blocks=blocks)
@@ -91,9 +88,7 @@ class SlackDelivery:
             except DeliveryError as exc:
                 if "message_not_found" not in str(exc):
                     raise
-                await self._db.execute(
-                    "DELETE FROM slack_messages WHERE incident_id = $1 AND channel = $2", incident_id, channel
-                )
+                await store.forget(self._db, incident_id, channel)
                 return await self.post_or_update(
                     conn,
                     incident_id=incident_id,
@@ -102,12 +97,7 @@ class SlackDelivery:
                     changes=changes,
                     now=now,
                 )
-            await conn.execute(
-                "UPDATE slack_messages SET updated_at = $3 WHERE incident_id = $1 AND channel = $2",
-                incident_id,
-                channel,
-                now,
-            )
+            await store.touch(conn, incident_id, channel, now)
         if changes:
             head = "" if not ref["summary"] else f"*{snapshot['human_id']}* ({snapshot['status']}): "
             await self._reply(channel_id, ts, [head + changes[0], *changes[1:]])
@@ -141,19 +131,7 @@ class SlackDelivery:
         """Record a posted message at once, committed on its own, not with the outbox row: once Slack
         has it, a crash before the sender marks the row sent must lead to an update, not a second post.
         (Only the instant between Slack's answer and this commit is left uncovered.)"""
-        await self._db.execute(
-            """
-            INSERT INTO slack_messages (incident_id, channel, channel_id, ts, summary, created_at, updated_at)
-            SELECT i, $2, $3, $4, $5, $6, $6 FROM unnest($1::bigint[]) AS i
-            ON CONFLICT (incident_id, channel) DO NOTHING
-            """,
-            incident_ids,
-            channel,
-            channel_id,
-            ts,
-            summary,
-            now,
-        )
+        await store.remember(self._db, incident_ids, channel, channel_id, ts, now, summary=summary)
 
     async def close(self) -> None:
         if self._client is not None and self._client.session is not None:
