@@ -32,9 +32,9 @@ import asyncpg
 import harness
 
 from demo.processes import ServiceProcess, free_port
-from service.silences.matchers import parse_matchers
-from service.silences.silence import Silence
-from service.silences.verdict import MuteSnapshot
+from service.domain.mute_verdicts import MuteSnapshot
+from service.domain.silence_matchers import parse_matchers
+from service.domain.silences import Silence
 from service.testing.databases import create_scratch_database, drop_database
 
 BATCH = 64

@@ -40,6 +40,8 @@ from service.observability import INCIDENT_EVENTS
 from service.rca.routes import RcaController
 from service.rca.service import RCA, RcaService
 from service.settings import Settings
+from service.silences.maintenance_api import MaintenanceController
+from service.silences.service import SILENCES, Silences
 from service.silences.snapshot import MUTER, Muter
 from service.slack_commands.escalation_port import ESCALATION_PORT
 from service.supervisor import Loop, Supervisor
@@ -59,10 +61,9 @@ def default_components() -> list[ComponentFactory]:
     from service.alerting.pushed_component import build as pushed_alerts
     from service.escalation.component import build as escalation
     from service.notifications.component import build as notifications
-    from service.silences.component import build as silences
     from service.slack_commands.component import build as slack_commands
 
-    return [alerting, pushed_alerts, silences, escalation, notifications, slack_commands]
+    return [alerting, pushed_alerts, escalation, notifications, slack_commands]
 
 
 log = structlog.get_logger(__name__)
@@ -90,6 +91,8 @@ def build_app(
     )
     severity_policy = load_severity_policy(settings.rules_dir / "policy" / "severities.yaml")
     muter = Muter(require_silence_policy(settings.rules_dir))
+    # Silences and windows are part of the core: every door for alerts asks the muter.
+    silences = Silences(db, muter, clock)
     incidents = IncidentService(db, clock=clock, after_commit=[_count_events])
     rca = RcaService(
         db,
@@ -146,6 +149,7 @@ def build_app(
             READINESS_NOTES.given({}),
             SCHEMA_READY.given(schema_ready),
             MUTER.given(muter),
+            SILENCES.given(silences),
             *[p for c in built for p in c.provides],
         ]
     )
@@ -167,6 +171,7 @@ def build_app(
         route_handlers=[
             IncidentController,
             RcaController,
+            MaintenanceController,
             healthz,
             readyz,
             metrics,

@@ -32,11 +32,11 @@ from service.alerting.ingest import PUSHED_ALERTS
 from service.alerting.pushed import Origin, check_batch, fingerprint, group_labels
 from service.alerting.rulebook import RULEBOOK
 from service.dependencies import Key
+from service.domain.mute_verdicts import Verdict
+from service.domain.silence_matchers import Matcher, MatcherError, from_flags, matches_all, parse_matchers
 from service.http.auth import AnyConnection, api_actor, can_read, can_write
-from service.silences.matchers import Matcher, MatcherError, from_flags, matches_all, parse_matchers
 from service.silences.service import SILENCES, SilenceNotFound, SilenceRefused
 from service.silences.snapshot import MUTER, rule_alert_labels
-from service.silences.verdict import Verdict
 
 AnyRequest = Request[Any, Any, Any]
 MAX_BATCH_BYTES = 4 * 1024 * 1024

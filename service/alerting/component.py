@@ -14,13 +14,13 @@ import structlog
 
 from service.alerting import state_reads as alert_states
 from service.alerting.evaluator import CollectionLike, Evaluator, ValueSource
+from service.alerting.mute_sweeping import sweep_on_mute_changes
 from service.alerting.reload_broadcast import RULE_RELOADS, ReloadBroadcast
 from service.alerting.routes import AlertsController
 from service.alerting.rulebook import RULEBOOK, RuleBook
 from service.components import Component, Context
 from service.domain.incidents import Incident
 from service.domain.rules import Rule, Sources
-from service.silences.sweeping import sweep_on_mute_changes
 
 log = structlog.get_logger(__name__)
 

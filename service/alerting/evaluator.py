@@ -42,11 +42,11 @@ from service.domain.alerts import slot_of as alert_slot
 from service.domain.evaluation import RuleTransition, alert_labels, evaluate, group_transitions
 from service.domain.incident_alerts import readings, worst_firing
 from service.domain.incidents import Actor
+from service.domain.mute_verdicts import MuteSnapshot
 from service.domain.rules import Comparison, Rule
 from service.incidents.service import IncidentService, IncidentTransaction
 from service.silences.incident_mutes import reconcile
 from service.silences.snapshot import Muter
-from service.silences.verdict import MuteSnapshot
 from service.supervisor import sleep_or_stop
 
 log = structlog.get_logger(__name__)

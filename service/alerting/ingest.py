@@ -4,7 +4,7 @@ One transaction per batch: lock what is stored, upsert the batch in one statemen
 then open or attach one incident per newly firing group and clear groups whose last
 alert resolved. A re-send of a firing alert finds it firing and stops at the upsert:
 no incident change, no timeline event, no page. An alert muted when it starts firing
-is stored with no incident; the sweeper (service/silences/sweeper.py) pages it if it
+is stored with no incident; the sweeper (alerting/mute_sweeping.py) pages it if it
 is still firing when the mute ends.
 """
 
@@ -32,10 +32,10 @@ from service.alerting.removed_rules import clearing_action
 from service.clock import Clock
 from service.dependencies import Key
 from service.domain.incidents import Actor, Status
+from service.domain.mute_verdicts import NOT_MUTED, MuteSnapshot, Verdict
 from service.incidents.service import IncidentService, IncidentTransaction
 from service.silences.incident_mutes import reconcile
 from service.silences.snapshot import Muter
-from service.silences.verdict import NOT_MUTED, MuteSnapshot, Verdict
 
 log = structlog.get_logger(__name__)
 
@@ -131,7 +131,7 @@ class PushedAlerts:
         for row in rows:
             groups[row.group_key].append(row)
         conn = tx.conn
-        opened = await store.lock_open_incidents(conn, sorted(groups))  # one lock order across replicas
+        opened = await self.incidents.lock_open_many_in(tx, sorted(groups))
         quiet: list[tuple[str, int]] = []
         for key, members in sorted(groups.items()):
             worst = min(members, key=lambda r: r.severity)
@@ -139,8 +139,8 @@ class PushedAlerts:
             actor = ACTORS[alert.origin]
             severity = pushed_severity(alert.labels)
             found = opened.get(key)
-            if found is not None and found[1] != Status.MITIGATED.value and int(severity) >= found[2]:
-                quiet.extend((m.alert.fingerprint, found[0]) for m in members)
+            if found is not None and found.status is not Status.MITIGATED and severity >= found.severity:
+                quiet.extend((m.alert.fingerprint, found.id) for m in members)
                 continue
             labels = {
                 k: v for k, v in alert.labels.items() if k in (*self.group_by, "job", "team", "severity")

@@ -8,10 +8,10 @@ from typing import Any
 from service.alerting import pushed_store
 from service.alerting.alertmanager_api import ALERTS_OPEN_TO, STARTED_AT, AlertmanagerApi
 from service.alerting.ingest import PUSHED_ALERTS, PushedAlerts
+from service.alerting.mute_sweeping import sweep_on_mute_changes
 from service.alerting.webhook_receiver import alertmanager_webhook
 from service.components import Component, Context
 from service.domain.incidents import Incident
-from service.silences.sweeping import sweep_on_mute_changes
 
 
 def build(context: Context) -> Component:

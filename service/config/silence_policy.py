@@ -22,10 +22,10 @@ from service.config.yaml_lines import (
     display_path,
     load_located,
 )
-from service.silences.inhibition import InhibitRule
-from service.silences.matchers import Matcher, MatcherError, parse_matchers
-from service.silences.time_intervals import IntervalError, TimeInterval, build_interval
-from service.silences.windows import RecurringWindow
+from service.domain.inhibition import InhibitRule
+from service.domain.maintenance_windows import RecurringWindow
+from service.domain.silence_matchers import Matcher, MatcherError, parse_matchers
+from service.domain.time_intervals import IntervalError, TimeInterval, build_interval
 
 MAINTENANCE_FILE = Path("policy") / "maintenance.yaml"
 INHIBITION_FILE = Path("policy") / "inhibition.yaml"

@@ -242,6 +242,12 @@ class IncidentService:
         """Lock the open incident holding this dedup key, if there is one."""
         return await repo.lock_open_by_dedup_key(tx.conn, dedup_key)
 
+    async def lock_open_many_in(
+        self, tx: IncidentTransaction, dedup_keys: Sequence[str]
+    ) -> dict[str, Incident]:
+        """Lock the open incidents holding these dedup keys, by key, in one lock order across replicas."""
+        return await repo.lock_open_by_dedup_keys(tx.conn, dedup_keys)
+
     async def lock_free_in(self, tx: IncidentTransaction, ids: Sequence[int]) -> dict[int, Incident]:
         """Lock those of these incidents nobody else is changing now, skipping (not waiting for) the rest."""
         return await repo.lock_free(tx.conn, ids)

@@ -90,6 +90,16 @@ async def lock_open_by_dedup_key(conn: asyncpg.Connection, dedup_key: str) -> In
     return incident_from_row(row) if row else None
 
 
+async def lock_open_by_dedup_keys(conn: asyncpg.Connection, keys: Sequence[str]) -> dict[str, Incident]:
+    """In key order, so batches locking overlapping keys on several replicas cannot deadlock."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM incidents WHERE dedup_key = ANY($1::text[]) AND status <> 'resolved'"
+        " ORDER BY dedup_key FOR UPDATE",
+        list(keys),
+    )
+    return {r["dedup_key"]: incident_from_row(r) for r in rows}
+
+
 async def lock(conn: asyncpg.Connection, incident_id: int) -> Incident | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM incidents WHERE id = $1 FOR UPDATE", incident_id)
     return incident_from_row(row) if row else None

@@ -5,6 +5,7 @@ Wiring (service/app.py default_components): `from service.notifications.componen
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from service.components import Component, Context
 from service.config.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
 from service.config.notification_policy_files import load_notification_policy
 from service.domain.notification_policy import DeliveryPolicy, NotificationPolicy
+from service.domain.severity import Severity
 from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
 from service.notifications.channels.pagerduty.webhooks import WEBHOOK_SECRETS, pagerduty_webhook
 from service.notifications.channels.slack.delivery import SlackDelivery
@@ -24,6 +26,7 @@ from service.notifications.channels.slack.directory import (
 from service.notifications.intents import IntentWriter
 from service.notifications.routes import NOTIFICATIONS_CLOCK, NotificationController, trail_contributor
 from service.notifications.sender import SENDER, Sender
+from service.notifications.silence_announcer import announce
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,12 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             poll_interval=options.poll_interval,
         )
 
+        # Every channel that hears about the least severe incidents hears about silences.
+        silence_channels = policy.slack_channels(Severity.P3)
+
+        async def silence_notices(stop: asyncio.Event) -> None:
+            await announce(stop, context.db, context.clock, silence_channels)
+
         async def shutdown() -> None:
             pagerduty.close()
             await slack.close()
@@ -79,7 +88,11 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
 
         return Component(
             name="notifications",
-            workers=[("notification-sender", sender.run), ("slack-directory", directory.run)],
+            workers=[
+                ("notification-sender", sender.run),
+                ("slack-directory", directory.run),
+                *([("silence-notices", silence_notices)] if silence_channels else []),
+            ],
             routes=[NotificationController, pagerduty_webhook],
             detail_contributors={"notifications": trail_contributor(context.db)},
             provides=[

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 import asyncpg
 
 from service.domain.incidents import Actor
+from service.domain.mute_verdicts import Verdict
 from service.incidents.service import IncidentChange, IncidentService, IncidentTransaction
-from service.silences.verdict import Verdict
 
 MUTING_ACTOR = Actor(name="silences", source="silences")
 

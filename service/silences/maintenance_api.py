@@ -11,12 +11,12 @@ from litestar.exceptions import ValidationException
 from litestar.params import JSONBody
 
 from service.adapters.postgres.database import DATABASE
+from service.domain.maintenance_windows import WindowView, schedule
+from service.domain.silence_matchers import MatcherError, parse_matchers
 from service.http.auth import api_actor, can_read, can_write
 from service.silences import store
-from service.silences.matchers import MatcherError, parse_matchers
 from service.silences.service import SILENCES, SilenceRefused
 from service.silences.snapshot import MUTER, one_off
-from service.silences.windows import WindowView, schedule
 
 AnyRequest = Request[Any, Any, Any]
 LOOKAHEAD = timedelta(days=62)

@@ -17,10 +17,10 @@ import msgspec
 
 from service.config.silence_policy import SilencePolicy
 from service.dependencies import Key
+from service.domain.inhibition import SourceAlert
+from service.domain.maintenance_windows import OneOffWindow, open_windows
+from service.domain.mute_verdicts import MuteSnapshot
 from service.silences import store
-from service.silences.inhibition import SourceAlert
-from service.silences.verdict import MuteSnapshot
-from service.silences.windows import OneOffWindow, open_windows
 
 CACHE_SECONDS = 1.0
 

@@ -23,7 +23,6 @@ from service.components import Component, Context
 from service.domain.incidents import Actor
 from service.incidents.service import Conflict, IncidentService
 from service.settings import Settings, load_settings
-from service.silences.component import build as silences_component
 from service.slack_commands.component import build as build_slack
 from service.slack_commands.escalation_port import ESCALATION_PORT
 from service.slack_commands.runtime import SlackCommandsConfig
@@ -115,7 +114,6 @@ def slack_app(
     components = [lambda context: build_slack(context, config)]
     if with_escalation:
         components.append(escalation_component)
-    components.append(silences_component)
     return build_app(slack_settings(secret, command), database_url, components=components)
 
 
