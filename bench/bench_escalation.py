@@ -21,13 +21,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import asyncpg
-import harness
 import msgspec
+from scratch import run_in_scratch, seed_incidents
 
 from service.adapters.postgres.database import Database
-from service.adapters.postgres.migrations import migrate
 from service.clock import system_clock
 from service.components import Context
 from service.config.policy_files import load_severity_policy
@@ -37,7 +36,6 @@ from service.escalation.worker import ESCALATION_WORKER, EscalationWorker
 from service.incidents.service import IncidentService
 from service.settings import load_settings
 from service.silences.snapshot import Muter
-from service.testing.databases import create_scratch_database, drop_database
 
 ROOT = Path(__file__).resolve().parent.parent
 INCIDENTS = 10_000
@@ -45,12 +43,7 @@ INCIDENTS = 10_000
 
 async def _seed(db: Database, due_sql: str) -> None:
     await db.execute("TRUNCATE escalation_steps, incident_events, incidents RESTART IDENTITY CASCADE")
-    await db.execute(
-        "INSERT INTO incidents (dedup_key, title, severity, status, labels, created_by, source,"
-        " created_at, updated_at) SELECT 'b-' || n, 'bench ' || n, 1, 'triggered', '{}'::jsonb, 'bench',"
-        " 'api', now(), now() FROM generate_series(1, $1) AS n",
-        INCIDENTS,
-    )
+    await seed_incidents(db, INCIDENTS)
     await db.execute(
         "INSERT INTO escalation_steps (incident_id, kind, level, due_at, armed_at)"  # noqa: S608
         f" SELECT id, 'escalate', 1, {due_sql}, now() FROM incidents"
@@ -154,23 +147,8 @@ async def _run(url: str) -> None:
     print(idle)
 
 
-async def _main(admin_url: str) -> None:
-    url = await create_scratch_database(admin_url, prefix="incidentd_bench")
-    try:
-        conn = await asyncpg.connect(url)
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
-        await _run(url)
-    finally:
-        await drop_database(admin_url, url)
-
-
 def main() -> None:
-    harness.quiet_logs()
-    admin = harness.admin_database_url()
-    asyncio.run(_main(admin))
+    run_in_scratch(_run)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ class StoryResult:
     rca_markdown: str
     rca_files: list[Path]
     restarts: int = 0
+    back_at: datetime | None = None  # when the restarted service was ready again (SIGKILL run)
 
 
 class Story:
@@ -148,12 +150,13 @@ class Story:
             self.watcher = Watcher(self.service.url, http, self.pagerduty, self.slack, self.say)
             return await self._story(http)
 
-    async def _story(self, http: aiohttp.ClientSession) -> StoryResult:
+    async def _story(self, http: aiohttp.ClientSession) -> StoryResult:  # noqa: PLR0915 - read as narrated
         assert self.service is not None
         assert self.user is not None
         assert self.watcher is not None
         watch = self.watcher
         restarts = 0
+        back_at: datetime | None = None
         self.say("incidentd is ready; the app is healthy (error rate 0.2 %, queue 3 jobs)")
         await self.until("first evaluation", watch.rules_evaluated)
 
@@ -176,6 +179,7 @@ class Story:
             await asyncio.sleep(1.0)
             self.service.start()
             await self.service.wait_ready()
+            back_at = datetime.now(UTC)
             self.pagerduty.heal()
             self.say("incidentd restarted; PagerDuty fake healthy again")
         await self.until("PagerDuty trigger", lambda: watch.pagerduty_received("trigger"))
@@ -219,6 +223,7 @@ class Story:
             rca_markdown=rca_markdown,
             rca_files=files,
             restarts=restarts,
+            back_at=back_at,
         )
 
     async def _rca(self, http: aiohttp.ClientSession, incident_id: int) -> tuple[str, list[Path]]:

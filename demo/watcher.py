@@ -35,7 +35,9 @@ def describe_event(event: dict[str, Any]) -> str:
     if kind == "notification_sent":
         return f"notification sent: {data.get('channel')} {data.get('kind')} -> {data.get('target')}"
     if kind in ("alert_cleared", "alert_level_changed"):
-        return f"{kind.replace('_', ' ')}: {data.get('rule')} = {data.get('value_text')}"
+        value, reason = data.get("value_text"), data.get("reason")
+        shown = f" = {value}" if value else f" ({reason})" if reason else ", no value"
+        return f"{kind.replace('_', ' ')}: {data.get('rule')}{shown}"
     note = data.get("note") or data.get("reason") or ""
     return f"{kind.replace('_', ' ')} by {who}" + (f": {note}" if note else "")
 
@@ -76,8 +78,9 @@ class Watcher:
             if self._alerts.get(key) != alert["status"]:
                 self._alerts[key] = alert["status"]
                 level = f" ({alert['level']})" if alert.get("level") else ""
-                value = "no data" if alert.get("value") is None else f"{alert['value']:.4g}"
-                self.say(f"rule {alert['rule']}: {alert['status']}{level}, value {value}")
+                value = alert.get("value")
+                shown = f"value {value:.4g}" if isinstance(value, int | float) else "no value (source down?)"
+                self.say(f"rule {alert['rule']}: {alert['status']}{level}, {shown}")
 
     async def _incident(self) -> None:
         if self.incident_id is None:

@@ -88,14 +88,14 @@ def _cmd_check(settings: Settings) -> int:
 
     problems: list[str] = []
     try:
-        load_severity_policy(settings.rules_dir / "policy" / "severities.yaml")
+        load_severity_policy(settings.policies / "severities.yaml")
     except PolicyError as exc:
         problems.append(str(exc))
     from service.config.rca_policy_files import load_rca_policy
     from service.rca.templates import MarkdownTemplates
 
     try:
-        rca_policy = load_rca_policy(settings.rules_dir / "policy" / "rca.yaml")
+        rca_policy = load_rca_policy(settings.policies / "rca.yaml")
         problems.extend(MarkdownTemplates(settings.templates_dir).check(rca_policy.names()))
     except PolicyError as exc:
         problems.append(str(exc))
@@ -107,10 +107,10 @@ def _cmd_check(settings: Settings) -> int:
     from service.config.notification_policy_files import load_notification_policy
 
     try:
-        load_notification_policy(settings.rules_dir / "policy" / "notifications.yaml")
+        load_notification_policy(settings.policies / "notifications.yaml")
     except PolicyError as exc:
         problems.append(str(exc))
-    escalation_file = settings.escalation_policy or settings.rules_dir / DEFAULT_ESCALATION_POLICY
+    escalation_file = settings.escalation_policy or settings.policies / DEFAULT_ESCALATION_POLICY
     escalation, escalation_problems = load_escalation_policy(escalation_file, base=Path.cwd())
     problems.extend(str(p) for p in escalation_problems)
     if escalation is not None and settings.slack_bot_token:
@@ -118,7 +118,7 @@ def _cmd_check(settings: Settings) -> int:
             print(f"warning: {warning}", file=sys.stderr)
     from service.config.silence_policy import load_silence_policy
 
-    problems.extend(str(p) for p in load_silence_policy(settings.rules_dir, base=Path.cwd())[1])
+    problems.extend(str(p) for p in load_silence_policy(settings.policies, base=Path.cwd())[1])
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -141,7 +141,7 @@ async def _slack_names(settings: Settings, policy: Any) -> list[str]:
     names = [n for n in policy_names(policy) if explicit(*n) is None]
     try:
         return problems_of(names, await lookup.lookup(names))
-    except Exception as exc:  # any failure to ask Slack only means we could not check
+    except Exception as exc:  # noqa: BLE001 - any failure to ask Slack only means we could not check
         return [f"Slack could not be asked about the escalation policy's names: {failure(exc)}"]
     finally:
         await lookup.close()

@@ -26,8 +26,19 @@ from service.dependencies import STATE_NAME, Key, Registry
 from service.escalation.service import ESCALATION
 from service.http.auth import API_TOKENS
 from service.http.errors import EXCEPTION_HANDLERS
-from service.http.health import OPEN_INCIDENTS_SOURCE, READINESS_NOTES, healthz, metrics, readyz
+from service.http.health import (
+    METRICS_READERS,
+    OPEN_INCIDENTS_SOURCE,
+    READINESS_NOTES,
+    SUPERVISOR,
+    healthz,
+    metrics,
+    readyz,
+)
+from service.http.input_limits import reject_hostile_input
 from service.http.metrics_middleware import metrics_middleware
+from service.http.openapi_contract import document_behaviour
+from service.http.request_id import request_id_middleware
 from service.incidents.details import DETAIL_CONTRIBUTORS, merge_contributors
 from service.incidents.routes import (
     INCIDENT_EXCEPTION_HANDLERS,
@@ -44,7 +55,7 @@ from service.silences.maintenance_api import MaintenanceController
 from service.silences.service import SILENCES, Silences
 from service.silences.snapshot import MUTER, Muter
 from service.slack_commands.escalation_port import ESCALATION_PORT
-from service.supervisor import Loop, Supervisor
+from service.supervisor import Supervisor, Worker
 
 ComponentFactory = Callable[[Context], Component]
 
@@ -61,9 +72,10 @@ def default_components() -> list[ComponentFactory]:
     from service.alerting.pushed_component import build as pushed_alerts
     from service.escalation.component import build as escalation
     from service.notifications.component import build as notifications
+    from service.retention.component import build as retention
     from service.slack_commands.component import build as slack_commands
 
-    return [alerting, pushed_alerts, escalation, notifications, slack_commands]
+    return [alerting, pushed_alerts, escalation, notifications, slack_commands, retention]
 
 
 log = structlog.get_logger(__name__)
@@ -89,8 +101,8 @@ def build_app(
         connect_timeout=settings.db_connect_timeout,
         command_timeout=settings.db_command_timeout,
     )
-    severity_policy = load_severity_policy(settings.rules_dir / "policy" / "severities.yaml")
-    muter = Muter(require_silence_policy(settings.rules_dir))
+    severity_policy = load_severity_policy(settings.policies / "severities.yaml")
+    muter = Muter(require_silence_policy(settings.policies))
     # Silences and windows are part of the core: every door for alerts asks the muter.
     silences = Silences(db, muter, clock)
     incidents = IncidentService(db, clock=clock, after_commit=[_count_events])
@@ -98,12 +110,23 @@ def build_app(
         db,
         incidents,
         settings.templates_dir,
-        load_rca_policy(settings.rules_dir / "policy" / "rca.yaml"),
+        load_rca_policy(settings.policies / "rca.yaml"),
         public_url=settings.public_url,
     )
     supervisor = Supervisor()
     workers_enabled = settings.workers if run_workers is None else run_workers
     schema_ready = asyncio.Event()
+
+    def own_pool(name: str, max_size: int) -> Database:
+        return Database(
+            database_url,
+            min_size=1,
+            max_size=max_size,
+            connect_timeout=settings.db_connect_timeout,
+            command_timeout=settings.db_command_timeout,
+            application_name=name,
+        )
+
     context = Context(
         settings=settings,
         database_url=database_url,
@@ -112,10 +135,11 @@ def build_app(
         clock=clock,
         severity_policy=severity_policy,
         muter=muter,
+        pool_factory=own_pool,
     )
     built = [factory(context) for factory in (default_components() if components is None else components)]
     attach_in_order(incidents, built, OBSERVER_ORDER)
-    workers: list[tuple[str, Loop]] = [w for c in built for w in c.workers]
+    workers: list[Worker] = [w for c in built for w in c.workers]
 
     async def maintain_schema(stop: asyncio.Event) -> None:
         async with db.connection() as conn:
@@ -123,8 +147,8 @@ def build_app(
         log.info("schema_ready", applied=[m.version for m in applied])
         schema_ready.set()
         if workers_enabled:
-            for name, loop in workers:
-                supervisor.start(name, loop)
+            for worker in workers:
+                supervisor.start_worker(worker)
 
     async def on_startup(app: Litestar) -> None:
         supervisor.start("migrations", maintain_schema)
@@ -148,6 +172,8 @@ def build_app(
             DETAIL_CONTRIBUTORS.given(merge_contributors((c.name, c.detail_contributors) for c in built)),
             READINESS_NOTES.given({}),
             SCHEMA_READY.given(schema_ready),
+            SUPERVISOR.given(supervisor),
+            METRICS_READERS.given([r for c in built for r in c.metrics_readers]),
             MUTER.given(muter),
             SILENCES.given(silences),
             *[p for c in built for p in c.provides],
@@ -160,14 +186,16 @@ def build_app(
     openapi = OpenAPIConfig(
         title="incidentd",
         version="0.1.0",
-        description="Alerting and incident management API. Send `Authorization: Bearer <token>`.",
+        description=(
+            "Alerting and incident management API."
+            " Send `Authorization: Bearer <token>` where an operation asks for it."
+        ),
         path="/schema",
         components=Components(
             security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")},
         ),
-        security=[{"bearer": []}],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             IncidentController,
             RcaController,
@@ -178,7 +206,8 @@ def build_app(
             *[r for c in built for r in c.routes],
         ],
         exception_handlers={**EXCEPTION_HANDLERS, **INCIDENT_EXCEPTION_HANDLERS},
-        middleware=[metrics_middleware],
+        middleware=[request_id_middleware, metrics_middleware],
+        before_request=reject_hostile_input,
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         state=state,
@@ -186,6 +215,8 @@ def build_app(
         debug=False,
         request_max_body_size=1_048_576,
     )
+    document_behaviour(app)
+    return app
 
 
 async def wait_until_ready(app: Litestar, timeout: float = 30.0) -> None:

@@ -16,13 +16,15 @@ from service.adapters.postgres.database import Database
 from service.clock import Clock
 from service.dependencies import Key, Provision, Registry
 from service.domain.severity import SeverityPolicy
+from service.http.health import MetricsReader
 from service.incidents.details import DetailContributor
 from service.incidents.service import IncidentService, Observer, TransitionListener
 from service.settings import Settings
 from service.silences.snapshot import Muter
-from service.supervisor import Loop
+from service.supervisor import Worker
 
 T = TypeVar("T")
+PoolFactory = Callable[[str, int], Database]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,11 @@ class Context:
     clock: Clock
     severity_policy: SeverityPolicy
     muter: Muter
+    pool_factory: PoolFactory | None = None
+
+    def own_pool(self, name: str, max_size: int) -> Database:
+        """A pool of its own for a worker that must not wait behind the API (the shared one in tests)."""
+        return self.db if self.pool_factory is None else self.pool_factory(name, max_size)
 
 
 @dataclass
@@ -43,13 +50,15 @@ class Component:
     """What a capability adds to the running service."""
 
     name: str
-    workers: list[tuple[str, Loop]] = field(default_factory=list)
+    workers: list[Worker] = field(default_factory=list)
     routes: list[Any] = field(default_factory=list)
     detail_contributors: dict[str, DetailContributor] = field(default_factory=dict)
     provides: list[Provision] = field(default_factory=list)  # typed dependencies for routes and tests
     observers: list[Observer] = field(default_factory=list)  # run inside every incident change
     after_commit: list[TransitionListener] = field(default_factory=list)
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Gauges read from PostgreSQL when /metrics is scraped, so every replica reports the table as it is.
+    metrics_readers: list[MetricsReader] = field(default_factory=list)
 
     def provided(self, key: Key[T]) -> T:
         return Registry(self.provides).get(key)

@@ -58,6 +58,9 @@ def configure_logging(*, log_format: str = "auto", level: str = "info") -> None:
     logging.basicConfig(
         level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(name)s: %(message)s"
     )
+    # While PostgreSQL is away the pool logs a traceback per reconnect attempt; the supervisor's
+    # `worker_waiting_for_database` already says so once per retry, in our format.
+    logging.getLogger("asyncpg.pool").setLevel(max(numeric, logging.ERROR))
 
 
 OPEN_INCIDENTS = Gauge("incidentd_open_incidents", "Open (not resolved) incidents by severity", ["severity"])

@@ -14,6 +14,7 @@ from typing import TextIO
 from service.config.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
 from service.config.rule_files import load_rules, rule_files_in
 from service.config.rule_test_files import load_rule_tests
+from service.domain.promtool_cases import PromTestCase, run_promtool_case
 from service.domain.rule_tests import run_case
 
 DEFAULT_RULES_DIR = Path("rules")
@@ -31,10 +32,12 @@ def rules_check(paths: list[Path], out: TextIO | None = None) -> int:
     files = rule_files_in(targets)
     rules, problems = load_rules(targets, base=Path.cwd())
     for directory in (p for p in targets if p.is_dir()):
-        escalation = directory / DEFAULT_ESCALATION_POLICY
+        escalation = directory / "policy" / DEFAULT_ESCALATION_POLICY
         if escalation.exists():
             files.append(escalation)
             problems = [*problems, *load_escalation_policy(escalation, base=Path.cwd())[1]]
+    for warning in rules.warnings:
+        print(warning, file=stream)
     for problem in problems:
         print(problem, file=stream)
     if problems:
@@ -74,7 +77,10 @@ def rules_test(paths: list[Path], out: TextIO | None = None) -> int:
             broken += 1
             continue
         for case in loaded.cases:
-            failures = run_case(loaded.rules, case)
+            if isinstance(case, PromTestCase):
+                failures = run_promtool_case(list(loaded.rules.rules()), case)
+            else:
+                failures = run_case(loaded.rules, case)
             if not failures:
                 passed += 1
                 print(f"ok    {loaded.file}: {case.name}", file=stream)

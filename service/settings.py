@@ -15,6 +15,8 @@ from pathlib import Path
 
 import msgspec
 
+from service.domain.retention import RetentionPolicy
+
 
 class SettingsError(Exception):
     """A setting is missing or malformed; the message names the variable."""
@@ -47,6 +49,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     public_url: str = "http://127.0.0.1:8080"
     data_dir: Path = Path(".data")
     rules_dir: Path = Path("rules")
+    policy_dir: Path | None = None
     templates_dir: Path = Path("incident_templates")
     escalation_policy: Path | None = None
     log_format: str = "auto"
@@ -69,9 +72,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # (a source's `url_env`, a probe's database, PagerDuty routing keys) that capabilities look
     # up here, so nothing but this module reads os.environ.
     environment: dict[str, str] = msgspec.field(default_factory=dict)
+    retention: RetentionPolicy = RetentionPolicy()
 
     def __repr__(self) -> str:
         return "Settings(<redacted>)"
+
+    @property
+    def policies(self) -> Path:
+        """Severities, notifications, escalation and RCA policy: beside the rules unless mounted apart."""
+        return self.policy_dir or self.rules_dir / "policy"
 
 
 def _parse_tokens(raw: str) -> tuple[ApiToken, ...]:
@@ -207,6 +216,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         public_url=_url(env, "INCIDENTD_PUBLIC_URL", f"http://{host}:{port}").rstrip("/"),
         data_dir=Path(env.get("INCIDENTD_DATA_DIR", "").strip() or ".data"),
         rules_dir=Path(env.get("INCIDENTD_RULES_DIR", "").strip() or "rules"),
+        policy_dir=Path(policy_dir) if (policy_dir := env.get("INCIDENTD_POLICY_DIR", "").strip()) else None,
         templates_dir=Path(env.get("INCIDENTD_TEMPLATES_DIR", "").strip() or "incident_templates"),
         escalation_policy=Path(policy) if policy else None,
         log_format=_choice(env, "INCIDENTD_LOG_FORMAT", "auto", {"auto", "json", "console"}),
@@ -225,4 +235,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         workers=_bool(env, "INCIDENTD_WORKERS", True),
         alerts_open_to=_networks(env, "INCIDENTD_ALERTS_OPEN_TO"),
         environment=dict(env),
+        retention=_retention(env),
+    )
+
+
+def _retention(env: Mapping[str, str]) -> RetentionPolicy:
+    defaults = RetentionPolicy()
+    return RetentionPolicy(
+        sent_notifications_days=_int(
+            env, "INCIDENTD_RETENTION_NOTIFICATIONS_DAYS", defaults.sent_notifications_days, 0, 36_500
+        ),
+        escalation_steps_days=_int(
+            env, "INCIDENTD_RETENTION_ESCALATION_DAYS", defaults.escalation_steps_days, 0, 36_500
+        ),
+        rule_evaluations_days=_int(
+            env, "INCIDENTD_RETENTION_RULE_EVALUATIONS_DAYS", defaults.rule_evaluations_days, 0, 36_500
+        ),
+        rca_versions=_int(env, "INCIDENTD_RETENTION_RCA_VERSIONS", defaults.rca_versions, 0, 1_000_000),
+        batch=_int(env, "INCIDENTD_RETENTION_BATCH", defaults.batch, 1, 100_000),
     )

@@ -21,6 +21,7 @@ from service.alerting.rulebook import RULEBOOK, RuleBook
 from service.components import Component, Context
 from service.domain.incidents import Incident
 from service.domain.rules import Rule, Sources
+from service.supervisor import Worker
 
 log = structlog.get_logger(__name__)
 
@@ -102,10 +103,11 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
 
     return Component(
         name="alerting",
+        # A round reads every due source under its own timeout (at most a minute) before evaluating.
         workers=[
-            ("rules-evaluator", run),
-            ("rules-reload-follower", reloads.follow),
-            ("rule-mute-release", release),
+            Worker("rules-evaluator", run, stall_after=120.0),
+            Worker("rules-reload-follower", reloads.follow, stall_after=60.0),
+            Worker("rule-mute-release", release, stall_after=60.0),
         ],
         routes=[AlertsController],
         detail_contributors={"alerts": alerts_of},

@@ -35,6 +35,7 @@ from service.alerting.source_health import (
     source_down_rule,
     source_down_values,
 )
+from service.cancellation import reraise_if_cancelling
 from service.clock import Clock
 from service.domain.alert_incidents import GroupPlan, plan_group
 from service.domain.alerts import AlertState, group_key
@@ -47,7 +48,7 @@ from service.domain.rules import Comparison, Rule
 from service.incidents.service import IncidentService, IncidentTransaction
 from service.silences.incident_mutes import reconcile
 from service.silences.snapshot import Muter
-from service.supervisor import sleep_or_stop
+from service.supervisor import progress, sleep_or_stop
 
 log = structlog.get_logger(__name__)
 
@@ -75,6 +76,8 @@ class CollectionLike(Protocol):
     def values(self) -> Mapping[str, SeriesRows | None]: ...
     @property
     def statuses(self) -> Sequence[SourceHealth]: ...
+    @property
+    def held(self) -> Mapping[str, Sequence[Mapping[str, str]]]: ...
 
 
 class ValueSource(Protocol):
@@ -109,6 +112,7 @@ class Evaluator:
         self._cache: dict[str, CachedStates] = {}
         self._writer = uuid.uuid4().hex
         self._swept_generation: int | None = None
+        self._held: Mapping[str, Sequence[Mapping[str, str]]] = {}
 
     def due_rules(self, now: datetime) -> list[Rule]:
         return [
@@ -127,11 +131,16 @@ class Evaluator:
             return 0
         collection = await self._source.collect(due, now)
         work: list[Work] = [(rule, collection.values.get(rule.name), None) for rule in due]
+        self._held = collection.held
         errors = errors_by_rule(collection.statuses)
-        for status in collection.statuses:
-            rule = source_down_rule(status.kind, status.source)
+        by_source: dict[tuple[str, str], list[SourceHealth]] = {}
+        for status in collection.statuses:  # a scrape source has one status per target
+            by_source.setdefault((status.kind, status.source), []).append(status)
+        for (kind, source), statuses in by_source.items():
+            rule = source_down_rule(kind, source)
             if self._done_slots.get(rule.name, -1) < slot_of(rule, now):
-                work.append((rule, source_down_values(status), errors.get(rule.name)))
+                rows = [row for status in statuses for row in source_down_values(status)]
+                work.append((rule, rows, errors.get(rule.name)))
         evaluated = 0
         for batch in _batches(work):
             evaluated += await self._evaluate_guarded(batch, now)
@@ -164,9 +173,10 @@ class Evaluator:
         started = time.perf_counter()
         try:
             done = await self.evaluate_batch(batch, now)
-        except _DATABASE_GONE:
+        except DatabaseUnavailable:
             raise  # the database is the problem, not the rules: let the supervisor back off
-        except Exception:
+        except Exception as exc:
+            reraise_if_cancelling(exc)
             if len(batch) == 1:
                 rule = batch[0][0]
                 EVALUATIONS.labels(outcome="error").inc()
@@ -212,7 +222,7 @@ class Evaluator:
                     before, ids = loaded[rule.name]
                     written = {key: state.value for key, state in before.items()}
                     known = {}
-                evaluation = evaluate(rule, values, before, now)
+                evaluation = evaluate(rule, values, before, now, held=self._held.get(rule.name, ()))
                 keys = _group_keys(rule, evaluation.states, known)
                 refresh = slots[rule.name] % _refresh_every(rule) == 0
                 writes.append(
@@ -325,6 +335,7 @@ class Evaluator:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self.tick()
+            progress()
             await sleep_or_stop(stop, self._idle_seconds())
 
     def _idle_seconds(self) -> float:
@@ -353,7 +364,7 @@ async def _settled(conn: asyncpg.Connection, plan: GroupPlan) -> GroupPlan:
 
 def _group_keys(rule: Rule, states: Mapping[str, AlertState], known: Mapping[str, str]) -> dict[str, str]:
     return {
-        key: known.get(key) or group_key(rule.name, rule.group_by, alert_labels(rule, state.labels))
+        key: known.get(key) or group_key(rule.alertname, rule.group_by, alert_labels(rule, state.labels))
         for key, state in states.items()
     }
 

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from service.adapters.postgres.database import DatabaseUnavailable
 from service.components import Context
-from service.supervisor import sleep_or_stop
+from service.supervisor import progress, sleep_or_stop
 
 SWEEP_EVERY = 1.0
 FULL_SWEEP_EVERY = 15.0
@@ -36,6 +36,7 @@ async def sweep_on_mute_changes(
             await sweep(full=full)
             if full:
                 last, judged_at = digest, time.monotonic()
+            progress()
         except DatabaseUnavailable:
             pass  # readiness shows the outage; the next beat tries again
         await sleep_or_stop(stop, SWEEP_EVERY)

@@ -12,6 +12,7 @@ from service.alerting.mute_sweeping import sweep_on_mute_changes
 from service.alerting.webhook_receiver import alertmanager_webhook
 from service.components import Component, Context
 from service.domain.incidents import Incident
+from service.supervisor import Worker
 
 
 def build(context: Context) -> Component:
@@ -28,7 +29,7 @@ def build(context: Context) -> Component:
 
     return Component(
         name="pushed-alerts",
-        workers=[("pushed-alert-expiry", expire)],
+        workers=[Worker("pushed-alert-expiry", expire, stall_after=60.0)],
         routes=[AlertmanagerApi, alertmanager_webhook],
         detail_contributors={"pushed_alerts": alerts_of},
         provides=[

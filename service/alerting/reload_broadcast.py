@@ -19,7 +19,7 @@ from service.adapters.postgres.database import Database, DatabaseUnavailable
 from service.alerting.rulebook import ReloadResult, RuleBook
 from service.clock import Clock
 from service.dependencies import Key
-from service.supervisor import sleep_or_stop
+from service.supervisor import progress, sleep_or_stop
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +73,7 @@ class ReloadBroadcast:
         while not stop.is_set():
             with contextlib.suppress(*_DATABASE_GONE):  # reported by the evaluator; try again next time
                 await self.poll()
+                progress()
             await sleep_or_stop(stop, POLL_SECONDS)
 
 

@@ -8,7 +8,9 @@ from typing import Annotated, Any
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter
+from litestar.status_codes import HTTP_200_OK
 
 from service.adapters.postgres.database import DATABASE
 from service.alerting import state_reads as alert_states
@@ -172,7 +174,12 @@ class AlertsController(Controller):
             digest=book.digest, loaded_at=book.loaded_at, last_reload_problems=book.last_problems, rules=views
         )
 
-    @post("/rules/reload", guards=[can_write])
+    @post(
+        "/rules/reload",
+        guards=[can_write],
+        status_code=HTTP_200_OK,
+        responses={422: ResponseSpec(ReloadView, description="Refused: the rules in force stay in force")},
+    )
     async def reload(self, request: AnyRequest) -> Response[ReloadView]:
         reloads = RULE_RELOADS.maybe(request)
         result = await reloads.request(by="API") if reloads is not None else _book(request).reload()

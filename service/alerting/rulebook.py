@@ -89,6 +89,8 @@ class RuleBook:
         RULES_LAST_RELOAD_OK.set(1)
         RULES_LOADED.set(self._count())
         log.info("rules_loaded", rules=self._count(), digest=digest)
+        if rules.warnings:
+            log.warning("rules_loaded_with_warnings", warnings=list(rules.warnings[:20]))
         return ReloadResult(accepted=True, problems=[], rules=self._count(), digest=digest)
 
     def _count(self) -> int:

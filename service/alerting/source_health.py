@@ -49,7 +49,8 @@ def source_down_rule(kind: str, source: str) -> Rule:
         annotations={
             "title": f"{kind} source {source!r} cannot be read",
             "summary": f"{kind} source {source!r} cannot be read (up == 0)",
-            "description": "Rules reading this source hold their last state until it is readable again.",
+            "description": ("Target {{ labels.instance }} is down. " if kind == "scrape" else "")
+            + "Rules reading this source hold their last state until it is readable again.",
             "runbook": "rules/README.md, Sources",
         },
         group_by=("alertname",),
@@ -63,4 +64,9 @@ def source_down_values(status: SourceHealth) -> list[tuple[dict[str, str], float
 
 
 def errors_by_rule(statuses: Sequence[SourceHealth]) -> dict[str, str]:
-    return {source_down_rule(s.kind, s.source).name: s.error or "unreadable" for s in statuses if not s.ok}
+    """The first error of each source that is down (a scrape source's first failing target)."""
+    errors: dict[str, str] = {}
+    for s in statuses:
+        if not s.ok:
+            errors.setdefault(source_down_rule(s.kind, s.source).name, s.error or "unreadable")
+    return errors

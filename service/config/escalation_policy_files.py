@@ -29,7 +29,7 @@ from service.domain.escalation_policy import (
 )
 from service.domain.severity import Severity
 
-DEFAULT_ESCALATION_POLICY = Path("policy") / "escalation.yaml"
+DEFAULT_ESCALATION_POLICY = Path("escalation.yaml")  # in the policy directory
 _WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

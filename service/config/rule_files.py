@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from service.config.fields import Scalar, duration
+from service.config.prometheus_rules import build_prometheus_groups, is_prometheus_rules
 from service.config.rule_signals import build_signal
 from service.config.rule_sources import build_sources
 from service.config.yaml_lines import (
@@ -110,7 +111,7 @@ def _describer(data: Any) -> Callable[[DataPath], str]:
 
     def describe(path: DataPath) -> str:
         if len(path) >= 4 and path[0] == "groups" and path[2] == "rules":
-            head = name_at(path[:4], "alert") or dotted(path[:4])
+            head = name_at(path[:4], "alert") or name_at(path[:4], "record") or dotted(path[:4])
             return f"{head}.{dotted(path[4:])}" if len(path) > 4 else head
         if len(path) >= 2 and path[0] == "groups":
             name = name_at(path[:2], "name")
@@ -125,17 +126,24 @@ def _describer(data: Any) -> Callable[[DataPath], str]:
     return describe
 
 
-def load_rules(paths: Sequence[Path], *, base: Path | None = None) -> tuple[RuleSet, list[Problem]]:
+def load_rules(
+    paths: Sequence[Path], *, base: Path | None = None, for_tests: bool = False
+) -> tuple[RuleSet, list[Problem]]:
     """Load and validate rule files as one set. Problems are sorted by file and line; a RuleSet is always
-    returned (holding whatever was valid) so `incidentd check` can report and a test can inspect it."""
+    returned (holding whatever was valid) so `incidentd check` can report and a test can inspect it.
+    `for_tests` lets Prometheus-format files load without a Prometheus server declared."""
     problems: list[Problem] = []
     parsed: list[tuple[Report, _Pack]] = []
+    prometheus: list[Report] = []
     for path in rule_files_in(paths):
         doc, found = load_located(path, shown_as=display_path(path, base))
         problems.extend(found)
         if doc is None:
             continue
         report = Report(doc, _describer(doc.data))
+        if is_prometheus_rules(doc.data):
+            prometheus.append(report)
+            continue
         pack = decode(doc.data, _Pack, (), report)
         if pack is not None:
             parsed.append((report, pack))
@@ -152,11 +160,15 @@ def load_rules(paths: Sequence[Path], *, base: Path | None = None) -> tuple[Rule
             group = _build_group(raw, ("groups", index), report, sources, broken, rule_seen, group_seen)
             if group is not None:
                 groups.append(group)
-    if not parsed and not problems:
+    for report in prometheus:
+        groups.extend(build_prometheus_groups(report.doc, report, None if for_tests else sources, rule_seen))
+    if not parsed and not prometheus and not problems:
         problems.append(Problem(", ".join(str(p) for p in paths) or ".", 1, "(files)", "no rule files found"))
-    for report, _ in parsed:
+    for report in [*(r for r, _ in parsed), *prometheus]:
         problems.extend(report.problems)
-    return RuleSet(groups=tuple(groups), sources=sources), sorted(problems)
+    warnings = tuple(str(p) for p in sorted(problems) if p.warning)
+    errors = sorted(p for p in problems if not p.warning)
+    return RuleSet(groups=tuple(groups), sources=sources, warnings=warnings), errors
 
 
 def _labels(raw: dict[str, str], path: DataPath, report: Report) -> bool:

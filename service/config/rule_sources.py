@@ -9,13 +9,13 @@ simply not collected, so packs for the monitored application ship inert.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
 from service.config.fields import Scalar, duration
+from service.config.scrape_options import ENV_NAME, ScrapeOptions, check_auth, check_targets, check_tls
 from service.config.yaml_lines import DataPath, Report, decode
 from service.domain.rules import (
     LABEL_PATTERN,
@@ -28,10 +28,8 @@ from service.domain.rules import (
 )
 from service.domain.units import parse_kind
 
-ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
-
-class _Scrape(msgspec.Struct, kw_only=True):
+class _Scrape(ScrapeOptions, kw_only=True):
     name: str
     url: str | None = None
     url_env: str | None = None
@@ -146,7 +144,21 @@ def build_sources(blocks: Sequence[tuple[Report, dict[str, Any]]]) -> tuple[Sour
 
 def _scrape(entry: _Scrape, path: DataPath, report: Report, names: _Names) -> ScrapeTarget | None:
     ok = names.claim(entry.name, path, report)
-    ok = _url(entry.url, entry.url_env, path, report) and ok
+    targets, file_sd, listed = check_targets(entry, path, report)
+    if entry.targets is None and entry.file_sd is None:
+        ok = _url(entry.url, entry.url_env, path, report) and ok
+    elif entry.url is not None or entry.url_env is not None:
+        report.error(path, "give url, url_env, or targets/file_sd, not both", line_of=path)
+        ok = False
+    elif not targets and not file_sd:
+        report.error(path, "targets and file_sd are both empty: nothing to scrape", line_of=path)
+        ok = False
+    auth, auth_ok = check_auth(entry, path, report)
+    tls, tls_ok = check_tls(entry, path, report)
+    ok = ok and listed and auth_ok and tls_ok
+    if entry.job is not None and not entry.job.strip():
+        report.error((*path, "job"), "must not be empty")
+        ok = False
     interval = duration(entry.interval, (*path, "interval"), report, positive=True)
     timeout = duration(entry.timeout, (*path, "timeout"), report, positive=True)
     if interval is not None and timeout is not None and timeout > interval:
@@ -165,6 +177,14 @@ def _scrape(entry: _Scrape, path: DataPath, report: Report, names: _Names) -> Sc
         interval=interval,
         timeout=timeout,
         labels=dict(entry.labels),
+        targets=targets,
+        file_sd=file_sd,
+        scheme=entry.scheme,
+        metrics_path=entry.metrics_path,
+        job=entry.job,
+        honor_labels=entry.honor_labels,
+        auth=auth,
+        tls=tls,
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import msgspec
 
 from service.config.fields import Scalar, duration
+from service.config.promtool_test_files import PromtoolTestFile, is_promtool_test, load_promtool_tests
 from service.config.rule_files import load_rules
 from service.config.yaml_lines import DataPath, Problem, Report, decode, display_path, load_located
 from service.domain.alerts import AlertStatus
@@ -58,11 +59,19 @@ class RuleTestFile(msgspec.Struct, frozen=True):
     cases: tuple[RuleTestCase, ...]
 
 
-def load_rule_tests(path: Path, *, base: Path | None = None) -> tuple[RuleTestFile | None, list[Problem]]:
+def load_rule_tests(
+    path: Path, *, base: Path | None = None
+) -> tuple[RuleTestFile | PromtoolTestFile | None, list[Problem]]:
     shown = display_path(path, base)
     doc, problems = load_located(path, shown_as=shown)
     if doc is None:
         return None, problems
+    if is_promtool_test(doc, path.parent):
+        names = doc.data["rule_files"]
+        rules, rule_problems = load_rules([path.parent / str(n) for n in names], base=base, for_tests=True)
+        if rule_problems:
+            return None, sorted([*problems, *rule_problems])
+        return load_promtool_tests(doc, rules)
     report = Report(doc)
     raw = decode(doc.data, _TestFile, (), report)
     if raw is None:

@@ -27,8 +27,8 @@ from service.domain.maintenance_windows import RecurringWindow
 from service.domain.silence_matchers import Matcher, MatcherError, parse_matchers
 from service.domain.time_intervals import IntervalError, TimeInterval, build_interval
 
-MAINTENANCE_FILE = Path("policy") / "maintenance.yaml"
-INHIBITION_FILE = Path("policy") / "inhibition.yaml"
+MAINTENANCE_FILE = Path("maintenance.yaml")  # in the policy directory
+INHIBITION_FILE = Path("inhibition.yaml")
 F = TypeVar("F", bound=msgspec.Struct)
 
 
@@ -174,15 +174,15 @@ def load_inhibition(path: Path, base: Path | None = None) -> tuple[tuple[Inhibit
     return (tuple(rules) if not problems else ()), problems
 
 
-def load_silence_policy(rules_dir: Path, base: Path | None = None) -> tuple[SilencePolicy, list[Problem]]:
-    windows, window_problems = load_maintenance(rules_dir / MAINTENANCE_FILE, base)
-    rules, rule_problems = load_inhibition(rules_dir / INHIBITION_FILE, base)
+def load_silence_policy(policy_dir: Path, base: Path | None = None) -> tuple[SilencePolicy, list[Problem]]:
+    windows, window_problems = load_maintenance(policy_dir / MAINTENANCE_FILE, base)
+    rules, rule_problems = load_inhibition(policy_dir / INHIBITION_FILE, base)
     return SilencePolicy(windows=windows, inhibit_rules=rules), [*window_problems, *rule_problems]
 
 
-def require_silence_policy(rules_dir: Path) -> SilencePolicy:
+def require_silence_policy(policy_dir: Path) -> SilencePolicy:
     """For start-up: a broken file stops the service (a maintenance it was told about must not page)."""
-    policy, problems = load_silence_policy(rules_dir)
+    policy, problems = load_silence_policy(policy_dir)
     if problems:
         raise PolicyError(problems)
     return policy

@@ -31,9 +31,11 @@ class Problem(msgspec.Struct, frozen=True, order=True):
     line: int
     field: str
     message: str
+    warning: bool = False  # worth saying, but the file is still accepted
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.field}: {self.message}"
+        kind = "warning: " if self.warning else ""
+        return f"{self.file}:{self.line}: {self.field}: {kind}{self.message}"
 
 
 class Located(msgspec.Struct, frozen=True):
@@ -43,6 +45,7 @@ class Located(msgspec.Struct, frozen=True):
     data: Any
     lines: dict[DataPath, int]
     duplicates: tuple[DataPath, ...] = ()  # keys given twice in one mapping; YAML keeps the last
+    directory: str = ""  # the file's own directory, for paths written relative to it
 
     def line(self, path: DataPath) -> int:
         while path and path not in self.lines:
@@ -63,6 +66,10 @@ class Report:
     def error(self, path: DataPath, message: str, *, line_of: DataPath | None = None) -> None:
         line = self.doc.line(line_of if line_of is not None else path)
         self.problems.append(Problem(self.doc.file, line, self.describe(path) or "(file)", message))
+
+    def warn(self, path: DataPath, message: str) -> None:
+        line = self.doc.line(path)
+        self.problems.append(Problem(self.doc.file, line, self.describe(path) or "(file)", message, True))
 
 
 def dotted(path: DataPath) -> str:
@@ -150,7 +157,8 @@ def load_located(path: Path, *, shown_as: str | None = None) -> tuple[Located | 
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else 1
         return None, [Problem(file, line, "yaml", f"cannot read value: {exc.problem}")]
-    return Located(file, data, builder.lines, tuple(builder.duplicates)), problems
+    located = Located(file, data, builder.lines, tuple(builder.duplicates), str(path.resolve().parent))
+    return located, problems
 
 
 def _struct_type(annotation: Any) -> tuple[type[msgspec.Struct] | None, bool, bool]:

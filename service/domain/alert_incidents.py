@@ -69,7 +69,7 @@ def _worst(rule: Rule, transitions: Sequence[RuleTransition]) -> RuleTransition:
 def incident_labels(rule: Rule, labels: Mapping[str, str]) -> dict[str, str]:
     """The labels that identify the group (plus the rule's own, e.g. team): what policies route on."""
     picked = {name: labels[name] for name in rule.group_by if name in labels}
-    return {**rule.labels, **picked, "alertname": rule.name}
+    return {**rule.labels, **picked, "alertname": rule.alertname}
 
 
 def value_text(rule: Rule, value: float) -> str:
@@ -112,6 +112,7 @@ def alert_details(rule: Rule, transition: RuleTransition, count: int) -> dict[st
 
 
 _WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+")
+_READINGS = ("$value", ".Value")  # the Go-template spellings of the value in a Prometheus annotation
 
 
 def humanize(name: str) -> str:
@@ -123,12 +124,17 @@ def humanize(name: str) -> str:
 
 def incident_title(rule: Rule, labels: Mapping[str, str], annotations: Mapping[str, str]) -> str:
     """What is wrong and where, never a reading: a rule's `title` annotation as written (it may name
-    labels, e.g. `Error rate high on {{ labels.service }}`), else its name humanized with the service.
-    Values belong in the current-state line, which follows every change."""
+    labels, e.g. `Error rate high on {{ labels.service }}`); for a Prometheus rule its `summary`, the
+    one line such rules are written with, unless that quotes the value; else the alert name humanized
+    with the service. Values belong in the current-state line, which follows every change."""
     given = (annotations.get("title") or "").strip()
     if given:
         return given[:500]
-    head, service = humanize(rule.name), labels.get("service")
+    summary = (annotations.get("summary") or "").strip()
+    template = rule.annotations.get("summary", "")
+    if rule.prometheus is not None and summary and not any(r in template for r in _READINGS):
+        return summary[:500]
+    head, service = humanize(rule.alertname), labels.get("service")
     return (f"{head} on {service}" if service else head)[:500]
 
 

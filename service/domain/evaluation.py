@@ -14,7 +14,7 @@ timeout neither resolves incidents nor starts new ones.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import msgspec
@@ -98,7 +98,11 @@ def evaluate(
     values: SeriesValues | None,
     previous: Mapping[str, AlertState],
     at: datetime,
+    *,
+    held: Sequence[Mapping[str, str]] = (),
 ) -> Evaluation:
+    """`held` names scrape targets that could not be read ({job, instance}): a series of theirs that is
+    missing from `values` keeps its state unchanged, like every series of an unreadable source."""
     states: dict[str, AlertState] = {}
     transitions: list[RuleTransition] = []
     if values is None:
@@ -120,14 +124,21 @@ def evaluate(
             start = before or AlertState(labels=dict(labels))
             _advance(rule, key, start, Observation(at, level, value), states, transitions)
         for key, before in previous.items():
-            if key not in seen:
-                _advance(rule, key, before, Observation(at, None, None), states, transitions)
+            if key in seen:
+                continue
+            if held and any(all(before.labels.get(k) == v for k, v in h.items()) for h in held):
+                states[key] = before
+                continue
+            _advance(rule, key, before, Observation(at, None, None), states, transitions)
         states = {key: state for key, state in states.items() if _worth_keeping(state, at)}
     return Evaluation(rule=rule.name, at=at, states=states, transitions=transitions)
 
 
 def _level_test(rule: Rule) -> Callable[[float], Level | None]:
     """`rule.level_for` specialised once per evaluation: it runs for every series."""
+    if rule.prometheus is not None:
+        fixed = rule.prometheus.level
+        return lambda _: fixed  # a Prometheus alert is every series its expr returns, NaN included
     warning = rule.warning.value if rule.warning is not None else None
     critical = rule.critical.value if rule.critical is not None else None
     above = rule.comparison is Comparison.ABOVE
@@ -191,7 +202,7 @@ def make_alert(rule: Rule, key: str, state: AlertState) -> Alert:
         rule=rule.name,
         series=key,
         labels=labels,
-        group_key=group_key(rule.name, rule.group_by, labels),
+        group_key=group_key(rule.alertname, rule.group_by, labels),
         status=state.status,
         level=state.level,
         severity=_severity(rule, state.level),
@@ -209,7 +220,7 @@ def describe(rule: Rule, key: str, state: AlertState, change: AlertTransition) -
         at=change.at,
         rule=rule.name,
         series=key,
-        group_key=group_key(rule.name, rule.group_by, labels),
+        group_key=group_key(rule.alertname, rule.group_by, labels),
         labels=labels,
         level=change.level,
         previous_level=change.previous_level,

@@ -164,7 +164,7 @@ def compare(check: AlertCheck, alerts: Sequence[Alert]) -> str | None:
         return None
     shown = [a for a in alerts if a.status is not AlertStatus.RESOLVED or any(
         e.state is AlertStatus.RESOLVED for e in check.expected)]  # fmt: skip
-    when = _offset(check.eval_time)
+    when = offset_text(check.eval_time)
     lines = [f"{check.alertname} at {when}:"]
     lines.append("  expected: " + (", ".join(_show_expected(e) for e in check.expected) or "no alerts"))
     keys = sorted({k for e in check.expected for k in e.annotations})
@@ -172,7 +172,7 @@ def compare(check: AlertCheck, alerts: Sequence[Alert]) -> str | None:
     return "\n".join(lines)
 
 
-def _offset(delta: timedelta) -> str:
+def offset_text(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     return f"{seconds // 60}m{seconds % 60}s" if seconds % 60 else f"{seconds // 60}m"
 

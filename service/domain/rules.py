@@ -18,6 +18,7 @@ from datetime import timedelta
 
 import msgspec
 
+from service.domain.go_templates import render_template
 from service.domain.severity import Severity
 from service.domain.units import Quantity, UnitKind, format_quantity
 
@@ -137,6 +138,16 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True):
     unit: UnitKind | None = None  # what the derived values measure, when it is known
 
 
+class PrometheusAlert(msgspec.Struct, frozen=True, kw_only=True):
+    """A rule from a Prometheus-format file: every series its `expr` returns is an alert at `level`.
+
+    `alertname` is the name Prometheus gives the alert; the rule's `name` is its identity here, which
+    differs only for the warning/critical pairs that share one alert name in a group."""
+
+    alertname: str
+    level: Level
+
+
 class Rule(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     group: str
@@ -156,9 +167,16 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True):
     interval: timedelta = timedelta(minutes=1)
     file: str = ""
     line: int = 0
+    prometheus: PrometheusAlert | None = None
+
+    @property
+    def alertname(self) -> str:
+        return self.prometheus.alertname if self.prometheus is not None else self.name
 
     def level_for(self, value: float | None) -> Level | None:
         """The worst level the value breaches; missing and NaN values breach nothing."""
+        if self.prometheus is not None:
+            return self.prometheus.level if value is not None else None
         if value is None or math.isnan(value):
             return None
         if self.critical is not None and self.comparison.breaches(value, self.critical.value):
@@ -187,8 +205,27 @@ class RuleGroup(msgspec.Struct, frozen=True, kw_only=True):
     line: int = 0
 
 
+class ScrapeAuth(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a scrape's credentials are: only names of variables and files, never the secrets."""
+
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    bearer_token_env: str | None = None
+    bearer_token_file: str | None = None
+
+
+class TlsOptions(msgspec.Struct, frozen=True, kw_only=True):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    server_name: str | None = None
+    insecure_skip_verify: bool = False
+
+
 class ScrapeTarget(msgspec.Struct, frozen=True, kw_only=True):
-    """A Prometheus-format /metrics endpoint; `url_env` names a variable holding the URL instead."""
+    """A scrape source: one /metrics URL (`url`, or `url_env` naming a variable holding it), or many
+    `host:port` targets listed in `targets` and in Prometheus `file_sd` files, scraped alike."""
 
     name: str
     url: str | None
@@ -196,6 +233,22 @@ class ScrapeTarget(msgspec.Struct, frozen=True, kw_only=True):
     interval: timedelta
     timeout: timedelta
     labels: dict[str, str] = msgspec.field(default_factory=dict)
+    targets: tuple[str, ...] = ()
+    file_sd: tuple[str, ...] = ()  # absolute paths or globs, resolved when the rule files were read
+    scheme: str = "http"
+    metrics_path: str = "/metrics"
+    job: str | None = None  # the `job` label; the source's name when not given
+    honor_labels: bool = False
+    auth: ScrapeAuth | None = None
+    tls: TlsOptions | None = None
+
+    @property
+    def job_name(self) -> str:
+        return self.job or self.name
+
+    @property
+    def many(self) -> bool:
+        return bool(self.targets or self.file_sd)
 
 
 class PrometheusServer(msgspec.Struct, frozen=True, kw_only=True):
@@ -248,6 +301,7 @@ class Sources(msgspec.Struct, frozen=True, kw_only=True):
 class RuleSet(msgspec.Struct, frozen=True, kw_only=True):
     groups: tuple[RuleGroup, ...] = ()
     sources: Sources = Sources()
+    warnings: tuple[str, ...] = ()  # `file:line: field: warning: ...` lines that did not refuse the set
 
     def rules(self) -> Iterator[Rule]:
         for group in self.groups:
@@ -289,6 +343,8 @@ def render_annotations(
     rule: Rule, labels: Mapping[str, str], value: float | None, level: Level | None
 ) -> dict[str, str]:
     """Fill the rule's annotation templates for one alert; missing labels render as empty text."""
+    if rule.prometheus is not None:
+        return {key: render_template(text, labels, value) for key, text in rule.annotations.items()}
     threshold = rule.threshold(level) if level is not None else None
     context = {
         "alertname": rule.name,

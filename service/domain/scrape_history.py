@@ -5,7 +5,9 @@ series its rules read (and nothing else) for as long as the longest window of
 those rules. This is a cache of the target's own counters, not a time-series
 database: after a restart, rates, ratios and quantiles are simply unavailable
 until two scrapes have landed inside the window (their rules get no value, which
-is not a breach), while gauges work from the first scrape.
+is not a breach, and does not clear what was firing: the collector reports them as
+unreadable until two scrapes are in, so their alert states are held), while
+gauges work from the first scrape.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class ScrapeHistory:
     def __init__(self) -> None:
         self._series: dict[str, dict[SeriesKey, SeriesPoints]] = {}
         self.last_at: float | None = None
+        self.scrapes = 0  # successful scrapes recorded since this history began (process start, new source)
 
     def add(
         self, at: float, samples: Iterable[tuple[str, Mapping[str, str], float]], keep_for: float
@@ -52,6 +55,7 @@ class ScrapeHistory:
                 points.points.pop()  # a second sample at the same time replaces the first
             points.points.append((at, value))
         self.last_at = at
+        self.scrapes += 1
         self._forget(at - keep_for)
 
     def _forget(self, before: float) -> None:

@@ -14,6 +14,7 @@ from service.escalation.routes import escalate, oncall
 from service.escalation.service import ESCALATION, EscalationService
 from service.escalation.worker import ESCALATION_WORKER, EscalationWorker, Wakeup
 from service.incidents.service import IncidentChange
+from service.supervisor import Worker
 
 
 class EscalationConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -25,7 +26,7 @@ class EscalationConfig(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def policy_path(context: Context, config: EscalationConfig) -> Path:
-    return config.policy_path or context.settings.rules_dir / DEFAULT_ESCALATION_POLICY
+    return config.policy_path or context.settings.policies / DEFAULT_ESCALATION_POLICY
 
 
 def build(context: Context, config: EscalationConfig | None = None) -> Component:
@@ -49,7 +50,7 @@ def build(context: Context, config: EscalationConfig | None = None) -> Component
 
     return Component(
         name="escalation",
-        workers=[("escalation", worker.loop)],
+        workers=[Worker("escalation", worker.loop, stall_after=60.0)],
         routes=[escalate, oncall],
         detail_contributors={"escalation": service.detail},
         provides=[ESCALATION.given(service), ESCALATION_WORKER.given(worker)],

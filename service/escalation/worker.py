@@ -15,12 +15,14 @@ from datetime import timedelta
 import msgspec
 import structlog
 
-from service.adapters.postgres.database import Database
+from service.adapters.postgres.database import Database, DatabaseUnavailable, is_closed
+from service.cancellation import reraise_if_cancelling
 from service.clock import Clock
 from service.dependencies import Key
 from service.escalation import steps_store as store
 from service.escalation.metrics import IDLE_POLLS, LATENESS, STEP_FAILURES, STEPS_PERFORMED
 from service.escalation.performing import StepPerformer
+from service.supervisor import progress
 
 log = structlog.get_logger(__name__)
 RETRY_AFTER = timedelta(seconds=30)
@@ -98,6 +100,9 @@ class EscalationWorker:
                     async with tx.savepoint():
                         done = await self.performer.perform(tx, incident, row, now)
                 except Exception as exc:
+                    reraise_if_cancelling(exc)
+                    if isinstance(exc, DatabaseUnavailable) or is_closed(conn):
+                        raise  # the database went away, not this step: the supervisor retries the round
                     STEP_FAILURES.labels(kind=row.kind.value).inc()
                     log.exception("escalation_step_failed", step_id=row.id, incident_id=row.incident_id)
                     await store.postpone(conn, row.id, now + RETRY_AFTER, f"{type(exc).__name__}: {exc}")
@@ -119,6 +124,7 @@ class EscalationWorker:
         wake = self.wakeup.bind()
         while not stop.is_set():
             result = await self.run_once()
+            progress()
             if result.claimed == self.batch_size and result.skipped < result.claimed:
                 continue  # more may be due right now
             delay = await self.seconds_until_due()

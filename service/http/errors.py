@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
 
 from service.adapters.postgres.database import DatabaseUnavailable
+from service.http.request_id import request_id_of
 
 AnyRequest = Request[Any, Any, Any]
+
+log = structlog.get_logger(__name__)
 
 
 def error_response(status: int, message: str, **extra: object) -> Response[dict[str, object]]:
@@ -44,7 +48,22 @@ def _http(_: AnyRequest, exc: HTTPException) -> Response[dict[str, object]]:
     return response
 
 
+def _unexpected(request: AnyRequest, exc: Exception) -> Response[dict[str, object]]:
+    """A bug: logged with its traceback; the caller gets the request id to quote, never the details."""
+    rid = request_id_of(request.scope)
+    log.error(
+        "unhandled_error",
+        request_id=rid,
+        method=request.method,
+        path=request.url.path,
+        error=type(exc).__name__,
+        exc_info=exc,
+    )
+    return error_response(500, f"internal error; quote request id {rid} when reporting it", request_id=rid)
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     DatabaseUnavailable: _unavailable,
     HTTPException: _http,
+    Exception: _unexpected,
 }

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import ValidationException
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
@@ -120,7 +121,12 @@ class IncidentController(Controller):
             next_before=items[-1].id if more and items else None,
         )
 
-    @post("/", guards=[can_write], status_code=HTTP_201_CREATED)
+    @post(
+        "/",
+        guards=[can_write],
+        status_code=HTTP_201_CREATED,
+        responses={HTTP_200_OK: ResponseSpec(DeclareResponse, description="Attached to the open incident")},
+    )
     async def declare(
         self, request: Request[Any, Any, Any], data: JSONBody[DeclareRequest]
     ) -> Response[DeclareResponse]:

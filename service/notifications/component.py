@@ -27,6 +27,7 @@ from service.notifications.intents import IntentWriter
 from service.notifications.routes import NOTIFICATIONS_CLOCK, NotificationController, trail_contributor
 from service.notifications.sender import SENDER, Sender
 from service.notifications.silence_announcer import announce
+from service.supervisor import Worker
 
 
 @dataclass(frozen=True)
@@ -44,23 +45,24 @@ class NotificationOptions:
 def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
     def build_with(context: Context) -> Component:
         settings = context.settings
-        policy = options.policy or load_notification_policy(
-            settings.rules_dir / "policy" / "notifications.yaml"
-        )
+        policy = options.policy or load_notification_policy(settings.policies / "notifications.yaml")
         env = dict(settings.environment if options.env is None else options.env)
         if settings.pagerduty_routing_key:
             env["PAGERDUTY_ROUTING_KEY"] = settings.pagerduty_routing_key
         pagerduty = PagerDutyDelivery(policy, env, settings.pagerduty_events_url)
-        slack = SlackDelivery(settings.slack_bot_token, settings.slack_api_url, context.db)
+        # Each slot holds one connection across its send and may take a second to record a Slack post;
+        # one more is the LISTEN connection. Sized so that the sender never waits for itself.
+        sender_db = context.own_pool("incidentd-sender", 2 * options.concurrency + 1)
+        slack = SlackDelivery(settings.slack_bot_token, settings.slack_api_url, sender_db)
         # The escalation capability refuses a broken policy at start-up; here it only supplies names.
         escalation, _ = load_escalation_policy(
-            settings.escalation_policy or settings.rules_dir / DEFAULT_ESCALATION_POLICY
+            settings.escalation_policy or settings.policies / DEFAULT_ESCALATION_POLICY
         )
         names = policy_names(escalation) if escalation is not None else []
         lookup = SlackLookup(settings.slack_bot_token, settings.slack_api_url)
         directory = SlackDirectory(lookup, context.db, context.clock, names)
         sender = Sender(
-            context.db,
+            sender_db,
             context.incidents,
             pagerduty,
             slack,
@@ -85,13 +87,15 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             pagerduty.close()
             await slack.close()
             await directory.close()
+            if sender_db is not context.db:
+                await sender_db.close()
 
         return Component(
             name="notifications",
             workers=[
-                ("notification-sender", sender.run),
-                ("slack-directory", directory.run),
-                *([("silence-notices", silence_notices)] if silence_channels else []),
+                Worker("notification-sender", sender.run, stall_after=60.0),
+                Worker("slack-directory", directory.run, stall_after=None),
+                *([Worker("silence-notices", silence_notices, stall_after=None)] if silence_channels else []),
             ],
             routes=[NotificationController, pagerduty_webhook],
             detail_contributors={"notifications": trail_contributor(context.db)},
@@ -104,6 +108,7 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             observers=[IntentWriter(policy, settings.public_url, context.incidents)],
             after_commit=[lambda _change: sender.wake()],
             on_shutdown=[shutdown],
+            metrics_readers=[sender.update_gauges],
         )
 
     return build_with

@@ -125,15 +125,6 @@ def slack_blocks(snap: Mapping[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     return shorten(text, 3000), blocks
 
 
-def storm_summary(channel: str, interval_seconds: float, snaps: list[dict[str, Any]]) -> str:
-    lines = [
-        f":thunder_cloud_and_rain: *Incident storm in {channel}*: {len(snaps)} new incidents in "
-        f"{interval_seconds:g}s; one summary instead of {len(snaps)} posts (PagerDuty was paged for each)."
-    ]
-    lines += [f"• *{s['severity']}* <{s['url']}|{s['human_id']}> {s['title']}: {s['breach']}" for s in snaps]
-    return "\n".join(lines)[:39000]
-
-
 def _who(event: TimelineEvent) -> str:
     """`@alice` for a Slack user (not the `(U123)` that follows), `rules`, `escalation`, `bob (api)`."""
     if event.source in {"rules", "escalation", "system"}:

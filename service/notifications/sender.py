@@ -14,11 +14,14 @@ import asyncio
 import contextlib
 import random
 import time
-from datetime import timedelta
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any
 
+import asyncpg
 import structlog
 
-from service.adapters.postgres.database import Database
+from service.adapters.postgres.database import Database, DatabaseUnavailable, is_closed
 from service.clock import Clock
 from service.dependencies import Key
 from service.domain.incidents import Actor
@@ -30,11 +33,14 @@ from service.notifications.channels.slack.delivery import SlackDelivery
 from service.notifications.metrics import DELIVERY_LATENCY, OUTBOX_ROWS, SENDS
 from service.notifications.outcomes import DeliveryError, NotConfigured
 from service.notifications.store import OutboxRow
-from service.supervisor import sleep_or_stop
+from service.supervisor import CANCEL_GRACE, progress, sleep_or_stop
 
 log = structlog.get_logger(__name__)
 
 SYSTEM = Actor(name="notifications", source="system")
+# A storm's posts wait this long after their summary's retry; if the summary dies they go out alone.
+_STORM_MEMBERS_AFTER = timedelta(seconds=1)
+_CHANNEL = "incidentd_outbox"
 _RECEIPT_KINDS = frozenset({("pagerduty", "trigger"), ("pagerduty", "acknowledge"), ("pagerduty", "resolve")})
 
 
@@ -95,53 +101,54 @@ class Sender:
         """The supervised loop: release held intents whose credentials now exist, then deliver."""
         self._loop = asyncio.get_running_loop()
         await self.release_held()
-        listener = asyncio.create_task(self._listen(stop))
+        progress()
+        listener = asyncio.create_task(self._listen(stop), name="outbox-listen")
         try:
             # A TaskGroup, not gather: one slot failing must stop its siblings before the restart.
             async with asyncio.TaskGroup() as group:
                 for _ in range(self._concurrency):
                     group.create_task(self._slot(stop))
-                group.create_task(self._gauges(stop))
         except BaseExceptionGroup as failed:
             raise failed.exceptions[0] from None
         finally:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await listener
+            await _cancel_within(listener, CANCEL_GRACE)
 
     async def _slot(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            if await self.process_one():
+            sent = await self.process_one()
+            progress()
+            if sent:
                 continue
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll * random.uniform(0.8, 1.2))  # noqa: S311
 
     async def _listen(self, stop: asyncio.Event) -> None:
-        """LISTEN on a dedicated connection; polling covers any notification lost while reconnecting."""
+        """LISTEN on a connection of its own while it lives; polling covers the gaps between."""
         while not stop.is_set():
+            lost = asyncio.Event()
+            dropped = _setter(lost)
             try:
                 async with self._db.connection() as conn:
-                    await conn.add_listener("incidentd_outbox", self._on_notify)
+                    conn.add_termination_listener(dropped)
+                    await conn.add_listener(_CHANNEL, self._on_notify)
                     try:
-                        await stop.wait()
+                        self._wake.set()  # whatever committed while nobody listened
+                        await _first_of(stop.wait(), lost.wait())
                     finally:
-                        await conn.remove_listener("incidentd_outbox", self._on_notify)
-            except Exception as exc:  # the poll keeps delivering; just retry the LISTEN later
-                log.warning("outbox_listen_failed", error=type(exc).__name__)
-                if await sleep_or_stop(stop, 5.0):
-                    return
-
-    async def _gauges(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(Exception):
-                await self.update_gauges()
-            if await sleep_or_stop(stop, 5.0):
+                        if not is_closed(conn):
+                            conn.remove_termination_listener(dropped)
+                            await conn.remove_listener(_CHANNEL, self._on_notify)
+            except DatabaseUnavailable as exc:
+                log.warning("outbox_listen_failed", error=str(exc))
+            if lost.is_set():
+                log.warning("outbox_listen_connection_lost")
+            if await sleep_or_stop(stop, 1.0 if lost.is_set() else 5.0):
                 return
 
-    async def update_gauges(self) -> None:
-        async with self._db.connection() as conn:
-            found = await store.counts(conn)
+    async def update_gauges(self, conn: asyncpg.Connection) -> None:
+        """Read at scrape time, on the scraper's connection, so the gauge shows the table as it is."""
+        found = await store.counts(conn)
         for status in ("pending", "held", "dead"):
             OUTBOX_ROWS.labels(status=status).set(found.get(status, 0))
 
@@ -221,6 +228,7 @@ class Sender:
         """Deliver; returns ids of other rows this send stood for (storm members)."""
         now = self._clock()
         conn = tx.conn
+        maybe_sent = await self._note_attempt(conn, head, now)
         if head.channel == "pagerduty":
             await self._pd.send(head.kind, head.target, head.payload)
             if (head.channel, head.kind) in _RECEIPT_KINDS:
@@ -242,6 +250,8 @@ class Sender:
         assert head.incident_id is not None
         result = await self._slack.post_or_update(
             conn,
+            outbox_id=head.id,
+            maybe_sent=maybe_sent,
             incident_id=head.incident_id,
             channel=head.target,
             snapshot=batch[-1].payload["snapshot"],
@@ -251,6 +261,25 @@ class Sender:
         if result == "posted":
             await self._receipt(tx, head, "notification_sent", {})
         return []
+
+    async def _note_attempt(self, conn: asyncpg.Connection, head: OutboxRow, now: datetime) -> bool:
+        """Commit "about to call the provider" first, on a connection of its own; True when an earlier
+        call for this row started but its outcome never committed (a crash): it may have been sent."""
+        async with self._db.connection() as own:
+            started = await store.record_attempt(own, head.id, now)
+        maybe_sent = started - 1 > head.attempts
+        if maybe_sent:
+            # Counted as attempts in the sending transaction: once this one's outcome commits, the
+            # crashed calls are accounted for; if this process dies too, the next one sees it again.
+            await store.count_attempts(conn, head.id, started - 1)
+            log.warning(
+                "notification_maybe_sent_before",
+                id=head.id,
+                channel=head.channel,
+                kind=head.kind,
+                note="an earlier attempt's outcome was not recorded; sending again (PagerDuty dedups by key)",
+            )
+        return maybe_sent
 
     async def _failed(self, tx: IncidentTransaction, head: OutboxRow, exc: DeliveryError) -> None:
         now = self._clock()
@@ -265,6 +294,9 @@ class Sender:
                 base = self._delivery.backoff_initial.total_seconds() * 2 ** (attempts - 1)
                 delay = min(self._delivery.backoff_max.total_seconds(), base) * random.uniform(0.5, 1.0)  # noqa: S311
             await store.reschedule(conn, head.id, now + timedelta(seconds=delay), str(exc))
+            if head.kind == "storm_summary":
+                retry_at = now + timedelta(seconds=delay) + _STORM_MEMBERS_AFTER
+                await store.postpone_storm_members(conn, str(head.payload["storm_key"]), retry_at)
             SENDS.labels(channel=head.channel, outcome="retry").inc()
             log.warning(
                 "notification_retry",
@@ -300,3 +332,26 @@ class Sender:
 
 
 SENDER: Key[Sender] = Key("notification_sender")
+
+
+def _setter(event: asyncio.Event) -> Callable[[object], None]:
+    return lambda _connection: event.set()
+
+
+async def _first_of(*waits: Coroutine[Any, Any, object]) -> None:
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def _cancel_within(task: asyncio.Task[None], grace: float) -> None:
+    """Cancel a helper task and wait a bounded time: a task that ignores it must not hold us up."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=grace)
+    if not done:
+        log.error("task_ignored_cancellation", task=task.get_name())
+    elif not task.cancelled() and task.exception() is not None:
+        log.warning("task_failed", task=task.get_name(), error=repr(task.exception()))

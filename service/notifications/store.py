@@ -34,23 +34,46 @@ def _row(record: asyncpg.Record) -> OutboxRow:
     return OutboxRow(**{k: record[k] for k in record.keys()})  # noqa: SIM118 - Record is not a dict
 
 
+# Per (channel, target), the few oldest due rows whose predecessors are done: enough candidates
+# that the other senders' locked rows can be skipped. Paused targets are never read.
+_CANDIDATES_PER_TARGET = 8
+
+
 async def claim(conn: asyncpg.Connection, now: datetime, paused: Sequence[str]) -> OutboxRow | None:
     """Lock the oldest due intent whose predecessors (same incident, channel and target) are done.
 
     The row stays locked until the caller's transaction ends, i.e. for the whole send: other
     senders skip it, and if this process dies the lock goes with its connection and the row
-    is simply due again.
+    is simply due again. Targets are listed by a loose index scan (a handful of channels and
+    routing keys), so the cost follows the number of targets, not the backlog behind them.
     """
     record = await conn.fetchrow(
         f"""
-        SELECT {_COLUMNS} FROM notification_outbox o
-        WHERE o.status = 'pending' AND o.next_attempt_at <= $1
-          AND NOT ((o.channel || ':' || o.target) = ANY($2::text[]))
-          AND NOT EXISTS (
-              SELECT 1 FROM notification_outbox p
-              WHERE p.incident_id = o.incident_id AND p.channel = o.channel AND p.target = o.target
-                AND p.id < o.id AND p.status IN ('pending', 'held'))
-        ORDER BY o.next_attempt_at, o.id
+        WITH RECURSIVE targets AS (
+            (SELECT channel, target FROM notification_outbox WHERE status = 'pending'
+             ORDER BY channel, target LIMIT 1)
+            UNION ALL
+            SELECT n.channel, n.target FROM targets t CROSS JOIN LATERAL (
+                SELECT channel, target FROM notification_outbox
+                WHERE status = 'pending' AND (channel, target) > (t.channel, t.target)
+                ORDER BY channel, target LIMIT 1) n
+        ),
+        candidates AS (
+            SELECT c.id FROM targets t CROSS JOIN LATERAL (
+                SELECT o.id FROM notification_outbox o
+                WHERE o.status = 'pending' AND o.channel = t.channel AND o.target = t.target
+                  AND o.next_attempt_at <= $1
+                  AND NOT EXISTS (
+                      SELECT 1 FROM notification_outbox p
+                      WHERE p.incident_id = o.incident_id AND p.channel = o.channel
+                        AND p.target = o.target AND p.id < o.id AND p.status IN ('pending', 'held'))
+                ORDER BY o.next_attempt_at, o.id
+                LIMIT {_CANDIDATES_PER_TARGET}) c
+            WHERE NOT ((t.channel || ':' || t.target) = ANY($2::text[]))
+        )
+        SELECT {_COLUMNS} FROM notification_outbox
+        WHERE id IN (SELECT id FROM candidates) AND status = 'pending'
+        ORDER BY next_attempt_at, id
         LIMIT 1
         FOR UPDATE SKIP LOCKED
         """,
@@ -82,12 +105,28 @@ async def claim_storm_members(conn: asyncpg.Connection, storm_key: str) -> list[
     records = await conn.fetch(
         f"""
         SELECT {_COLUMNS} FROM notification_outbox
-        WHERE payload ->> 'storm_key' = $1 AND kind = 'post' AND status = 'pending'
+        WHERE payload ? 'storm_key' AND payload ->> 'storm_key' = $1 AND kind = 'post' AND status = 'pending'
         ORDER BY id FOR UPDATE SKIP LOCKED
         """,
         storm_key,
     )
     return [_row(r) for r in records]
+
+
+async def record_attempt(conn: asyncpg.Connection, row_id: int, now: datetime) -> int:
+    """Count one provider call about to start (autocommit, outside the sending transaction)."""
+    started: int = await conn.fetchval(
+        "INSERT INTO notification_attempts (outbox_id, attempts, first_at, last_at) VALUES ($1, 1, $2, $2)"
+        " ON CONFLICT (outbox_id) DO UPDATE SET attempts = notification_attempts.attempts + 1,"
+        " last_at = EXCLUDED.last_at RETURNING attempts",
+        row_id,
+        now,
+    )
+    return started
+
+
+async def count_attempts(conn: asyncpg.Connection, row_id: int, attempts: int) -> None:
+    await conn.execute("UPDATE notification_outbox SET attempts = $2 WHERE id = $1", row_id, attempts)
 
 
 async def mark(
@@ -237,3 +276,14 @@ async def remember_dedup_key(
 async def incidents_for_dedup_key(conn: asyncpg.Connection, dedup_key: str) -> list[int]:
     rows = await conn.fetch("SELECT incident_id FROM pagerduty_dedup_keys WHERE dedup_key = $1", dedup_key)
     return [r["incident_id"] for r in rows]
+
+
+async def postpone_storm_members(conn: asyncpg.Connection, storm_key: str, at: datetime) -> None:
+    """Keep a summary's members waiting for its retry instead of flooding the channel one by one."""
+    await conn.execute(
+        "UPDATE notification_outbox SET next_attempt_at = greatest(next_attempt_at, $2)"
+        " WHERE payload ? 'storm_key' AND payload ->> 'storm_key' = $1 AND kind = 'post'"
+        " AND status = 'pending'",
+        storm_key,
+        at,
+    )

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import msgspec
 import structlog
 from litestar import Controller, Request, Response, get, post, put
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from litestar.types import ExceptionHandlersMap
@@ -58,9 +59,12 @@ def actor_from_request(request: AnyRequest) -> Actor:
     return Actor(name="api", source="api")
 
 
+MAX_VERSION = 2**31 - 1  # versions are PostgreSQL integers
+
+
 class SaveRequest(msgspec.Struct, forbid_unknown_fields=True):
     markdown: Annotated[str, msgspec.Meta(max_length=MAX_DOCUMENT_CHARS)]
-    base_version: Annotated[int, msgspec.Meta(ge=1)]
+    base_version: Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)]
 
 
 class RcaView(msgspec.Struct):
@@ -142,7 +146,12 @@ class RcaController(Controller):
     tags = ["rca"]  # noqa: RUF012 - Litestar reads these class attributes
     exception_handlers = RCA_EXCEPTION_HANDLERS
 
-    @post("/", guards=[can_write], status_code=HTTP_201_CREATED)
+    @post(
+        "/",
+        guards=[can_write],
+        status_code=HTTP_201_CREATED,
+        responses={HTTP_200_OK: ResponseSpec(RcaView, description="The RCA already existed: unchanged")},
+    )
     async def generate(self, request: AnyRequest, incident_id: FromPath[int]) -> Response[RcaView]:
         """Generate the RCA from the incident's timeline (201); if one exists, return it unchanged (200)."""
         result = await _service(request).generate(incident_id, actor_from_request(request))
@@ -172,24 +181,24 @@ class RcaController(Controller):
         listed = await _service(request).versions(incident_id)
         return VersionList(incident_id=incident_id, current_version=listed[-1].version, versions=listed)
 
-    @get("/diff", guards=[can_read], media_type="text/plain; charset=utf-8")
+    @get("/diff", guards=[can_read], media_type="text/plain")
     async def diff(
         self,
         request: AnyRequest,
         incident_id: FromPath[int],
-        from_version: Annotated[int | None, QueryParameter(name="from", ge=1)] = None,
-        to_version: Annotated[int | None, QueryParameter(name="to", ge=1)] = None,
+        from_version: Annotated[int | None, QueryParameter(name="from", ge=1, le=MAX_VERSION)] = None,
+        to_version: Annotated[int | None, QueryParameter(name="to", ge=1, le=MAX_VERSION)] = None,
     ) -> Response[str]:
         """Unified diff between two versions (default: the current one against its predecessor)."""
         text = await _service(request).diff(incident_id, from_version, to_version)
-        return Response(text, media_type="text/plain; charset=utf-8")
+        return Response(text, media_type="text/plain")
 
-    @get("/export", guards=[can_read], media_type="text/markdown; charset=utf-8")
+    @get("/export", guards=[can_read], media_type="text/markdown")
     async def export(self, request: AnyRequest, incident_id: FromPath[int]) -> Response[str]:
         filename, markdown = await _service(request).export_markdown(incident_id)
         return Response(
             markdown,
-            media_type="text/markdown; charset=utf-8",
+            media_type="text/markdown",
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
 

@@ -132,7 +132,7 @@ class MarkdownTemplates:
             ) from None
         except jinja2.TemplateNotFound as exc:
             raise TemplateError(name, f"includes {exc.name!r}, which is not in {self.directory}") from None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - synchronous; any error in a person's template becomes a TemplateError
             where, line = self._runtime_location(exc, name)
             log.warning("rca_template_failed", template=where, line=line, error=type(exc).__name__)
             raise TemplateError(where, f"{type(exc).__name__}: {exc}", line) from None

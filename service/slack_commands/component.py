@@ -15,6 +15,7 @@ def build(context: Context, config: SlackCommandsConfig | None = None) -> Compon
         public_url=settings.public_url.rstrip("/"),
         clock=context.clock,
         config=config or SlackCommandsConfig(),
+        db=context.db,
     )
     return Component(
         name="slack_commands",

@@ -7,13 +7,14 @@ body, before anything is parsed; without a configured secret they refuse everyth
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import parse_qsl
 
 from litestar import Request, Response, post
+from litestar.exceptions import ValidationException
 from litestar.status_codes import HTTP_200_OK
 
+from service.http.input_limits import decode_json
 from service.slack_commands.metrics import REJECTED
 from service.slack_commands.runtime import SLACK_COMMANDS, SlackCommands
 
@@ -35,7 +36,7 @@ async def _verified_body(request: AnyRequest) -> bytes | Response[Any]:
         detail = "Slack commands are disabled: SLACK_SIGNING_SECRET is not configured"
         return Response({"status_code": 503, "detail": detail}, status_code=503)
     body = await request.body()
-    rejection = runtime.verifier.check(body, request.headers)
+    rejection = await runtime.verifier.check(body, request.headers)
     if rejection is not None:
         REJECTED.labels(reason=rejection.value).inc()
         detail = "Slack request signature missing, invalid or expired"
@@ -59,9 +60,9 @@ async def slack_interaction(request: AnyRequest) -> Response[Any]:
     if isinstance(body, Response):
         return body
     try:
-        payload = json.loads(_form(body).get("payload", ""))
-    except ValueError:
-        return Response({"status_code": 400, "detail": "form field `payload` is not JSON"}, status_code=400)
+        payload = decode_json(_form(body).get("payload", "").encode(), source="payload")
+    except ValidationException as exc:
+        return Response({"status_code": 400, "detail": exc.detail}, status_code=400)
     if isinstance(payload, dict) and payload.get("type") == "block_actions":
         runtime = _runtime(request)
         runtime.start_button(payload, runtime.services(request))

@@ -17,6 +17,8 @@ import msgspec
 import structlog
 from litestar.connection import ASGIConnection
 
+from service.adapters.postgres.database import Database
+from service.cancellation import reraise_if_cancelling
 from service.clock import Clock
 from service.dependencies import Key
 from service.domain.incidents import Action, parse_human_id
@@ -58,8 +60,9 @@ class SlackCommands:
         public_url: str,
         clock: Clock,
         config: SlackCommandsConfig,
+        db: Database,
     ) -> None:
-        self.verifier = RequestVerifier(signing_secret, clock) if signing_secret else None
+        self.verifier = RequestVerifier(signing_secret, clock, db) if signing_secret else None
         self.command = command
         self.public_url = public_url
         self.clock = clock
@@ -81,7 +84,8 @@ class SlackCommands:
         name = command_name(command)
         try:
             reply, outcome = await execute(command, user, services)
-        except Exception:
+        except Exception as exc:
+            reraise_if_cancelling(exc)
             log.exception("slack_command_failed", command=name, user_id=user.user_id)
             COMMANDS.labels(command=name, outcome="error").inc()
             return problem_reply("that failed on our side and was logged; try again or use the web API")

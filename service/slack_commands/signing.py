@@ -4,19 +4,21 @@ The HMAC itself is slack_sdk's SignatureVerifier (v0, constant-time compare). Ar
 name the reason for each refusal, so `/metrics` tells a misconfigured secret (bad_signature)
 from a clock or replay problem (stale, replayed). A signature seen before inside the 5-minute
 window is refused: Slack gives every request a fresh trigger_id, so only a copy repeats one.
-The replay memory is per process; with several replicas a copy could land on another one,
-which the timestamp window still bounds to 5 minutes.
+The signatures seen live in PostgreSQL, so a copy sent to another replica is refused too;
+they expire a little after the window and the retention job removes them.
 """
 
 from __future__ import annotations
 
 import enum
-from collections import OrderedDict
+import hashlib
 from collections.abc import Mapping
+from datetime import timedelta
 
 from slack_sdk.signature import Clock as SlackClock
 from slack_sdk.signature import SignatureVerifier
 
+from service.adapters.postgres.database import Database
 from service.clock import Clock
 
 WINDOW_SECONDS = 300
@@ -41,38 +43,39 @@ class _SlackClockAdapter(SlackClock):
 
 
 class RequestVerifier:
-    def __init__(self, signing_secret: str, clock: Clock, *, max_remembered: int = 200_000) -> None:
+    def __init__(self, signing_secret: str, clock: Clock, db: Database) -> None:
         self._clock = clock
+        self._db = db
         self._verifier = SignatureVerifier(signing_secret, clock=_SlackClockAdapter(clock))
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._max_remembered = max_remembered
 
-    def check(self, body: bytes, headers: Mapping[str, str]) -> Rejection | None:
-        """None when the request may run; otherwise why it may not. Records accepted signatures."""
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> Rejection | None:
+        """The signature and its window alone (no I/O); None when Slack signed this body just now."""
         timestamp = headers.get(TIMESTAMP_HEADER)
         signature = headers.get(SIGNATURE_HEADER)
         if not timestamp or not signature:
             return Rejection.MISSING
         if not timestamp.isdigit() or not signature.startswith("v0="):
             return Rejection.MALFORMED
-        now = self._clock().timestamp()
-        if abs(now - int(timestamp)) > WINDOW_SECONDS:
+        if abs(self._clock().timestamp() - int(timestamp)) > WINDOW_SECONDS:
             return Rejection.STALE
         try:
             valid = self._verifier.is_valid(body, timestamp, signature)
         except UnicodeDecodeError:
             return Rejection.BAD_SIGNATURE
-        if not valid:
-            return Rejection.BAD_SIGNATURE
-        return self._remember(signature, now)
+        return None if valid else Rejection.BAD_SIGNATURE
 
-    def _remember(self, signature: str, now: float) -> Rejection | None:
-        while self._seen:
-            oldest, seen_at = next(iter(self._seen.items()))
-            if now - seen_at <= 2 * WINDOW_SECONDS and len(self._seen) < self._max_remembered:
-                break
-            del self._seen[oldest]
-        if signature in self._seen:
-            return Rejection.REPLAYED
-        self._seen[signature] = now
-        return None
+    async def check(self, body: bytes, headers: Mapping[str, str]) -> Rejection | None:
+        """None when the request may run; otherwise why it may not. Records accepted signatures."""
+        rejection = self.verify(body, headers)
+        if rejection is not None:
+            return rejection
+        digest = hashlib.sha256(headers[SIGNATURE_HEADER].encode()).digest()
+        now = self._clock()
+        first = await self._db.fetchval(
+            "INSERT INTO slack_request_signatures (digest, seen_at, expires_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (digest) DO NOTHING RETURNING true",
+            digest,
+            now,
+            now + timedelta(seconds=2 * WINDOW_SECONDS),
+        )
+        return None if first else Rejection.REPLAYED

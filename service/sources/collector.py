@@ -29,7 +29,8 @@ import aiohttp
 import msgspec
 import structlog
 
-from service.domain.derivations import Row, derive, needed_metrics
+from service.cancellation import reraise_if_cancelling
+from service.domain.derivations import Row
 from service.domain.rules import (
     SELF_DATABASE,
     PrometheusServer,
@@ -39,19 +40,11 @@ from service.domain.rules import (
     Sources,
     SqlProbe,
 )
-from service.domain.scrape_history import ScrapeHistory
-from service.sources.exposition import ExpositionParser
-from service.sources.failures import ExpositionUnreadable, SourceError
-from service.sources.metrics import (
-    SCRAPE_ERRORS,
-    SCRAPE_SAMPLES,
-    SOURCE_DURATION,
-    SOURCE_FAILURES,
-    SOURCE_UP,
-)
+from service.sources.failures import SourceError
+from service.sources.metrics import SOURCE_DURATION, SOURCE_FAILURES, SOURCE_UP
 from service.sources.prometheus_api import instant_query
-from service.sources.scrape import fetch_exposition
 from service.sources.sql_probes import ProbeRunner
+from service.sources.target_scrapes import TargetScrapes, TargetStatus
 
 log = structlog.get_logger(__name__)
 
@@ -77,8 +70,10 @@ class SourceStatus(msgspec.Struct, frozen=True, kw_only=True):
 class Collection(msgspec.Struct, frozen=True, kw_only=True):
     at: datetime
     values: dict[str, list[tuple[dict[str, str], float]] | None]  # by rule name; None = unreadable -> held
-    statuses: list[SourceStatus]  # one per source attempted (skipped/inert sources not listed)
+    statuses: list[SourceStatus]  # one per source attempted, one per target of a scrape source
     inert: list[str]  # sources skipped because their url_env / database env is unset
+    # By rule: the {job, instance} of scrape targets that did not answer; their alerts are held.
+    held: dict[str, list[dict[str, str]]] = msgspec.field(default_factory=dict)
 
 
 class _Read(msgspec.Struct, kw_only=True):
@@ -88,6 +83,8 @@ class _Read(msgspec.Struct, kw_only=True):
     at: datetime
     rows: dict[str, list[Row]] = msgspec.field(default_factory=dict)  # by query (prometheus) or "" (sql)
     errors: dict[str, str] = msgspec.field(default_factory=dict)  # failed queries (prometheus)
+    targets: list[TargetStatus] = msgspec.field(default_factory=list)  # scrape: one per target
+    target_statuses: list[SourceStatus] = msgspec.field(default_factory=list)
 
 
 def _by_kind(
@@ -109,8 +106,7 @@ class Collector:
         self._env = dict(env)
         self._self_database_url = self_database_url
         self._self_metrics_url = self_metrics_url
-        self._histories: dict[str, ScrapeHistory] = {}
-        self._parsers: dict[str, ExpositionParser] = {}
+        self._scrapes = TargetScrapes(self._env)
         self._reads: dict[str, _Read] = {}
         # Every rule seen reading each source: a scrape keeps the metrics of all of them, whichever
         # group's evaluation happens to trigger it.
@@ -120,13 +116,13 @@ class Collector:
         self._session: aiohttp.ClientSession | None = None
 
     def update_sources(self, sources: Sources) -> None:
-        """A reloaded rule set: what was read from a source whose definition did not change (its scrape
-        history, parser cache and last read) is kept, so an identical reload blinds no rate rule."""
+        """A reloaded rule set: what was read from a source whose definition did not change (each
+        target's scrape history and parser cache, the last read) is kept, so an identical reload blinds
+        no rate rule; a changed source starts afresh."""
         before = {(kind, s.name): s for kind, entries in _by_kind(self._sources) for s in entries}
         after = {(kind, s.name): s for kind, entries in _by_kind(sources) for s in entries}
         unchanged = {name for key, entry in after.items() if before.get(key) == entry for name in key[1:]}
-        self._histories = {name: h for name, h in self._histories.items() if name in unchanged}
-        self._parsers = {name: p for name, p in self._parsers.items() if name in unchanged}
+        self._scrapes.keep_only(unchanged)
         self._reads = {name: r for name, r in self._reads.items() if name in unchanged}
         self._known = {}
         self._sources = sources
@@ -143,7 +139,7 @@ class Collector:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                headers={"User-Agent": "incidentd-rules"}, connector=aiohttp.TCPConnector(limit=32)
+                headers={"User-Agent": "incidentd-rules"}, connector=aiohttp.TCPConnector(limit=128)
             )
         return self._session
 
@@ -165,6 +161,8 @@ class Collector:
             target = next(t for t in self._sources.scrape if t.name == name)
             if name == "self" and self._self_metrics_url:
                 return self._self_metrics_url
+            if target.many:
+                return "targets"  # listed in the rule files: never inert
             return target.url or (self._env.get(target.url_env) if target.url_env else None) or None
         if kind == "prometheus":
             server = next(s for s in self._sources.prometheus if s.name == name)
@@ -201,12 +199,23 @@ class Collector:
             reads[name] = self._read(name, kinds[name], address, readers, now)
         results = await asyncio.gather(*reads.values())
         done = dict(zip(reads, results, strict=True))
+        held: dict[str, list[dict[str, str]]] = {}
         for name, readers in by_source.items():
             read = done.get(name)
             for rule in readers:
+                if read is not None and kinds[name] == "scrape":
+                    source = next(t for t in self._sources.scrape if t.name == name)
+                    values[rule.name], held[rule.name] = self._scrapes.rows(rule, source, read.targets, now)
+                    continue
                 values[rule.name] = None if read is None else self._values(rule, kinds[name], read, now)
-        statuses = [read.status for read in done.values()]
-        return Collection(at=now, values=values, statuses=statuses, inert=sorted(inert))
+        statuses = [s for read in done.values() for s in (read.target_statuses or [read.status])]
+        return Collection(
+            at=now,
+            values=values,
+            statuses=statuses,
+            inert=sorted(inert),
+            held={k: v for k, v in held.items() if v},
+        )
 
     def _values(self, rule: Rule, kind: SourceKind, read: _Read, now: datetime) -> list[Row] | None:
         signal = rule.signal
@@ -220,22 +229,18 @@ class Collector:
             if selector is None or not selector.matchers:
                 return list(rows)
             return [(labels, value) for labels, value in rows if selector.matches(labels)]
-        history = self._histories.get(signal.source)
-        if history is None:
-            return None
-        target = next(t for t in self._sources.scrape if t.name == signal.source)
-        try:
-            return derive(signal, history, now.timestamp(), target.labels)
-        except Exception:  # a derivation bug must cost one rule, not the evaluation
-            log.exception("derivation_failed", rule=rule.name, source=signal.source)
-            return None
+        return None  # scrape sources: TargetScrapes.rows
 
     async def _read(
         self, name: str, kind: SourceKind, address: str, readers: list[Rule], now: datetime
     ) -> _Read:
         last = self._reads.get(name)
         if last is not None and self._fresh(name, kind, last, readers, now):
-            return msgspec.structs.replace(last, status=msgspec.structs.replace(last.status, cached=True))
+            return msgspec.structs.replace(
+                last,
+                status=msgspec.structs.replace(last.status, cached=True),
+                target_statuses=[msgspec.structs.replace(s, cached=True) for s in last.target_statuses],
+            )
         task = self._inflight.get(name)
         if task is None:
             task = asyncio.ensure_future(self._fetch(name, kind, address, readers, now))
@@ -284,10 +289,12 @@ class Collector:
         rows: dict[str, list[Row]] = {}
         errors: dict[str, str] = {}
         error: str | None = None
-        warning: str | None = None
+        scraped: list[TargetStatus] = []
+        per_target: list[SourceStatus] = []
         try:
             if kind == "scrape":
-                warning = await self._scrape(name, address, readers, now, timeout)
+                scraped, per_target = await self._scrape(name, address, readers, now)
+                error = _summary(per_target)
             elif kind == "prometheus":
                 rows, errors = await self._query_all(address, readers, now, timeout)
                 error = next(iter(errors.values()), None)
@@ -295,9 +302,8 @@ class Collector:
                 rows[""] = await self._probe(name, address, timeout)
         except SourceError as exc:
             error = str(exc)
-            if isinstance(exc, ExpositionUnreadable):
-                SCRAPE_ERRORS.labels(name, "parse").inc()
         except Exception as exc:  # never let one source take the evaluation down
+            reraise_if_cancelling(exc)
             log.exception("source_read_crashed", source=name, kind=kind)
             error = f"internal error: {type(exc).__name__}"
         duration = time.perf_counter() - started
@@ -309,37 +315,45 @@ class Collector:
             labels=labels,
             duration_seconds=duration,
             read_at=now,
-            warning=warning,
         )
         self._observe(status, self._reads.get(name))
-        return _Read(status=status, at=now, rows=rows, errors=errors)
+        return _Read(
+            status=status, at=now, rows=rows, errors=errors, targets=scraped, target_statuses=per_target
+        )
 
     async def _scrape(
-        self, name: str, url: str, readers: list[Rule], now: datetime, timeout: float
-    ) -> str | None:
-        """Scrape into the target's history; returns a warning when samples were dropped."""
-        parser = self._parsers.setdefault(name, ExpositionParser())
-        async with asyncio.timeout(timeout + 1):
-            exposition = await fetch_exposition(self._http(), url, timeout, parser)
-        wanted: set[str] = set()
-        keep_for = 0.0
-        for rule in readers:
-            names, window = needed_metrics(rule.signal)
-            wanted.update(names)
-            keep_for = max(keep_for, window)
-        history = self._histories.setdefault(name, ScrapeHistory())
-        samples = [(s[0], s[1], s[2]) for s in exposition.samples if s[0] in wanted]
-        history.add(now.timestamp(), samples, keep_for)
-        SCRAPE_SAMPLES.labels(name).set(len(exposition.samples))
-        if not exposition.duplicates:
-            return None
-        SCRAPE_ERRORS.labels(name, "duplicate").inc(exposition.duplicates)
-        warning = (
-            f"{exposition.duplicates} duplicate sample(s) dropped, the first of each series kept "
-            f"(e.g. {exposition.duplicate[:120] if exposition.duplicate else '?'})"
-        )
-        log.warning("scrape_duplicates_dropped", source=name, count=exposition.duplicates)
-        return warning
+        self, name: str, url: str, readers: list[Rule], now: datetime
+    ) -> tuple[list[TargetStatus], list[SourceStatus]]:
+        """Every target of the source, and a status for each (plus one per unreadable file_sd file)."""
+        source = next(t for t in self._sources.scrape if t.name == name)
+        targets = self._scrapes.targets(source, None if source.many else url)
+        scraped = await self._scrapes.scrape(self._http(), source, targets, readers, now)
+        statuses = [
+            SourceStatus(
+                source=name,
+                kind="scrape",
+                ok=s.ok,
+                error=s.error,
+                labels=dict(s.target.labels),
+                duration_seconds=s.duration_seconds,
+                read_at=now,
+                warning=s.warning,
+            )
+            for s in scraped
+        ]
+        for file, problem in self._scrapes.file_errors(source).items():
+            statuses.append(
+                SourceStatus(
+                    source=name,
+                    kind="scrape",
+                    ok=False,
+                    error=problem,
+                    labels={"job": source.job_name, "instance": file, "file_sd": file},
+                    duration_seconds=0.0,
+                    read_at=now,
+                )
+            )
+        return scraped, statuses
 
     async def _query_all(
         self, url: str, readers: list[Rule], now: datetime, timeout: float
@@ -368,6 +382,7 @@ class Collector:
         return await self._probes.run(probe, dsn, probe.database)
 
     def _observe(self, status: SourceStatus, previous: _Read | None) -> None:
+        """Per source: a scrape source is up when every target (and every file_sd file) is."""
         SOURCE_UP.labels(status.source, status.kind).set(1 if status.ok else 0)
         SOURCE_DURATION.labels(status.source, status.kind).observe(status.duration_seconds)
         if not status.ok:
@@ -377,3 +392,16 @@ class Collector:
             log.warning("source_down", source=status.source, kind=status.kind, error=status.error)
         elif not was_ok and status.ok:
             log.info("source_up", source=status.source, kind=status.kind)
+
+
+def _summary(statuses: Sequence[SourceStatus]) -> str | None:
+    """The source's own error: None when every target answered and every target file reads (or when
+    there are no targets at all, like a file_sd directory that is still empty)."""
+    down = [s for s in statuses if not s.ok]
+    if not down:
+        return None
+    first = down[0]
+    where = first.labels.get("instance", "")
+    if len(statuses) == 1:
+        return first.error
+    return f"{len(down)} of {len(statuses)} down; {where}: {first.error}"

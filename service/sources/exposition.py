@@ -179,21 +179,21 @@ class ExpositionParser:
         types: dict[str, str] = {}
         helps: dict[str, str] = {}
         body, comments = _read_comments(text, types, helps, openmetrics)
-        bulk = self._bulk(body, comments, openmetrics)
-        samples, keys = bulk if bulk is not None else self._by_line(body, openmetrics)
+        samples = self._bulk(body, comments, openmetrics)
+        if samples is None:
+            samples = self._by_line(body, openmetrics)
+        # A series is its name and its labels dict: equal label sets share one dict from the cache.
+        keys = list(zip(map(_NAME, samples), map(id, map(_LABELS, samples)), strict=True))
         if len(set(keys)) == len(samples):
             return Exposition(samples, types, helps)
         return _first_wins(samples, keys, types, helps)
 
-    def _bulk(
-        self, body: str, comments: int, openmetrics: bool
-    ) -> tuple[list[Sample], list[tuple[str, str]]] | None:
-        """The samples and each one's identity (name, label text), or None for the careful tier."""
+    def _bulk(self, body: str, comments: int, openmetrics: bool) -> list[Sample] | None:
         rows = _SAMPLE_LINE.findall(body)
         if not _covers(body, len(rows) + comments):
             return None  # some line is not of the common shape
         if not rows:
-            return [], []
+            return []
         numbers = "".join(map(_VALUE, rows)) + "".join(map(_STAMP, rows))
         if not strict_float_text(numbers):
             return None  # e.g. `1_000`, which Python reads and Prometheus refuses
@@ -214,24 +214,21 @@ class ExpositionParser:
                 labels = list(map(self._cache.__getitem__, texts))
             else:
                 labels = cast("list[dict[str, str]]", found)
-            names = list(map(_NAME, rows))
-            samples = list(
+            return list(
                 zip(
-                    names,
+                    map(_NAME, rows),
                     labels,
                     map(float, map(_VALUE, rows)),
                     times,  # may be an endless repeat(None)
                     strict=False,
                 )
             )
-            return samples, list(zip(names, texts, strict=True))
         except ValueError:
             return None
 
-    def _by_line(self, body: str, openmetrics: bool) -> tuple[list[Sample], list[tuple[str, str]]]:
+    def _by_line(self, body: str, openmetrics: bool) -> list[Sample]:
         lines = body.split("\n")
         samples: list[Sample] = []
-        keys: list[tuple[str, str]] = []
         cache = self._cache
         for number, line in enumerate(lines, 1):
             if not line or line[0] == "#" or line.isspace():
@@ -240,12 +237,9 @@ class ExpositionParser:
                 name, labels, value, ts = read_sample(line, openmetrics)
             except ExpositionError as exc:
                 raise ExpositionError(f"line {number}: {exc}") from None
-            key = _canonical(labels) if labels else ""
-            if labels:
-                labels = cache.setdefault(key, labels)
+            labels = cache.setdefault(_canonical(labels) if labels else "", labels)
             samples.append((name, labels, value, ts))
-            keys.append((name, key))
-        return samples, keys
+        return samples
 
 
 def parse_exposition(text: str, *, openmetrics: bool = False) -> Exposition:
@@ -258,12 +252,12 @@ def _canonical(labels: dict[str, str]) -> str:
 
 
 def _first_wins(
-    samples: list[Sample], keys: list[tuple[str, str]], types: dict[str, str], helps: dict[str, str]
+    samples: list[Sample], keys: list[tuple[str, int]], types: dict[str, str], helps: dict[str, str]
 ) -> Exposition:
     """Keep the first sample of each series. Prometheus counts a repeat only when its value differs
     (the same value again is no conflict); either way the first one is what it stores."""
     kept: list[Sample] = []
-    first: dict[tuple[str, str], float] = {}
+    first: dict[tuple[str, int], float] = {}
     duplicates = 0
     example: str | None = None
     for sample, key in zip(samples, keys, strict=True):

@@ -18,3 +18,5 @@ SCRAPE_ERRORS = Counter(
     "Problems in scraped expositions: 'parse' failed the whole scrape, 'duplicate' samples were dropped",
     ["source", "reason"],
 )
+SCRAPE_TARGETS = Gauge("incidentd_scrape_targets", "Targets of a scrape source in its last round", ["source"])
+SCRAPE_TARGETS_UP = Gauge("incidentd_scrape_targets_up", "Targets that answered the last round", ["source"])

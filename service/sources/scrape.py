@@ -9,6 +9,8 @@ which may carry credentials or a token in its query string.
 from __future__ import annotations
 
 import asyncio
+import ssl
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -32,15 +34,25 @@ def _where(url: str) -> str:
 
 
 async def fetch_exposition(
-    session: aiohttp.ClientSession, url: str, timeout: float, parser: ExpositionParser
+    session: aiohttp.ClientSession,
+    url: str,
+    timeout: float,
+    parser: ExpositionParser,
+    *,
+    headers: Mapping[str, str] | None = None,
+    tls: ssl.SSLContext | None = None,
+    server_name: str | None = None,
 ) -> Exposition:
-    """GET and parse the exposition; raises SourceError with an operator-readable reason."""
+    """GET and parse the exposition; raises SourceError with an operator-readable reason.
+    `headers` may carry credentials: they go into the request and nowhere else."""
     try:
         async with session.get(
             url,
-            headers={"Accept": ACCEPT},
+            headers={"Accept": ACCEPT, **(headers or {})},
             timeout=aiohttp.ClientTimeout(total=timeout),
             allow_redirects=True,
+            ssl=tls if tls is not None else True,
+            server_hostname=server_name,
         ) as response:
             if response.status != 200:
                 raise SourceError(f"HTTP {response.status} {response.reason or ''}".strip())
@@ -59,6 +71,11 @@ async def fetch_exposition(
             content_type = response.headers.get("Content-Type", "")
     except TimeoutError:
         raise SourceError(f"timed out after {timeout:g}s") from None
+    except aiohttp.ClientConnectorCertificateError as exc:
+        reason = getattr(exc.certificate_error, "verify_message", None) or "certificate not trusted"
+        raise SourceError(f"TLS with {_where(url)} failed: {reason}") from None
+    except aiohttp.ClientSSLError:
+        raise SourceError(f"TLS with {_where(url)} failed") from None
     except aiohttp.ClientConnectorError as exc:
         reason = exc.os_error.strerror or type(exc.os_error).__name__
         raise SourceError(f"cannot connect to {_where(url)}: {reason}") from None

@@ -5,7 +5,7 @@ trigger, acknowledge or resolve; dedup_key (at most 255 characters) is required
 except for trigger; a trigger needs payload.summary (at most 1024 characters),
 payload.source and payload.severity (critical, error, warning, info); the optional
 payload.timestamp is ISO 8601, payload.component/group/class are strings, and each
-of `links` has an http(s) `href`. Valid
+of `links` has an http(s) `href`; an event may be at most 512 KB. Valid
 events get 202 `{"status": "success", "message": "Event processed", "dedup_key": ...}`,
 invalid ones 400 `{"status": "invalid event", "message": "Event object is invalid", "errors": [...]}`.
 
@@ -26,6 +26,7 @@ from aiohttp import web
 
 from service.testing.fake_service import FakeService, serve_main
 
+MAX_EVENT_BYTES = 512 * 1024
 ACTIONS = ("trigger", "acknowledge", "resolve")
 SEVERITIES = ("critical", "error", "warning", "info")
 
@@ -104,8 +105,20 @@ class FakePagerDuty(FakeService):
 
     def routes(self) -> list[web.RouteDef]:
         async def enqueue(request: web.Request) -> web.Response:
+            raw = await request.read()
+            if len(raw) > MAX_EVENT_BYTES:
+                with self._lock:
+                    self.received.append(
+                        {"path": request.path, "at": time.time(), "body": {}, "accepted": False}
+                    )
+                body = {
+                    "status": "invalid event",
+                    "message": "Event object is invalid",
+                    "errors": ["too large"],
+                }
+                return web.json_response(body, status=400)
             try:
-                event = json.loads(await request.read())
+                event = json.loads(raw)
             except ValueError:
                 return web.json_response(
                     {"status": "invalid event", "message": "Event object is invalid", "errors": ["bad JSON"]},

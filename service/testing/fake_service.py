@@ -39,6 +39,7 @@ class FakeService:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _runner: web.AppRunner | None = None
     url: str = ""
+    latency: float = 0.0  # seconds each API call takes, so a test can catch sends in flight
 
     def fail(self, status: int, count: int = 1, retry_after: float | None = None) -> None:
         """Queue a failure: `count` API calls answered with `status` (429 carries Retry-After).
@@ -84,6 +85,8 @@ class FakeService:
         async def failing(request: web.Request, handler: Handler) -> web.StreamResponse:
             if request.path.startswith("/_fake/"):
                 return await handler(request)
+            if self.latency > 0:
+                await asyncio.sleep(self.latency)
             failure = self._take_failure()
             if failure is None:
                 return await handler(request)

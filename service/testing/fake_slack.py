@@ -1,12 +1,19 @@
 """A fake Slack Web API: auth.test, chat.postMessage, chat.update, chat.postEphemeral, and the
-directory methods usergroups.list, users.list (paged by `cursor`/`limit`) and users.lookupByEmail.
+directory methods usergroups.list, users.list (paged by `cursor`/`limit`) and users.lookupByEmail,
+and the reads conversations.list, conversations.history and conversations.replies.
 
 Like Slack: the token comes as `Authorization: Bearer xoxb-...` (else
 `not_authed` / `invalid_auth`); bodies may be JSON or form-encoded (form `blocks`
 is a JSON string); channels are known by name (`#alerts`, `alerts`) or id, and
 postMessage answers with the channel id; chat.update needs that id and an
 existing ts (`channel_not_found`, `message_not_found`); errors are HTTP 200
-with `{"ok": false, "error": ...}`.
+with `{"ok": false, "error": ...}`. Slack's documented message limits hold:
+more than 50 blocks or a section text over 3,000 characters is `invalid_blocks`,
+and `text` beyond 40,000 characters is truncated as Slack does. A message keeps the `metadata` it
+was posted with, and the reads return it only with `include_all_metadata=true`, as Slack does; history
+lists a channel's
+top-level messages newest first (from `oldest`, `limit` per page, `cursor` to page on), replies a
+thread's parent and then its replies, oldest first.
 
 Run: python -m service.testing.fake_slack --port 9401
 """
@@ -39,6 +46,22 @@ DEFAULT_USERGROUPS = (
     {"id": "S0ONCALL", "handle": "oncall", "name": "On-call engineers"},
     {"id": "S0TECHLEADS", "handle": "tech-leads", "name": "Technical leads"},
 )
+MAX_BLOCKS = 50
+SECTION_TEXT_MAX = 3000
+TEXT_TRUNCATED_AT = 40_000
+
+
+def blocks_problem(blocks: Any) -> str | None:
+    """Slack's answer to blocks beyond its documented limits, or None when they are acceptable."""
+    if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
+        return "invalid_blocks"
+    for block in blocks:
+        if not isinstance(block, dict):
+            return "invalid_blocks"
+        text = block.get("text") if block.get("type") == "section" else None
+        if isinstance(text, dict) and len(str(text.get("text", ""))) > SECTION_TEXT_MAX:
+            return "invalid_blocks"
+    return None
 
 
 @dataclass
@@ -49,6 +72,15 @@ class SlackMessage:
     blocks: list[dict[str, Any]]
     thread_ts: str | None = None
     updates: int = 0
+    metadata: dict[str, Any] | None = None
+
+    def as_slack(self, with_metadata: bool) -> dict[str, Any]:
+        shown: dict[str, Any] = {"type": "message", "ts": self.ts, "text": self.text}
+        if self.thread_ts is not None:
+            shown["thread_ts"] = self.thread_ts
+        if with_metadata and self.metadata:
+            shown["metadata"] = self.metadata
+        return shown
 
 
 @dataclass
@@ -123,12 +155,20 @@ class FakeSlack(FakeService):
         text, blocks = body.get("text"), body.get("blocks")
         if not text and not blocks:
             return {"ok": False, "error": "no_text"}
+        if blocks and (problem := blocks_problem(blocks)):
+            return {"ok": False, "error": problem}
+        text = str(text or "")[:TEXT_TRUNCATED_AT]
         thread_ts = body.get("thread_ts")
         if thread_ts is not None and str(thread_ts) not in self.messages:
             return {"ok": False, "error": "thread_not_found"}
+        metadata = body.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
         ts = self._next_ts()
         with self._lock:
-            self.messages[ts] = SlackMessage(cid, ts, str(text or ""), list(blocks or []), thread_ts)
+            self.messages[ts] = SlackMessage(
+                cid, ts, str(text or ""), list(blocks or []), thread_ts, metadata=metadata or None
+            )
         return {"ok": True, "channel": cid, "ts": ts, "message": {"text": text or "", "ts": ts}}
 
     def _update(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -136,11 +176,13 @@ class FakeSlack(FakeService):
         if not cid.startswith("C") or self.channel_id(cid) != cid:
             return {"ok": False, "error": "channel_not_found"}
         ts = str(body.get("ts", ""))
+        if body.get("blocks") and (problem := blocks_problem(body["blocks"])):
+            return {"ok": False, "error": problem}
         with self._lock:
             message = self.messages.get(ts)
             if message is None or message.channel_id != cid:
                 return {"ok": False, "error": "message_not_found"}
-            message.text = str(body.get("text") or message.text)
+            message.text = str(body.get("text") or message.text)[:TEXT_TRUNCATED_AT]
             message.blocks = list(body.get("blocks") or message.blocks)
             message.updates += 1
         return {"ok": True, "channel": cid, "ts": ts, "text": message.text}
@@ -182,11 +224,50 @@ class FakeSlack(FakeService):
             return self._lookup_by_email(body)
         return None
 
+    def _list(self, body: dict[str, Any]) -> dict[str, Any]:
+        channels = [{"id": self.channel_id(n), "name": n, "is_channel": True} for n in self.channel_names]
+        return {"ok": True, "channels": channels, "response_metadata": {"next_cursor": ""}}
+
+    def _history(self, body: dict[str, Any]) -> dict[str, Any]:
+        cid = str(body.get("channel", ""))
+        if self.channel_id(cid) != cid:
+            return {"ok": False, "error": "channel_not_found"}
+        oldest = float(body.get("oldest") or 0)
+        limit = max(1, min(int(body.get("limit") or 100), 999))
+        start = int(body.get("cursor") or 0)
+        with self._lock:
+            found = sorted(
+                (m for m in self.messages.values() if m.channel_id == cid and m.thread_ts is None),
+                key=lambda m: float(m.ts),
+                reverse=True,
+            )
+        found = [m for m in found if float(m.ts) >= oldest]
+        page = found[start : start + limit]
+        more = start + limit < len(found)
+        metadata = str(body.get("include_all_metadata", "")).lower() == "true"
+        return {
+            "ok": True,
+            "messages": [m.as_slack(metadata) for m in page],
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def _replies(self, body: dict[str, Any]) -> dict[str, Any]:
+        cid, ts = str(body.get("channel", "")), str(body.get("ts", ""))
+        with self._lock:
+            parent = self.messages.get(ts)
+            if parent is None or parent.channel_id != cid:
+                return {"ok": False, "error": "thread_not_found"}
+            replies = [m for m in self.messages.values() if m.thread_ts == ts]
+            thread = [parent, *sorted(replies, key=lambda m: float(m.ts))]
+        metadata = str(body.get("include_all_metadata", "")).lower() == "true"
+        return {"ok": True, "messages": [m.as_slack(metadata) for m in thread], "has_more": False}
+
     def routes(self) -> list[web.RouteDef]:
         async def method(request: web.Request) -> web.Response:
             name = request.match_info["method"]
             try:
-                body = await self._body(request)
+                body = dict(request.query) if request.method == "GET" else await self._body(request)
             except (ValueError, UnicodeDecodeError):
                 return self._answer(request, {}, {"ok": False, "error": "invalid_json"})
             problem = self._authed(request)
@@ -205,6 +286,12 @@ class FakeSlack(FakeService):
                     answer = {"ok": False, "error": "user_not_in_channel"}
                 elif answer.get("ok"):
                     answer = {"ok": True, "message_ts": answer["ts"]}
+            elif name == "conversations.list":
+                answer = self._list(body)
+            elif name == "conversations.history":
+                answer = self._history(body)
+            elif name == "conversations.replies":
+                answer = self._replies(body)
             else:
                 answer = self._directory(name, body) or {"ok": False, "error": "unknown_method"}
             return self._answer(request, body, answer)

@@ -24,6 +24,7 @@ class ScriptedCollection(msgspec.Struct, frozen=True, kw_only=True):
     at: datetime
     values: dict[str, SeriesRows | None]
     statuses: list[ScriptedStatus]
+    held: dict[str, list[dict[str, str]]] = msgspec.field(default_factory=dict)
 
 
 class ScriptedSource:

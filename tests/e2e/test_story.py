@@ -77,9 +77,13 @@ def _check_story(result: StoryResult) -> None:
     declared = _at(_first(result, "declared"))
     level_1 = _at(_first(result, "escalated", level=1))
     level_2 = _at(_first(result, "escalated", level=2))
-    # due times are counted from the declaration (each level's from the previous one's due time)
-    assert ACK_WITHIN <= level_1 - declared <= ACK_WITHIN + STEP_SLACK
-    assert 2 * ACK_WITHIN <= level_2 - declared <= 2 * ACK_WITHIN + STEP_SLACK
+    # level 1 is due ack_within after the declaration, and a step that fell due while incidentd was
+    # dead fires as soon as it is back; each later level is due respond_within after the previous
+    # one was told (service/domain/escalation_schedule.py next_rung)
+    due_1 = declared + ACK_WITHIN
+    assert due_1 <= level_1 <= max(due_1, result.back_at or declared) + STEP_SLACK
+    told_1 = level_1 - timedelta(milliseconds=500)  # the event is stamped a moment after the rung is armed
+    assert told_1 + ACK_WITHIN <= level_2 <= level_1 + ACK_WITHIN + STEP_SLACK
     assert _first(result, "acknowledged")["source"] == "slack"
 
     story = ["declared", "severity_raised", "escalated", "acknowledged", "mitigated", "resolved"]

@@ -130,9 +130,9 @@ async def outbox(db: Database, **where: Any) -> list[dict[str, Any]]:
 
 
 @contextlib.asynccontextmanager
-async def running_fakes() -> AsyncIterator[tuple[FakePagerDuty, FakeSlack]]:
+async def running_fakes(slack: FakeSlack | None = None) -> AsyncIterator[tuple[FakePagerDuty, FakeSlack]]:
     """Both fake servers for one test; whatever the test built is closed before they stop."""
-    pd, slack = FakePagerDuty(), FakeSlack()
+    pd, slack = FakePagerDuty(), slack or FakeSlack()
     await pd.start()
     await slack.start()
     try:

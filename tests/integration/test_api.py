@@ -178,7 +178,7 @@ async def test_health_readiness_metrics_openapi(client: AsyncTestClient) -> None
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok"}
+    assert ready.json()["checks"] == {"database": "ok", "migrations": "ok", "workers": "ok"}
     await declare(client, title="x", severity="P0")
     metrics = (await client.get("/metrics")).text
     assert 'incidentd_open_incidents{severity="P0"} 1.0' in metrics

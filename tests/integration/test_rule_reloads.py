@@ -68,13 +68,13 @@ async def test_an_identical_reload_keeps_scrape_history_and_a_changed_source_sta
     assert book.reload().accepted
     source = ReloadingSource(book, lambda sources: Collector(sources, env={}, self_database_url=None))
     try:
-        assert await _busy(source, book, T0) == []  # one scrape: no rate yet
+        assert await _busy(source, book, T0) is None  # one scrape: no rate yet, states held
         assert await _busy(source, book, T0 + timedelta(seconds=15)) != []
         assert book.reload().accepted  # identical files, a new generation
         assert await _busy(source, book, T0 + timedelta(seconds=30)) != []  # history kept: no blind spell
         path.write_text(RATE_RULES.format(url=counter_url + "?changed=1"))
         assert book.reload().accepted
-        assert await _busy(source, book, T0 + timedelta(seconds=45)) == []  # another source: starts over
+        assert await _busy(source, book, T0 + timedelta(seconds=45)) is None  # another source: starts over
     finally:
         await source.close()
 

@@ -333,24 +333,30 @@ async def test_scrape_targets_good_and_bad(endpoints: Endpoints, database_url: s
         "sim", "plain", "big", "om", "broken", "garbage", "unreachable", "slow"
     }  # fmt: skip
 
-    # Rates need two scrapes: nothing after the first, values after the second.
-    assert _rows(first, "SimErrorRate") == {}
-    assert _rows(first, "PlainRate") == {}
-    assert _rows(first, "PlainGauge") == {(): 0.0}
+    # Every series gets `job` (the source's name) and `instance` (host:port), as Prometheus adds them.
+    where = ("instance", endpoints.base.removeprefix("http://"))
+    plain = (where, ("job", "plain"))
+    sim = (where, ("job", "sim"), ("service", "checkout"))
+    # Rates need two scrapes: after the first they are held (None: not "no series"), then they have values.
+    assert _rows(first, "SimErrorRate") is None
+    assert _rows(first, "PlainRate") is None
+    assert _rows(first, "PlainGauge") == {plain: 0.0}
     # 600 more in 15 s of a counter that began at 0 inside the 5 m window: PromQL does not stretch it.
-    assert _rows(second, "PlainRate") == {(): 2.0}
-    assert _rows(second, "PlainGauge") == {(): 600.0}
+    assert _rows(second, "PlainRate") == {plain: 2.0}
+    assert _rows(second, "PlainGauge") == {plain: 600.0}
     error_rate = _rows(second, "SimErrorRate")
     assert error_rate is not None
-    assert list(error_rate) == [(("service", "checkout"),)]
-    assert error_rate[(("service", "checkout"),)] == pytest.approx(0.05, abs=0.002)
+    assert list(error_rate) == [sim]
+    assert error_rate[sim] == pytest.approx(0.05, abs=0.002)
     p95 = _rows(second, "SimP95")
     # 95 % of the simulated requests land in the 0.25 s bucket: p95 is that bucket's bound.
     assert p95 is not None
-    assert p95[(("service", "checkout"),)] == pytest.approx(0.25, abs=0.01)
-    assert _rows(second, "SimQueue") == {(("queue", "jobs"), ("service", "checkout")): 60.0}
+    assert p95[sim] == pytest.approx(0.25, abs=0.01)
+    assert _rows(second, "SimQueue") == {
+        (where, ("job", "sim"), ("queue", "jobs"), ("service", "checkout")): 60.0
+    }
 
-    assert _rows(second, "OmDepth") == {(("queue", "mail"),): 7.0}
+    assert _rows(second, "OmDepth") == {(where, ("job", "om"), ("queue", "mail")): 7.0}
     assert _status(second, "om").ok
 
     for source in ("sim", "plain"):
@@ -363,7 +369,7 @@ async def test_scrape_targets_good_and_bad(endpoints: Endpoints, database_url: s
     assert (broken.ok, broken.error, broken.labels) == (
         False,
         "HTTP 500 Internal Server Error",
-        {"service": "broken-app"},
+        {"job": "broken", "instance": where[1], "service": "broken-app"},
     )
     assert second.values["BrokenGauge"] is None
     garbage = _status(second, "garbage")
@@ -489,7 +495,7 @@ async def test_shipped_packs_work_out_of_the_box(endpoints: Endpoints, database_
     assert size[1] > 1_000_000
     (memory,) = result.values["IncidentdMemoryHigh"] or []
     assert memory[1] > 1_000_000
-    assert result.values["IncidentdCpuHigh"] == []  # a rate: needs a second scrape
+    assert result.values["IncidentdCpuHigh"] is None  # a rate: needs a second scrape, held until then
 
 
 async def test_groups_sharing_a_target_each_get_their_metrics(
@@ -508,7 +514,9 @@ async def test_groups_sharing_a_target_each_get_their_metrics(
     finally:
         await collector.close()
     assert endpoints.hits["plain"] == 2
-    assert shared.values["PlainOther"] == [({}, 9.0)]
+    assert shared.values["PlainOther"] == [
+        ({"job": "plain", "instance": endpoints.base.removeprefix("http://")}, 9.0)
+    ]
 
 
 async def test_a_large_exposition_arrives_whole(

@@ -114,7 +114,7 @@ def test_inhibition_file_and_policy_load() -> None:
     rules, problems = load_inhibition(ROOT / "rules/policy/inhibition.yaml")
     assert problems == []
     assert [r.name for r in rules] == ["source-down", "critical-over-warning"]
-    policy, problems = load_silence_policy(ROOT / "rules")
+    policy, problems = load_silence_policy(ROOT / "rules" / "policy")
     assert problems == []
     assert len(policy.windows) == 2
 

@@ -103,3 +103,15 @@ def test_policy_errors_name_file_line_and_field_all_at_once(tmp_path: Path) -> N
     path.write_text("levels: [\n")
     with pytest.raises(PolicyError, match=r"severities.yaml:\d+: yaml: syntax error"):
         load_severity_policy(path)
+
+
+def test_retention_settings_are_read_and_checked() -> None:
+    from service.settings import SettingsError, load_settings
+
+    env = {"INCIDENTD_RETENTION_NOTIFICATIONS_DAYS": "7", "INCIDENTD_RETENTION_RCA_VERSIONS": "0"}
+    loaded = load_settings(env)
+    assert loaded.retention.sent_notifications_days == 7
+    assert loaded.retention.rca_versions == 0
+    assert loaded.retention.escalation_steps_days == 90
+    with pytest.raises(SettingsError, match="INCIDENTD_RETENTION_BATCH"):
+        load_settings({"INCIDENTD_RETENTION_BATCH": "0"})

@@ -1,8 +1,12 @@
 """The asyncpg pool, wrapped so that a missing database degrades the service instead of killing it.
 
-The pool is created lazily and recreated after failures; while PostgreSQL is
-away every caller gets `DatabaseUnavailable`, which the API turns into a 503,
-and the next call after the database returns simply works again.
+The pool is created lazily; while PostgreSQL is away every caller gets
+`DatabaseUnavailable`, which the API turns into a 503, and the next call after
+the database returns simply works again. Only a failure to get a connection, or
+the server dropping the one a caller holds, means "unavailable": an error in the
+caller's own code (a timeout of its HTTP call, a bug) stays that caller's error,
+and no caller's failure ever touches another caller's connection. asyncpg
+replaces a dead connection on its next acquire, so the pool is never thrown away.
 """
 
 from __future__ import annotations
@@ -16,26 +20,49 @@ from typing import Any
 import asyncpg
 import structlog
 
+from service.cancellation import reraise_if_cancelling
 from service.dependencies import Key
 
 log = structlog.get_logger(__name__)
 
-# Errors that mean "the database is not there", as opposed to "your query is wrong".
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncio.TimeoutError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
+# The server refused us or dropped us (SQLSTATE classes 08 and 57P, too many connections).
+SERVER_GONE_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.InterfaceError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.ConnectionFailureError,
+)
+# Opening a connection can also fail at the socket (refused, unreachable, timed out).
+CONNECT_ERRORS: tuple[type[BaseException], ...] = (
+    *SERVER_GONE_ERRORS,
+    OSError,
+    TimeoutError,
+    asyncpg.exceptions.InterfaceError,
 )
 
 
 class DatabaseUnavailable(Exception):
     """PostgreSQL cannot be reached right now; callers should degrade, not crash."""
+
+
+class DatabaseBusy(DatabaseUnavailable):
+    """Every pooled connection stayed in use for the whole acquire timeout; the server is fine."""
+
+
+def is_closed(conn: asyncpg.Connection) -> bool:
+    """Closed, or already handed back by the pool, which asyncpg does by itself when the socket dies."""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.exceptions.InterfaceError:
+        return True
+
+
+def _lost_connection(exc: BaseException, conn: asyncpg.Connection) -> bool:
+    """Did this error come from the server or socket going away under a caller's connection?"""
+    if isinstance(exc, SERVER_GONE_ERRORS):
+        return True
+    return isinstance(exc, asyncpg.exceptions.InterfaceError | OSError) and is_closed(conn)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -93,27 +120,48 @@ class Database:
                         init=_init_connection,
                         server_settings={"application_name": self._application_name},
                     )
-                except CONNECTION_ERRORS as exc:
-                    self.last_error = type(exc).__name__
-                    raise DatabaseUnavailable(f"database unreachable ({type(exc).__name__})") from exc
+                except CONNECT_ERRORS as exc:
+                    raise self._unavailable(exc) from exc
             return self._pool
 
-    async def _discard_pool(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.terminate()
+    def _unavailable(self, exc: BaseException) -> DatabaseUnavailable:
+        self.last_error = type(exc).__name__
+        return DatabaseUnavailable(f"database unreachable ({type(exc).__name__})")
+
+    async def _acquire(self, pool: asyncpg.Pool) -> asyncpg.Connection:
+        try:
+            conn: asyncpg.Connection = await pool.acquire(timeout=self._connect_timeout)
+        except TimeoutError as exc:
+            if pool.get_size() >= self._max_size and pool.get_idle_size() == 0:
+                log.warning("database_pool_busy", pool=self._application_name, size=self._max_size)
+                raise DatabaseBusy(
+                    f"all {self._max_size} database connections of {self._application_name} stayed busy"
+                    f" for {self._connect_timeout:g}s"
+                ) from exc
+            raise self._unavailable(exc) from exc
+        except CONNECT_ERRORS as exc:
+            raise self._unavailable(exc) from exc
+        return conn
+
+    async def _release(self, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+        try:
+            await pool.release(conn, timeout=self._connect_timeout)
+        except Exception as exc:  # noqa: BLE001 - asyncpg has terminated that one connection; the caller's outcome stands
+            log.warning("database_release_failed", pool=self._application_name, error=type(exc).__name__)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         pool = await self._ensure_pool()
+        conn = await self._acquire(pool)
         try:
-            async with pool.acquire(timeout=self._connect_timeout) as conn:
-                yield conn
-        except CONNECTION_ERRORS as exc:
-            self.last_error = type(exc).__name__
-            # A pool whose server went away keeps handing out dead connections; start over.
-            await self._discard_pool()
-            raise DatabaseUnavailable(f"database unreachable ({type(exc).__name__})") from exc
+            yield conn
+        except Exception as exc:
+            reraise_if_cancelling(exc)
+            if _lost_connection(exc, conn):
+                raise self._unavailable(exc) from exc
+            raise
+        finally:
+            await self._release(pool, conn)
 
     @asynccontextmanager
     async def transaction(self, *, isolation: str = "read_committed") -> AsyncIterator[asyncpg.Connection]:
@@ -151,7 +199,7 @@ class Database:
         if pool is not None:
             try:
                 await asyncio.wait_for(pool.close(), timeout=5)
-            except CONNECTION_ERRORS:
+            except CONNECT_ERRORS:
                 pool.terminate()
 
 

@@ -14,9 +14,13 @@ from typing import Any
 
 import httpx2
 import pagerduty
+import structlog
 
 from service.domain.notification_policy import NotificationPolicy
+from service.notifications.channels.pagerduty.limits import MAX_EVENT_BYTES, fit_event
 from service.notifications.outcomes import DeliveryError, NotConfigured, parse_retry_after, redact
+
+log = structlog.get_logger(__name__)
 
 
 class _Transient(Exception):
@@ -90,13 +94,29 @@ class PagerDutyDelivery:
     def _call(client: EventsClient, kind: str, payload: dict[str, Any]) -> str:
         dedup = str(payload["dedup_key"])
         if kind == "trigger":
+            event = {
+                "routing_key": "r" * 32,  # routing keys are 32 characters; only the size matters here
+                "event_action": "trigger",
+                "dedup_key": dedup,
+                "payload": {
+                    "summary": payload["summary"],
+                    "source": payload["source"],
+                    "severity": payload["severity"],
+                    **(payload.get("payload") or {}),  # timestamp, component, group, class count too
+                    "custom_details": payload.get("custom_details"),
+                },
+                "links": payload.get("links"),
+            }
+            fitted = fit_event(event)
+            if fitted is not event:
+                log.warning("pagerduty_event_cut_to_fit", dedup_key=dedup, limit_bytes=MAX_EVENT_BYTES)
             result = client.trigger(
                 payload["summary"],
                 payload["source"],
                 dedup_key=dedup,
                 severity=payload["severity"],
                 payload=payload.get("payload"),
-                custom_details=payload.get("custom_details"),
+                custom_details=fitted["payload"]["custom_details"],
                 links=payload.get("links"),
             )
         elif kind == "acknowledge":

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +22,7 @@ from litestar.status_codes import HTTP_200_OK
 from service.adapters.postgres.database import DATABASE, Database
 from service.dependencies import Key
 from service.domain.incidents import Action, Actor, Incident, InvalidTransition, Status
+from service.http.input_limits import decode_json
 from service.incidents.service import INCIDENTS, Conflict, IncidentService
 from service.notifications import store
 from service.notifications.metrics import WEBHOOKS
@@ -111,10 +111,10 @@ async def pagerduty_webhook(request: Request[Any, Any, Any]) -> dict[str, Any]:
         log.warning("pagerduty_webhook_rejected", configured=bool(secrets), signed=bool(header))
         raise NotAuthorizedException(detail="invalid or missing X-PagerDuty-Signature")
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        payload = decode_json(body)
+    except ValidationException:
         WEBHOOKS.labels(outcome="invalid").inc()
-        raise ValidationException(detail="body: not JSON") from None
+        raise
     if not isinstance(payload, dict):
         WEBHOOKS.labels(outcome="invalid").inc()
         raise ValidationException(detail="body: expected a JSON object")
