@@ -1,4 +1,4 @@
-"""incidentd command line: serve | migrate | check | rules check | rules test."""
+"""incidentd command line: serve | migrate | check | users add/list/remove | rules check | rules test."""
 
 from __future__ import annotations
 
@@ -37,6 +37,16 @@ def _serve(settings: Settings) -> int:
     from service.app import build_app
 
     url, handle = _resolve_database(settings)
+    from service.web.users_cli import FIRST_ADMIN, ensure_first_admin
+
+    password = asyncio.run(ensure_first_admin(url))
+    if password is not None:
+        # Printed, never logged: the terminal that started the service is the only place it appears.
+        print(
+            f"\nCreated the first console account: user '{FIRST_ADMIN}', password {password}\n"
+            f"Log in at {settings.public_url}/login, then add people with `incidentd users add NAME`.\n",
+            flush=True,
+        )
     app = build_app(settings, url)
     log.info("serving", host=settings.host, port=settings.port, public_url=settings.public_url)
     config = uvicorn.Config(
@@ -147,6 +157,25 @@ async def _slack_names(settings: Settings, policy: Any) -> list[str]:
         await lookup.close()
 
 
+def _cmd_users(settings: Settings, args: argparse.Namespace) -> int:
+    from service.web.accounts import AccountError
+    from service.web.users_cli import read_password, users_command
+
+    try:
+        password = read_password() if args.users_command == "add" else None
+        url, handle = _resolve_database(settings)
+        try:
+            return asyncio.run(
+                users_command(url, args.users_command, getattr(args, "name", None), args.role, password)
+            )
+        finally:
+            if handle is not None:
+                handle.cleanup()
+    except AccountError as exc:
+        print(f"incidentd: {exc}", file=sys.stderr)
+        return 2
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="incidentd", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -159,6 +188,15 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("paths", nargs="*", type=Path)
     test = rules_sub.add_parser("test", help="run rule unit tests")
     test.add_argument("paths", nargs="+", type=Path)
+    users = sub.add_parser("users", help="console accounts (the password is read from standard input)")
+    users.set_defaults(role="responder")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add", help="add an account; reads its password from standard input")
+    add.add_argument("name")
+    add.add_argument("--role", choices=["viewer", "responder", "admin"], default="responder")
+    users_sub.add_parser("list", help="list accounts and their roles")
+    remove = users_sub.add_parser("remove", help="remove an account and end its sessions")
+    remove.add_argument("name")
     return parser
 
 
@@ -176,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_migrate(settings)
     if args.command == "check":
         return _cmd_check(settings)
+    if args.command == "users":
+        return _cmd_users(settings, args)
     if args.command == "rules":
         from service.rules_cli import rules_check, rules_test
 

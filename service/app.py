@@ -12,8 +12,6 @@ from collections.abc import Callable, Sequence
 import structlog
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 
 from service.adapters.postgres.database import DATABASE, Database
 from service.adapters.postgres.migrations import migrate
@@ -24,6 +22,7 @@ from service.config.rca_policy_files import load_rca_policy
 from service.config.silence_policy import require_silence_policy
 from service.dependencies import STATE_NAME, Key, Registry
 from service.escalation.service import ESCALATION
+from service.http.api_docs import openapi_config, swagger_assets
 from service.http.auth import API_TOKENS
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import (
@@ -74,8 +73,9 @@ def default_components() -> list[ComponentFactory]:
     from service.notifications.component import build as notifications
     from service.retention.component import build as retention
     from service.slack_commands.component import build as slack_commands
+    from service.web.component import build as web
 
-    return [alerting, pushed_alerts, escalation, notifications, slack_commands, retention]
+    return [alerting, pushed_alerts, escalation, notifications, slack_commands, retention, web]
 
 
 log = structlog.get_logger(__name__)
@@ -183,23 +183,12 @@ def build_app(
     if escalation is not None:
         registry.provide(ESCALATION_PORT.given(escalation))  # what Slack commands may ask of it
     state = State({STATE_NAME: registry})
-    openapi = OpenAPIConfig(
-        title="incidentd",
-        version="0.1.0",
-        description=(
-            "Alerting and incident management API."
-            " Send `Authorization: Bearer <token>` where an operation asks for it."
-        ),
-        path="/schema",
-        components=Components(
-            security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")},
-        ),
-    )
     app = Litestar(
         route_handlers=[
             IncidentController,
             RcaController,
             MaintenanceController,
+            swagger_assets(),
             healthz,
             readyz,
             metrics,
@@ -211,7 +200,7 @@ def build_app(
         on_startup=[on_startup],
         on_shutdown=[on_shutdown],
         state=state,
-        openapi_config=openapi,
+        openapi_config=openapi_config(),
         debug=False,
         request_max_body_size=1_048_576,
     )

@@ -126,13 +126,13 @@ class Incident(msgspec.Struct, kw_only=True):
 HUMAN_ID_PREFIX = "INC-"
 
 
-def incident_page(public_url: str, incident_id: int) -> str:
-    """Where a person opens an incident (the API's incident view until a web console exists)."""
-    return f"{public_url.rstrip('/')}/api/v1/incidents/{incident_id}"
-
-
 def format_human_id(incident_id: int) -> str:
     return f"{HUMAN_ID_PREFIX}{incident_id}"
+
+
+def incident_page_url(public_url: str, incident_id: int) -> str:
+    """The console page every PagerDuty and Slack link points to."""
+    return f"{public_url.rstrip('/')}/incidents/{incident_id}"
 
 
 def parse_human_id(text: str) -> int:

@@ -149,7 +149,8 @@ _STATUS_WORDS = {
 }
 
 
-def _summary(event: TimelineEvent, sentence: str | None = None) -> str:
+def summarize_event(event: TimelineEvent, sentence: str | None = None) -> str:
+    """One line for a timeline event, as the RCA and the console word it."""
     data = event.data
     kind = event.kind
     if kind == "declared":
@@ -283,7 +284,11 @@ def _timeline(ordered: Sequence[TimelineEvent]) -> tuple[TimelineLine, ...]:
     sentences = AlertSentences()
     return tuple(
         TimelineLine(
-            **_when(e.at), kind=e.kind, actor=e.actor, source=e.source, summary=_summary(e, sentences.say(e))
+            **_when(e.at),
+            kind=e.kind,
+            actor=e.actor,
+            source=e.source,
+            summary=summarize_event(e, sentences.say(e)),
         )
         for e in ordered
     )
@@ -341,7 +346,7 @@ def build_facts(
             and not _is_repeat(e, ordered[i - 1] if i else None)
         ),
         trail=tuple(
-            TrailLine(**_when(e.at), channel=channel, kind=e.kind, actor=e.actor, summary=_summary(e))
+            TrailLine(**_when(e.at), channel=channel, kind=e.kind, actor=e.actor, summary=summarize_event(e))
             for e in ordered
             if (channel := _trail_channel(e)) is not None
         ),

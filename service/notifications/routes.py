@@ -86,17 +86,31 @@ class NotificationController(Controller):
         self, request: Request[Any, Any, Any], notification_id: FromPath[int]
     ) -> NotificationView:
         """Send a dead letter again (after fixing what killed it); 409 unless it is dead."""
-        db = DATABASE.of(request)
-        clock = NOTIFICATIONS_CLOCK.of(request)
-        async with db.transaction() as conn:
-            row = await store.retry_dead(conn, notification_id, clock())
-            if row is None:
-                existing = await store.get(conn, notification_id)
-                if existing is None:
-                    raise NotFoundException(detail=f"notification {notification_id} not found")
-                raise Conflict(f"notification {notification_id} is {existing.status}; only dead ones retry")
-            await conn.execute("SELECT pg_notify('incidentd_outbox', $1)", str(row.id))
+        try:
+            row = await retry_dead_letter(
+                DATABASE.of(request), NOTIFICATIONS_CLOCK.of(request), notification_id
+            )
+        except LookupError as exc:
+            raise NotFoundException(detail=str(exc)) from None
         return NotificationView.of(row)
+
+
+async def retry_dead_letter(
+    db: Database, clock: Clock, notification_id: int, incident_id: int | None = None
+) -> OutboxRow:
+    """Put a dead letter back in the queue and wake the senders (the API's and the console's retry).
+
+    LookupError when there is no such notification (for this incident); Conflict unless it is dead.
+    """
+    async with db.transaction() as conn:
+        existing = await store.get(conn, notification_id)
+        if existing is None or (incident_id is not None and existing.incident_id != incident_id):
+            raise LookupError(f"notification {notification_id} not found")
+        row = await store.retry_dead(conn, notification_id, clock())
+        if row is None:
+            raise Conflict(f"notification {notification_id} is {existing.status}; only dead ones retry")
+        await conn.execute("SELECT pg_notify('incidentd_outbox', $1)", str(row.id))
+    return row
 
 
 def trail_contributor(db: Database) -> DetailContributor:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from service.domain.incident_alerts import AlertReading, readings, worst
-from service.domain.incidents import Incident, TimelineEvent, incident_page
+from service.domain.incidents import Incident, TimelineEvent, incident_page_url
 from service.domain.links import is_url
 from service.notifications.channels.slack.text import one_line
 
@@ -84,7 +84,7 @@ def snapshot(incident: Incident, events: Sequence[TimelineEvent], public_url: st
         "breach": state,
         "runbook": runbook if isinstance(runbook, str) and runbook.strip() else None,
         "runbook_url": runbook.strip() if isinstance(runbook, str) and is_url(runbook) else None,
-        "url": incident_page(public_url, incident.id),
+        "url": incident_page_url(public_url, incident.id),
         "started_at": min(breach_since) if breach_since else started.isoformat(),
         "source": next((labels[k] for k in _SOURCE_LABELS if labels.get(k)), "incidentd"),
         "component": labels.get("component") or labels.get("job") or labels.get("service") or None,

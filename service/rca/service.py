@@ -22,7 +22,7 @@ from service.adapters.postgres.database import Database
 from service.clock import Clock
 from service.dependencies import Key
 from service.domain.charts import render_line_chart
-from service.domain.incidents import Actor, format_human_id, incident_page
+from service.domain.incidents import Actor, format_human_id, incident_page_url
 from service.domain.links import message_link
 from service.domain.rca import RcaFacts, build_facts, facts_context
 from service.domain.rca_markdown import document_problem, merge, unified_diff
@@ -129,7 +129,7 @@ class RcaService:
             events,
             chart_url=chart_path(incident_id),
             now=self._clock(),
-            incident_url=incident_page(self._public_url, incident_id) if self._public_url else "",
+            incident_url=incident_page_url(self._public_url, incident_id) if self._public_url else "",
             slack_threads=threads,
         )
         markdown = self._templates.render(name, facts_context(facts))

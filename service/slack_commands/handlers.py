@@ -15,7 +15,14 @@ import msgspec
 
 from service.adapters.postgres.database import DatabaseUnavailable
 from service.clock import Clock
-from service.domain.incidents import Action, Actor, InvalidTransition, Status, format_human_id, incident_page
+from service.domain.incidents import (
+    Action,
+    Actor,
+    InvalidTransition,
+    Status,
+    format_human_id,
+    incident_page_url,
+)
 from service.incidents.service import Conflict, IncidentNotFound, IncidentService
 from service.notifications.channels.slack.text import escape
 from service.rca.service import RcaService
@@ -207,7 +214,7 @@ async def _rca(incident_id: int, user: SlackUser, services: Services) -> Reply:
     if services.rca is None:
         return problem_reply("RCA documents are not available in this deployment")
     written = await services.rca.generate(incident_id, user.actor)
-    link = f"{incident_page(services.public_url, incident_id)}/rca"
+    link = f"{incident_page_url(services.public_url, incident_id)}/rca"
     human = format_human_id(incident_id)
     if written.new_version:
         return Reply(f":page_facing_up: {user.mention} started the RCA of *{human}*: {link}", "in_channel")

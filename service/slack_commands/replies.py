@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from service.domain.incidents import Incident, Status, TimelineEvent, incident_page
+from service.domain.incidents import Incident, Status, TimelineEvent, incident_page_url
 from service.notifications.channels.slack.buttons import actions_block
 from service.notifications.channels.slack.text import escape
 from service.slack_commands.parser import USAGES, Usage
@@ -148,7 +148,7 @@ def show_reply(incident: Incident, events: Sequence[TimelineEvent], public_url: 
     sent = deliveries(events)
     if sent:
         lines += ["*Notifications*", *sent]
-    lines.append(f"<{incident_page(public_url, incident.id)}|details>")
+    lines.append(f"<{incident_page_url(public_url, incident.id)}|details>")
     text = "\n".join(lines)
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]
     if incident.status.is_open:

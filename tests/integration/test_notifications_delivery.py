@@ -66,7 +66,7 @@ async def test_trigger_ack_resolve_reach_pagerduty_once_each_and_slack_updates_i
     assert trigger["payload"]["custom_details"]["labels"] == {"service": "checkout"}
     assert trigger["payload"]["custom_details"]["runbook"] == BREACH["runbook"]
     assert [link["href"] for link in trigger["links"]] == [
-        f"http://incidentd.test/api/v1/incidents/{incident.id}",
+        f"http://incidentd.test/incidents/{incident.id}",
         "https://runbooks.example/checkout",
     ]
     alerts, critical = slack.top_level("#alerts"), slack.top_level("#alerts-critical")

@@ -178,7 +178,7 @@ async def test_list_filters_and_show(client: Client) -> None:
     assert shown["response_type"] == "ephemeral"
     assert "acknowledged" in shown["text"]
     assert "payments down" in shown["text"]
-    assert f"{PUBLIC_URL}/api/v1/incidents/{p1}" in shown["text"]
+    assert f"{PUBLIC_URL}/incidents/{p1}" in shown["text"]
     actions = shown["blocks"][1]["elements"]
     assert [(a["action_id"], a["value"]) for a in actions] == [
         ("incident_resolve", str(p1)),
@@ -207,7 +207,7 @@ async def test_titles_cannot_ping_the_channel(client: Client, incidents: Inciden
 async def test_rca_creates_once_then_links(client: Client, db: Database, incidents: IncidentService) -> None:
     incident_id = await declare(client, "P1 payments down")
     await command(client, f"resolve {incident_id} fixed")
-    link = f"{PUBLIC_URL}/api/v1/incidents/{incident_id}/rca"
+    link = f"{PUBLIC_URL}/incidents/{incident_id}/rca"
     _, first = await command(client, f"rca INC-{incident_id}")
     assert first["response_type"] == "in_channel"
     assert "started the RCA" in first["text"]

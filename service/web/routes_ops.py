@@ -1,0 +1,62 @@
+"""Alerts that are pending or firing, and the escalation ladder the policy picks for a service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from litestar.params import FromQuery
+from litestar.response import Response
+
+from service.adapters.postgres.database import DATABASE
+from service.alerting import state_reads as alert_states
+from service.alerting.rulebook import RULEBOOK
+from service.escalation.service import ESCALATION
+from service.web.auth import require_user
+from service.web.incident_page import alert_describer
+from service.web.render import page
+
+AnyRequest = Request[Any, Any, Any]
+
+
+@get("/alerts", include_in_schema=False)
+async def alerts_page(request: AnyRequest) -> Response[str]:
+    await require_user(request)
+    async with DATABASE.of(request).connection() as conn:
+        rows = await alert_states.listing(conn, statuses=["pending", "firing"], rule=None, limit=500)
+    describe = alert_describer(request)
+    lines = []
+    for row in rows:
+        value, threshold = describe(row["rule"], row["level"], row["value"])
+        lines.append(
+            {
+                "rule": row["rule"],
+                "status": row["status"],
+                "level": row["level"],
+                "value": value,
+                "threshold": threshold,
+                "since": row["firing_since"] or row["breach_since"],
+                "labels": ", ".join(f"{k}={v}" for k, v in sorted(dict(row["labels"]).items())),
+                "incident_id": row["incident_id"],
+            }
+        )
+    return await page(request, "alerts.html", alerts=lines, rules_loaded=RULEBOOK.maybe(request) is not None)
+
+
+@get("/oncall", include_in_schema=False)
+async def oncall_page(
+    request: AnyRequest, service: FromQuery[str | None] = None, team: FromQuery[str | None] = None
+) -> Response[str]:
+    await require_user(request)
+    escalation = ESCALATION.maybe(request)
+    labels = {k: v.strip()[:200] for k, v in (("service", service), ("team", team)) if v and v.strip()}
+    levels = escalation.oncall(labels) if escalation is not None else []
+    return await page(
+        request,
+        "oncall.html",
+        labels=labels,
+        levels=levels,
+        policy=levels[0].policy if levels else None,
+        service=labels.get("service", ""),
+        team=labels.get("team", ""),
+    )

@@ -1,0 +1,55 @@
+"""Helpers for the browser tests: the running console, logging a browser in, screenshots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from litestar import Litestar
+
+from service.testing.fake_pagerduty import FakePagerDuty
+from service.testing.fake_slack import FakeSlack
+
+API_TOKEN = "browser-test-token-0123"
+PASSWORD = "correct horse battery"
+SHOTS = Path(os.environ.get("INCIDENTD_SCREENSHOTS", "/tmp/incidentd-screenshots"))  # noqa: S108
+# Short enough that every test run sees the browser reconnect on its own.
+STREAM_SECONDS = 3.0
+
+
+class Console:
+    def __init__(self, url: str, app: Litestar, pd: FakePagerDuty, slack: FakeSlack) -> None:
+        self.url = url
+        self.app = app
+        self.pd = pd
+        self.slack = slack
+
+    def api(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.url, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=10
+        )
+
+
+class Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the test process keeps its own
+        pass
+
+
+async def login(browser: Any, console: Console, name: str) -> Any:
+    """A new browser context logged in as `name`; returns its page."""
+    context = await browser.new_context(base_url=console.url, viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
+    await page.goto("/login")
+    await page.get_by_label("User name").fill(name)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await page.wait_for_url(f"{console.url}/")
+    return page
+
+
+async def shot(page: Any, name: str) -> None:
+    os.makedirs(SHOTS, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
