@@ -106,7 +106,7 @@ def test_pagerduty_payload_has_the_documented_fields_and_only_real_links() -> No
         "group": "platform",
         "class": "ErrorRateHigh",
     }
-    assert body["links"] == [{"href": f"{URL}/api/v1/incidents/1", "text": "INC-1 in incidentd"}]
+    assert body["links"] == [{"href": f"{URL}/incidents/1", "text": "INC-1 in incidentd"}]
     assert body["custom_details"]["runbook"].startswith("004_2522b3a81675c108.txt")
     assert body["custom_details"]["alerts"][0] == {
         "rule": "ErrorRateHigh", "firing": True, "level": "critical", "value": "15%", "threshold": "10%",
