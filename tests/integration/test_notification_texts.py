@@ -66,7 +66,7 @@ async def test_hostile_title_and_labels_reach_slack_inert_and_pagerduty_plain(
     payload = pd.events[0]["payload"]
     assert payload["summary"] == f"P1 INC-{declared.incident.id}: {HOSTILE}: {HOSTILE} 4.2%"
     assert [link["href"] for link in pd.events[0]["links"]] == [
-        f"http://incidentd.test/api/v1/incidents/{declared.incident.id}"
+        f"http://incidentd.test/incidents/{declared.incident.id}"
     ]
 
 
