@@ -36,10 +36,11 @@ test: install ## run the whole suite against a real PostgreSQL (TEST_DATABASE_UR
 test-unit: install ## only the fast, I/O-free tests
 	$(BIN)/pytest tests/unit -q
 
-lint: install ## ruff and mypy --strict
+lint: install ## ruff, mypy --strict (service, tests, bench, demo) and the import contracts (pyproject.toml [tool.importlinter])
 	$(BIN)/ruff check service tests bench demo
 	$(BIN)/ruff format --check service tests bench demo
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 fmt: install ## format and autofix
 	$(BIN)/ruff format service tests bench demo

@@ -20,7 +20,6 @@ import asyncio
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -33,9 +32,9 @@ import asyncpg
 import harness
 
 from demo.processes import ServiceProcess, free_port
-from service.silences.matchers import parse_matchers
-from service.silences.silence import Silence
-from service.silences.verdict import MuteSnapshot
+from service.domain.mute_verdicts import MuteSnapshot
+from service.domain.silence_matchers import parse_matchers
+from service.domain.silences import Silence
 from service.testing.databases import create_scratch_database, drop_database
 
 BATCH = 64
@@ -185,8 +184,8 @@ def bench_matching(silence_count: int = 10_000, alert_count: int = 100_000) -> f
         {"alertname": "BenchAlert", "service": f"svc{i % 20_000}", "instance": f"host-{i}", "team": "core"}
         for i in range(alert_count)
     ]
-    for silence in snapshot.silences:  # warm: a process compiles each regex once, whatever reloads follow
-        for m in silence.matchers:
+    for made in snapshot.silences:  # warm: a process compiles each regex once, whatever reloads follow
+        for m in made.matchers:
             m.matches({})
     started = time.perf_counter()
     muted = sum(1 for item in labels if snapshot.verdict(item).muted)
@@ -242,4 +241,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

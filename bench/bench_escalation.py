@@ -1,4 +1,4 @@
-"""Escalation timers (issue 4): lateness of fired steps (due → performed) and the cost of an idle poll.
+"""Escalation timers: lateness of fired steps (due → performed) and the cost of an idle poll.
 
 Scenarios, in a scratch database created and dropped here:
   steady   10,000 open incidents with pending timers; 1,000 of them fall due spread over 10 s
@@ -32,7 +32,7 @@ from service.components import Context
 from service.config.policy_files import load_severity_policy
 from service.config.silence_policy import SilencePolicy
 from service.escalation.component import EscalationConfig, build
-from service.escalation.worker import EscalationWorker
+from service.escalation.worker import ESCALATION_WORKER, EscalationWorker
 from service.incidents.service import IncidentService
 from service.settings import load_settings
 from service.silences.snapshot import Muter
@@ -63,8 +63,8 @@ def _worker(db: Database) -> EscalationWorker:
         muter=Muter(SilencePolicy()),
     )
     component = build(context, EscalationConfig(policy_path=ROOT / "rules" / "policy" / "escalation.yaml"))
-    worker: EscalationWorker = component.state["escalation_worker"]
-    return worker
+    component.attach(context.incidents)
+    return component.provided(ESCALATION_WORKER)
 
 
 async def _fire(db: Database, expected: int, timeout: float) -> tuple[float, list[float]]:

@@ -1,4 +1,4 @@
-"""Rule evaluation with durable alert state (issue 3): time per evaluation and peak RSS.
+"""Rule evaluation with durable alert state: time per evaluation and peak RSS.
 
 Scenarios (each in a fresh scratch database, each in its own process when run by run_all.py):
   big-rule   one `>` rule over 200,000 series of which 10 % breach

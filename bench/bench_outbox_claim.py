@@ -128,8 +128,8 @@ async def _capture() -> None:
             _CAPTURED[self.name] = query
             return []
 
-    await store.claim(Capture("claim"), datetime.now(UTC), PAUSED)  # type: ignore[arg-type]
-    await store.claim_storm_members(Capture("claim_storm_members"), "storm-1")  # type: ignore[arg-type]
+    await store.claim(Capture("claim"), datetime.now(UTC), PAUSED)
+    await store.claim_storm_members(Capture("claim_storm_members"), "storm-1")
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -1,6 +1,6 @@
 """Exposition parsing: our parser next to prometheus_client's, on the same 200,000-sample text, same run.
 
-Issue 3, "Performance: Parsing": prometheus_client 0.26 manages about 15,000
+The aim: prometheus_client 0.26 manages about 15,000
 samples/s on these machines; the target is at least 20x that (over 300,000
 samples/s). The text mixes counters, gauges and histograms with realistic labels.
 

@@ -7,7 +7,7 @@ to create a scratch database, which it drops at the end. The service runs as a s
 process (uvicorn, as `incidentd serve` runs it) so the load generator does not share its
 event loop. Requests are sent open-loop on a fixed schedule and latency is measured from the
 scheduled send time, so a stall shows up in the figures instead of quietly slowing the load.
-Aim (issue 6): p99 under 100 ms, far inside Slack's 3,000 ms.
+Aim: p99 under 100 ms, far inside Slack's 3,000 ms.
 """
 
 from __future__ import annotations

@@ -92,7 +92,8 @@ def serve(count: int) -> None:
             await site.start()
             server = site._server
             assert server is not None
-            ports.append(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+            assert isinstance(server, asyncio.Server)
+            ports.append(server.sockets[0].getsockname()[1])
         print(" ".join(map(str, ports)), flush=True)
         await asyncio.Event().wait()
 

@@ -93,7 +93,8 @@ def _cmd_migrate(settings: Settings) -> int:
 
 def _cmd_check(settings: Settings) -> int:
     """Validate everything that can be validated without starting: settings, policy, rules, templates."""
-    from service.config.policy_files import PolicyError, load_severity_policy
+    from service.config.fields import PolicyError
+    from service.config.policy_files import load_severity_policy
 
     problems: list[str] = []
     try:
@@ -113,11 +114,11 @@ def _cmd_check(settings: Settings) -> int:
     _, rule_problems = load_rules([settings.rules_dir], base=Path.cwd())
     problems.extend(str(p) for p in rule_problems)
     from service.config.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
-    from service.notifications.policy import NotificationPolicyError, load_notification_policy
+    from service.config.notification_policy_files import load_notification_policy
 
     try:
         load_notification_policy(settings.policies / "notifications.yaml")
-    except NotificationPolicyError as exc:
+    except PolicyError as exc:
         problems.append(str(exc))
     escalation_file = settings.escalation_policy or settings.policies / DEFAULT_ESCALATION_POLICY
     escalation, escalation_problems = load_escalation_policy(escalation_file, base=Path.cwd())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import msgspec
 
-from service.retention.policy import RetentionPolicy
+from service.domain.retention import RetentionPolicy
 
 
 class SettingsError(Exception):
@@ -68,6 +68,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     workers: bool = True
     # POST /api/v2/alerts without a token from these networks (senders that cannot send one).
     alerts_open_to: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    # The environment these settings were decoded from. Rule and policy files name variables
+    # (a source's `url_env`, a probe's database, PagerDuty routing keys) that capabilities look
+    # up here, so nothing but this module reads os.environ.
+    environment: dict[str, str] = msgspec.field(default_factory=dict)
     retention: RetentionPolicy = RetentionPolicy()
 
     def __repr__(self) -> str:
@@ -230,6 +234,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         slack_command=env.get("INCIDENTD_SLACK_COMMAND", "").strip() or "/incident",
         workers=_bool(env, "INCIDENTD_WORKERS", True),
         alerts_open_to=_networks(env, "INCIDENTD_ALERTS_OPEN_TO"),
+        environment=dict(env),
         retention=_retention(env),
     )
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, delete, get, post
-from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery
 
+from service.adapters.postgres.database import DATABASE
 from service.alerting import pushed_store
 from service.alerting.alertmanager_views import (
     AlertItem,
@@ -28,22 +28,26 @@ from service.alerting.alertmanager_views import (
     status_json,
     wanted,
 )
-from service.alerting.ingest import PushedAlerts
+from service.alerting.ingest import PUSHED_ALERTS
 from service.alerting.pushed import Origin, check_batch, fingerprint, group_labels
-from service.http.auth import api_actor, can_read, can_write
-from service.silences.matchers import Matcher, MatcherError, from_flags, matches_all, parse_matchers
-from service.silences.service import SilenceNotFound, SilenceRefused, Silences
-from service.silences.snapshot import Muter, rule_alert_labels
-from service.silences.verdict import Verdict
+from service.alerting.rulebook import RULEBOOK
+from service.dependencies import Key
+from service.domain.mute_verdicts import Verdict
+from service.domain.silence_matchers import Matcher, MatcherError, from_flags, matches_all, parse_matchers
+from service.http.auth import AnyConnection, api_actor, can_read, can_write
+from service.silences.service import SILENCES, SilenceNotFound, SilenceRefused
+from service.silences.snapshot import MUTER, rule_alert_labels
 
 AnyRequest = Request[Any, Any, Any]
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 RULE_ALERT_ENDS = 300.0  # seconds: our rules' alerts are shown as lasting this long past their last check
+ALERTS_OPEN_TO: Key[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]] = Key("alerts_open_to")
+STARTED_AT: Key[datetime] = Key("alertmanager_started_at")
 
 
-def can_push(connection: ASGIConnection, handler: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+def can_push(connection: AnyConnection, handler: BaseRouteHandler) -> None:
     """A write token, or a client address in the configured open networks."""
-    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = connection.app.state.alerts_open_to
+    networks = ALERTS_OPEN_TO.of(connection)
     client = connection.client.host if connection.client else ""
     if networks and client and not connection.headers.get("authorization"):
         try:
@@ -97,11 +101,11 @@ def _decode_json(body: bytes) -> Any:
 
 async def _all_alerts(request: AnyRequest) -> list[AlertItem]:
     """Pushed alerts (firing) and our own rules' firing alerts, in one list."""
-    book = getattr(request.app.state, "rulebook", None)
+    book = RULEBOOK.maybe(request)
     sources: dict[str, str] = {}
     if book is not None:
         sources = {r.name: r.signal.source for r in book.current.rules()}
-    async with request.app.state.db.connection() as conn:
+    async with DATABASE.of(request).connection() as conn:
         pushed = await pushed_store.listing(conn, include_resolved=False)
         own = await conn.fetch(
             "SELECT id, rule, labels, level, group_key, firing_since, updated_at FROM alert_states"
@@ -146,10 +150,10 @@ async def _judged(
 ) -> list[tuple[AlertItem, Verdict]]:
     """The alerts the filters select, each with its mute verdict as of now."""
     filters = _filters(filter_)
-    muter: Muter = request.app.state.muter
+    muter = MUTER.of(request)
     items = await _all_alerts(request)
-    async with request.app.state.db.connection() as conn:
-        snapshot = await muter.snapshot(conn, request.app.state.pushed_alerts.clock())
+    async with DATABASE.of(request).connection() as conn:
+        snapshot = await muter.snapshot(conn, PUSHED_ALERTS.of(request).clock())
     chosen = []
     for item in items:
         if not matches_all(filters, item.labels):
@@ -166,7 +170,7 @@ class AlertmanagerApi(Controller):
 
     @get("/status", guards=[can_read])
     async def status(self, request: AnyRequest) -> dict[str, Any]:
-        return status_json(request.app.state.started_at, "# incidentd: routing is incidentd policy\n")
+        return status_json(STARTED_AT.of(request), "# incidentd: routing is incidentd policy\n")
 
     @get("/receivers", guards=[can_read])
     async def receivers(self) -> list[dict[str, str]]:
@@ -180,7 +184,7 @@ class AlertmanagerApi(Controller):
             return _bad(f"body: not valid JSON ({exc})")
         if not isinstance(raw, list):
             return _bad("body: expected a JSON array of alerts")
-        ingest: PushedAlerts = request.app.state.pushed_alerts
+        ingest = PUSHED_ALERTS.of(request)
         alerts, rejected = check_batch(raw, ingest.clock(), Origin.PROMETHEUS)
         await ingest.ingest(alerts)
         if rejected:
@@ -239,7 +243,7 @@ class AlertmanagerApi(Controller):
             filters = _filters(filter)
         except MatcherError as exc:
             return _bad(f"filter: {exc}")
-        silences: Silences = request.app.state.silences
+        silences = SILENCES.of(request)
         now = silences.clock()
         found = [silence_json(s, now) for s in await silences.listing() if silence_selected(s, filters)]
         order = {"active": 0, "pending": 1, "expired": 2}
@@ -262,7 +266,7 @@ class AlertmanagerApi(Controller):
             ]
         except MatcherError as exc:
             return _bad(f"matchers: {exc}")
-        silences: Silences = request.app.state.silences
+        silences = SILENCES.of(request)
         created_by = body.created_by or api_actor(request).name
         try:
             silence_id = await silences.upsert(
@@ -281,7 +285,7 @@ class AlertmanagerApi(Controller):
 
     @get("/silence/{silence_id:str}", guards=[can_read])
     async def get_silence(self, request: AnyRequest, silence_id: FromPath[str]) -> Response[Any]:
-        silences: Silences = request.app.state.silences
+        silences = SILENCES.of(request)
         try:
             silence = await silences.get(silence_id)
         except SilenceNotFound as exc:
@@ -290,7 +294,7 @@ class AlertmanagerApi(Controller):
 
     @delete("/silence/{silence_id:str}", guards=[can_write], status_code=200)
     async def delete_silence(self, request: AnyRequest, silence_id: FromPath[str]) -> Response[Any]:
-        silences: Silences = request.app.state.silences
+        silences = SILENCES.of(request)
         try:
             await silences.expire(silence_id, api_actor(request).name)
         except SilenceNotFound as exc:

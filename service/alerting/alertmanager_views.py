@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 
-from service.silences.matchers import Matcher, Op, matches_all
-from service.silences.silence import Silence
-from service.silences.verdict import Verdict
+from service.domain.mute_verdicts import Verdict
+from service.domain.silence_matchers import Matcher, Op, matches_all
+from service.domain.silences import Silence
 
 RECEIVER = "incidentd"
 

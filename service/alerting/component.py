@@ -14,12 +14,13 @@ import structlog
 
 from service.alerting import state_reads as alert_states
 from service.alerting.evaluator import CollectionLike, Evaluator, ValueSource
-from service.alerting.reload_broadcast import ReloadBroadcast
+from service.alerting.mute_sweeping import sweep_on_mute_changes
+from service.alerting.reload_broadcast import RULE_RELOADS, ReloadBroadcast
 from service.alerting.routes import AlertsController
-from service.alerting.rulebook import RuleBook
+from service.alerting.rulebook import RULEBOOK, RuleBook
 from service.components import Component, Context
+from service.domain.incidents import Incident
 from service.domain.rules import Rule, Sources
-from service.silences.sweeping import sweep_on_mute_changes
 from service.supervisor import Worker
 
 log = structlog.get_logger(__name__)
@@ -64,7 +65,7 @@ def collector_factory(context: Context) -> SourceFactory:
 
         return Collector(
             sources,
-            env=os.environ,
+            env=settings.environment,
             self_database_url=context.database_url,
             self_metrics_url=f"http://{_reachable(settings.host)}:{settings.port}/metrics",
         )
@@ -95,10 +96,10 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
     async def release(stop: asyncio.Event) -> None:
         await sweep_on_mute_changes(stop, context, evaluator.release_muted)
 
-    async def alerts_of(incident: Any) -> dict[str, Any]:
+    async def alerts_of(incident: Incident) -> list[dict[str, Any]] | None:
         async with context.db.connection() as conn:
             rows = await alert_states.for_incident(conn, incident.id)
-        return {"alerts": rows} if rows else {}
+        return rows or None
 
     return Component(
         name="alerting",
@@ -109,8 +110,8 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
             Worker("rule-mute-release", release, stall_after=60.0),
         ],
         routes=[AlertsController],
-        detail_contributors=[alerts_of],
-        state={"rulebook": book, "evaluator": evaluator, "rule_reloads": reloads},
+        detail_contributors={"alerts": alerts_of},
+        provides=[RULEBOOK.given(book), RULE_RELOADS.given(reloads)],
         on_shutdown=[source.close],
     )
 

@@ -43,12 +43,11 @@ from service.domain.alerts import slot_of as alert_slot
 from service.domain.evaluation import RuleTransition, alert_labels, evaluate, group_transitions
 from service.domain.incident_alerts import readings, worst_firing
 from service.domain.incidents import Actor
+from service.domain.mute_verdicts import MuteSnapshot
 from service.domain.rules import Comparison, Rule
-from service.incidents import store as incident_repo
-from service.incidents.service import IncidentChange, IncidentService
+from service.incidents.service import IncidentService, IncidentTransaction
 from service.silences.incident_mutes import reconcile
 from service.silences.snapshot import Muter
-from service.silences.verdict import MuteSnapshot
 from service.supervisor import progress, sleep_or_stop
 
 log = structlog.get_logger(__name__)
@@ -161,15 +160,11 @@ class Evaluator:
             ("sql", sources.sql),
         ):
             evaluated.update(source_down_rule(kind, entry.name).name for entry in entries)
-        async with self._db.transaction() as conn:
-            changes = await resolve_removed(
-                conn, self._incidents, RULES_ACTOR, evaluated, self._rulebook.retired, now
-            )
+        async with self._incidents.transaction() as tx:
+            await resolve_removed(tx, self._incidents, RULES_ACTOR, evaluated, self._rulebook.retired, now)
         for name in list(self._cache):
             if name not in evaluated:
                 del self._cache[name]
-        for change in changes:
-            self._incidents.committed(change)
         self._swept_generation = generation
 
     async def _evaluate_guarded(self, batch: list[Work], now: datetime) -> int:
@@ -198,10 +193,10 @@ class Evaluator:
         """Rules for their current slot in one transaction: claim, load what is not cached, evaluate,
         store, open or clear incidents, record. Returns how many were claimed here."""
         started = time.perf_counter()
-        changes: list[IncidentChange] = []
         slots = {rule.name: slot_of(rule, now) for rule, _, _ in batch}
         cache_updates: dict[str, CachedStates] = {}
-        async with self._db.transaction() as conn:
+        async with self._incidents.transaction() as tx:
+            conn = tx.conn
             claims = await store.claim_slots(conn, list(slots.items()), now, self._writer)
             claimed = [item for item in batch if claims[item[0].name].claimed]
             trusted: dict[str, CachedStates] = {}
@@ -267,21 +262,16 @@ class Evaluator:
             for name, series in held:
                 await rule_mutes.mark_held(conn, name, series)
             for plan, error in plans:
-                changes.extend(await self._apply(conn, await _settled(conn, plan), error))
+                await self._apply(tx, await _settled(conn, plan), error)
             await store.record_outcomes(conn, outcomes, now)
         self._cache.update(cache_updates)
-        for change in changes:
-            self._incidents.committed(change)
         return len(claimed)
 
-    async def _apply(
-        self, conn: asyncpg.Connection, plan: GroupPlan, error: str | None
-    ) -> list[IncidentChange]:
-        changes: list[IncidentChange] = []
+    async def _apply(self, tx: IncidentTransaction, plan: GroupPlan, error: str | None) -> None:
         extra = {"error": error} if error else {}
         if plan.fire is not None:
-            result, change = await self._incidents.declare_in(
-                conn,
+            result, _ = await self._incidents.declare_in(
+                tx,
                 title=plan.fire.title,
                 severity=plan.fire.severity,
                 actor=RULES_ACTOR,
@@ -290,43 +280,38 @@ class Evaluator:
                 description=plan.fire.details.get("description", ""),
                 details={**plan.fire.details, **extra},
             )
-            changes.append(change)
-            await alert_states.link_incident(conn, plan.group_key, result.incident.id)
-            changes += await self._follow_worst(conn, result.incident.id)
+            await alert_states.link_incident(tx.conn, plan.group_key, result.incident.id)
+            await self._follow_worst(tx, result.incident.id)
         if not plan.notes and plan.clear is None:
-            return changes
-        incident = await incident_repo.lock_open_by_dedup_key(conn, plan.group_key)
+            return
+        incident = await self._incidents.lock_open_in(tx, plan.group_key)
         if incident is None:
-            return changes  # a human resolved it already; the alert's history stays in alert_states
+            return  # a human resolved it already; the alert's history stays in alert_states
         for note in plan.notes:
-            await self._incidents.record_in(conn, incident, note.kind, RULES_ACTOR, note.details)
+            await self._incidents.record_in(tx, incident, note.kind, RULES_ACTOR, note.details)
         if plan.clear is not None:
-            await self._incidents.record_in(conn, incident, "alert_cleared", RULES_ACTOR, plan.clear.details)
+            await self._incidents.record_in(tx, incident, "alert_cleared", RULES_ACTOR, plan.clear.details)
             if not plan.clear.all_clear:
-                changes += await self._follow_worst(conn, incident.id)
+                await self._follow_worst(tx, incident.id)
             if plan.clear.all_clear:
                 action = clearing_action(incident.status, auto_resolve=plan.clear.auto_resolve)
                 if action is not None:
-                    changes.append(
-                        await self._incidents.act_in(
-                            conn, incident.id, action, RULES_ACTOR, details={"reason": "alert cleared"}
-                        )
+                    await self._incidents.act_in(
+                        tx, incident.id, action, RULES_ACTOR, details={"reason": "alert cleared"}
                     )
-        return changes
 
-    async def _follow_worst(self, conn: asyncpg.Connection, incident_id: int) -> list[IncidentChange]:
+    async def _follow_worst(self, tx: IncidentTransaction, incident_id: int) -> None:
         """The title names the worst alert firing now: a worse rule, or what is left when the worst clears."""
-        found = readings(await incident_repo.timeline(conn, incident_id))
+        found = readings(await self._incidents.timeline_in(tx, incident_id))
         top = worst_firing(found)
         title = top.details.get("rule_title") if top is not None else None
         if top is None or not isinstance(title, str) or not title:
-            return []
-        incident = await incident_repo.get(conn, incident_id)
+            return
+        incident = await self._incidents.find_in(tx, incident_id)
         named = [r for r in found.values() if incident and r.details.get("rule_title") == incident.title]
         if named and named[0].firing and named[0].rank() >= top.rank():
-            return []  # as bad as the worst: keep the title people already know
-        change = await self._incidents.retitle_in(conn, incident_id, title, RULES_ACTOR)
-        return [change] if change is not None else []
+            return  # as bad as the worst: keep the title people already know
+        await self._incidents.retitle_in(tx, incident_id, title, RULES_ACTOR)
 
     async def release_muted(self, *, full: bool) -> int:
         """Page held-back alerts whose mute ended; with `full`, also mark or unmark open incidents whose
@@ -334,19 +319,17 @@ class Evaluator:
         if self._muter is None:
             return 0
         now = self._clock()
-        changes: list[IncidentChange] = []
         lookup = rule_mutes.lookup_in(lambda: list(self._rulebook.current.rules()))
-        async with self._db.transaction() as conn:
+        async with self._incidents.transaction() as tx:
+            conn = tx.conn
             snapshot = await self._muter.snapshot(conn, now)
             released = await rule_mutes.claim_releasable(conn, lookup, snapshot, now)
             for rule, transition in released:
                 plan = plan_group(rule, transition.group_key, [transition], still_firing=1)
-                changes.extend(await self._apply(conn, plan, None))
+                await self._apply(tx, plan, None)
             if full:
                 verdicts = await rule_mutes.open_incident_verdicts(conn, lookup, snapshot)
-                changes.extend(await reconcile(conn, self._incidents, verdicts))
-        for change in changes:
-            self._incidents.committed(change)
+                await reconcile(tx, self._incidents, verdicts)
         return len(released)
 
     async def run(self, stop: asyncio.Event) -> None:

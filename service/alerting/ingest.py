@@ -4,7 +4,7 @@ One transaction per batch: lock what is stored, upsert the batch in one statemen
 then open or attach one incident per newly firing group and clear groups whose last
 alert resolved. A re-send of a firing alert finds it firing and stops at the upsert:
 no incident change, no timeline event, no page. An alert muted when it starts firing
-is stored with no incident; the sweeper (service/silences/sweeper.py) pages it if it
+is stored with no incident; the sweeper (alerting/mute_sweeping.py) pages it if it
 is still firing when the mute ends.
 """
 
@@ -30,12 +30,12 @@ from service.alerting.pushed import (
 )
 from service.alerting.removed_rules import clearing_action
 from service.clock import Clock
+from service.dependencies import Key
 from service.domain.incidents import Actor, Status
-from service.incidents import store as incident_repo
-from service.incidents.service import IncidentChange, IncidentService
+from service.domain.mute_verdicts import NOT_MUTED, MuteSnapshot, Verdict
+from service.incidents.service import IncidentService, IncidentTransaction
 from service.silences.incident_mutes import reconcile
 from service.silences.snapshot import Muter
-from service.silences.verdict import NOT_MUTED, MuteSnapshot, Verdict
 
 log = structlog.get_logger(__name__)
 
@@ -82,8 +82,8 @@ class PushedAlerts:
         if not alerts:
             return
         now = self.clock()
-        changes: list[IncidentChange] = []
-        async with self.db.transaction() as conn:
+        async with self.incidents.transaction() as tx:
+            conn = tx.conn
             previous = await store.lock_previous(conn, [a.fingerprint for a in alerts])
             starting = [
                 a
@@ -114,17 +114,15 @@ class PushedAlerts:
             ended = [
                 r for r in rows if not r.alert.firing(now) and _was_firing(previous.get(r.alert.fingerprint))
             ]
-            changes += await self.fire(conn, firing)
-            changes += await self.clear(conn, [(r.group_key, r.alert) for r in ended])
+            await self.fire(tx, firing)
+            await self.clear(tx, [(r.group_key, r.alert) for r in ended])
         PUSHED.labels(outcome="started").inc(len(starting))
         PUSHED.labels(outcome="resolved").inc(len(ended))
         PUSHED.labels(outcome="refreshed").inc(len(alerts) - len(starting) - len(ended))
         if sources:
             self.muter.forget()  # the next batch must see the new inhibiting alerts
-        for change in changes:
-            self.incidents.committed(change)
 
-    async def fire(self, conn: asyncpg.Connection, rows: Sequence[store.Row]) -> list[IncidentChange]:
+    async def fire(self, tx: IncidentTransaction, rows: Sequence[store.Row]) -> None:
         """One declare (or attach) per group, headlined by its most severe alert. More alerts joining an
         open incident that they neither make worse nor bring back (mitigated) are linked to it without a
         timeline event: an alert storm of 20,000 is one incident, not 20,000 "attached" lines; they are
@@ -132,8 +130,8 @@ class PushedAlerts:
         groups: dict[str, list[store.Row]] = defaultdict(list)
         for row in rows:
             groups[row.group_key].append(row)
-        changes: list[IncidentChange] = []
-        opened = await store.lock_open_incidents(conn, sorted(groups))  # one lock order across replicas
+        conn = tx.conn
+        opened = await self.incidents.lock_open_many_in(tx, sorted(groups))
         quiet: list[tuple[str, int]] = []
         for key, members in sorted(groups.items()):
             worst = min(members, key=lambda r: r.severity)
@@ -141,14 +139,14 @@ class PushedAlerts:
             actor = ACTORS[alert.origin]
             severity = pushed_severity(alert.labels)
             found = opened.get(key)
-            if found is not None and found[1] != Status.MITIGATED.value and int(severity) >= found[2]:
-                quiet.extend((m.alert.fingerprint, found[0]) for m in members)
+            if found is not None and found.status is not Status.MITIGATED and severity >= found.severity:
+                quiet.extend((m.alert.fingerprint, found.id) for m in members)
                 continue
             labels = {
                 k: v for k, v in alert.labels.items() if k in (*self.group_by, "job", "team", "severity")
             }
-            result, change = await self.incidents.declare_in(
-                conn,
+            result, _ = await self.incidents.declare_in(
+                tx,
                 title=title(alert),
                 severity=severity,
                 actor=actor,
@@ -158,47 +156,36 @@ class PushedAlerts:
                 details=details(alert, key, len(members)),
             )
             await store.link(conn, [m.alert.fingerprint for m in members], result.incident.id)
-            changes.append(change)
         await store.link_many(conn, quiet)
-        return changes
 
-    async def clear(
-        self, conn: asyncpg.Connection, ended: Sequence[tuple[str, PushedAlert]]
-    ) -> list[IncidentChange]:
+    async def clear(self, tx: IncidentTransaction, ended: Sequence[tuple[str, PushedAlert]]) -> None:
         """Record each group's resolved alerts; the incident resolves once its group has none firing."""
         groups: dict[str, list[PushedAlert]] = defaultdict(list)
         for key, alert in ended:
             groups[key].append(alert)
-        changes: list[IncidentChange] = []
         for key, alerts in sorted(groups.items()):
-            incident = await incident_repo.lock_open_by_dedup_key(conn, key)
+            incident = await self.incidents.lock_open_in(tx, key)
             if incident is None:
                 continue
-            still = await store.firing_in_group(conn, key)
+            still = await store.firing_in_group(tx.conn, key)
             last = alerts[-1]
             actor = ACTORS[last.origin]
             data = {**details(last, key, len(alerts)), "still_firing": still}
-            await self.incidents.record_in(conn, incident, "alert_cleared", actor, data)
+            await self.incidents.record_in(tx, incident, "alert_cleared", actor, data)
             if still == 0:
                 action = clearing_action(incident.status, auto_resolve=self.auto_resolve)
                 if action is not None:
-                    changes.append(
-                        await self.incidents.act_in(
-                            conn, incident.id, action, actor, details={"reason": "alert resolved"}
-                        )
+                    await self.incidents.act_in(
+                        tx, incident.id, action, actor, details={"reason": "alert resolved"}
                     )
-        return changes
 
     async def expire(self) -> int:
         """Resolve alerts whose endsAt passed without a re-send, as Alertmanager does."""
         now = self.clock()
-        changes: list[IncidentChange] = []
-        async with self.db.transaction() as conn:
-            rows = await store.claim_lapsed(conn, now)
-            changes = await self.clear(conn, [(r["group_key"], store.alert_from_row(r)) for r in rows])
+        async with self.incidents.transaction() as tx:
+            rows = await store.claim_lapsed(tx.conn, now)
+            await self.clear(tx, [(r["group_key"], store.alert_from_row(r)) for r in rows])
         PUSHED.labels(outcome="lapsed").inc(len(rows))
-        for change in changes:
-            self.incidents.committed(change)
         return len(rows)
 
     async def sweep(self, *, full: bool) -> int:
@@ -206,8 +193,8 @@ class PushedAlerts:
         the same transaction), and mark or unmark open incidents whose alerts are all muted. `full`
         also re-judges the incidents; the sweeper asks for it when what mutes alerts has changed."""
         now = self.clock()
-        changes: list[IncidentChange] = []
-        async with self.db.transaction() as conn:
+        async with self.incidents.transaction() as tx:
+            conn = tx.conn
             rows = await store.claim_unattached(conn)
             if not rows and not full:
                 return 0
@@ -229,13 +216,9 @@ class PushedAlerts:
                     )
                     changed.append((alert.fingerprint, verdict))
             await store.set_verdicts(conn, changed)
-            changes += await self.fire(conn, released)
+            await self.fire(tx, released)
             if full:
-                changes += await reconcile(
-                    conn, self.incidents, await _open_incident_verdicts(conn, snapshot)
-                )
-        for change in changes:
-            self.incidents.committed(change)
+                await reconcile(tx, self.incidents, await _open_incident_verdicts(conn, snapshot))
         return len(released)
 
 
@@ -254,3 +237,6 @@ async def _open_incident_verdicts(
     for row in rows:
         found[row["incident_id"]].append(snapshot.verdict(row["labels"], row["fingerprint"]))
     return found
+
+
+PUSHED_ALERTS: Key[PushedAlerts] = Key("pushed_alerts")

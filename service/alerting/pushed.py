@@ -17,7 +17,7 @@ import msgspec
 
 from service.domain.label_severity import severity_from_labels
 from service.domain.severity import Severity
-from service.silences.matchers import LABEL_NAME
+from service.domain.silence_matchers import LABEL_NAME
 
 RESOLVE_TIMEOUT = timedelta(minutes=5)  # Alertmanager's resolve_timeout for an alert sent without endsAt
 MAX_LABELS = 256

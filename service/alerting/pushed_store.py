@@ -10,7 +10,7 @@ import asyncpg
 import msgspec
 
 from service.alerting.pushed import Origin, PushedAlert
-from service.silences.verdict import Verdict
+from service.domain.mute_verdicts import Verdict
 
 _COLUMNS = (
     "fingerprint, labels, annotations, generator_url, origin, group_key, severity, status, starts_at,"
@@ -105,18 +105,6 @@ async def link(conn: asyncpg.Connection, fingerprints: Sequence[str], incident_i
         list(fingerprints),
         incident_id,
     )
-
-
-async def lock_open_incidents(
-    conn: asyncpg.Connection, keys: Sequence[str]
-) -> dict[str, tuple[int, str, int]]:
-    """The open incidents of these group keys, locked in key order: (id, status, severity) by key."""
-    rows = await conn.fetch(
-        "SELECT id, dedup_key, status, severity FROM incidents WHERE dedup_key = ANY($1::text[])"
-        " AND status <> 'resolved' ORDER BY dedup_key FOR UPDATE",
-        list(keys),
-    )
-    return {r["dedup_key"]: (r["id"], r["status"], r["severity"]) for r in rows}
 
 
 async def link_many(conn: asyncpg.Connection, links: Sequence[tuple[str, int]]) -> None:

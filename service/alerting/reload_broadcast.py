@@ -18,6 +18,7 @@ import structlog
 from service.adapters.postgres.database import Database, DatabaseUnavailable
 from service.alerting.rulebook import ReloadResult, RuleBook
 from service.clock import Clock
+from service.dependencies import Key
 from service.supervisor import progress, sleep_or_stop
 
 log = structlog.get_logger(__name__)
@@ -74,3 +75,6 @@ class ReloadBroadcast:
                 await self.poll()
                 progress()
             await sleep_or_stop(stop, POLL_SECONDS)
+
+
+RULE_RELOADS: Key[ReloadBroadcast] = Key("rule_reloads")

@@ -15,13 +15,10 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from datetime import datetime
 
-import asyncpg
-
 from service.alerting import state_reads as alert_states
 from service.domain.incidents import Action, Actor, Status
 from service.domain.rules import Rule
-from service.incidents import store as incident_repo
-from service.incidents.service import IncidentChange, IncidentService
+from service.incidents.service import IncidentChange, IncidentService, IncidentTransaction
 
 REASON = "rule removed from the rule files (or disabled)"
 
@@ -36,7 +33,7 @@ def clearing_action(status: Status, *, auto_resolve: bool) -> Action | None:
 
 
 async def resolve_removed(
-    conn: asyncpg.Connection,
+    tx: IncidentTransaction,
     incidents: IncidentService,
     actor: Actor,
     evaluated: Collection[str],
@@ -44,7 +41,8 @@ async def resolve_removed(
     now: datetime,
 ) -> list[IncidentChange]:
     """Resolve the alerts of every rule not in `evaluated`; `retired` holds the definitions this process
-    still knows (for `auto_resolve`). Returns the incident changes to announce after commit."""
+    still knows (for `auto_resolve`). Returns the incidents it cleared."""
+    conn = tx.conn
     names = list(evaluated)
     await conn.execute("DELETE FROM alert_states WHERE status = 'pending' AND rule <> ALL($1::text[])", names)
     rows = await conn.fetch(
@@ -62,19 +60,17 @@ async def resolve_removed(
         counts[row["rule"]] = counts.get(row["rule"], 0) + 1
     changes: list[IncidentChange] = []
     for key in sorted(groups):
-        incident = await incident_repo.lock_open_by_dedup_key(conn, key)
+        incident = await incidents.lock_open_in(tx, key)
         if incident is None:
             continue
         still = await alert_states.firing_in_group(conn, key)
         for rule, count in sorted(groups[key].items()):
             details = {"rule": rule, "group_key": key, "series_count": count, "still_firing": still}
-            await incidents.record_in(conn, incident, "alert_cleared", actor, {**details, "reason": REASON})
+            await incidents.record_in(tx, incident, "alert_cleared", actor, {**details, "reason": REASON})
         if still:
             continue
         old = [retired[name] for name in groups[key] if name in retired]
         action = clearing_action(incident.status, auto_resolve=bool(old) and all(r.auto_resolve for r in old))
         if action is not None:
-            changes.append(
-                await incidents.act_in(conn, incident.id, action, actor, details={"reason": REASON})
-            )
+            changes.append(await incidents.act_in(tx, incident.id, action, actor, details={"reason": REASON}))
     return changes

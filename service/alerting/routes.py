@@ -12,8 +12,10 @@ from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
+from service.adapters.postgres.database import DATABASE
 from service.alerting import state_reads as alert_states
-from service.alerting.rulebook import RuleBook
+from service.alerting.reload_broadcast import RULE_RELOADS
+from service.alerting.rulebook import RULEBOOK, RuleBook
 from service.domain.evaluation import alert_labels
 from service.domain.rules import Rule
 from service.http.auth import can_read, can_write
@@ -76,8 +78,7 @@ class ReloadView(msgspec.Struct, frozen=True):
 
 
 def _book(request: AnyRequest) -> RuleBook:
-    book: RuleBook = request.app.state.rulebook
-    return book
+    return RULEBOOK.of(request)
 
 
 def _labels(rule: Rule | None, series: dict[str, str]) -> dict[str, str]:
@@ -119,7 +120,7 @@ class AlertsController(Controller):
                 raise ValidationException(
                     f"status: unknown value {unknown[0]!r} (expected pending, firing or resolved)"
                 )
-        async with request.app.state.db.connection() as conn:
+        async with DATABASE.of(request).connection() as conn:
             rows = await alert_states.listing(conn, statuses=statuses, rule=rule, limit=limit)
         rules = {r.name: r for r in _book(request).current.rules()}
         return [
@@ -141,7 +142,7 @@ class AlertsController(Controller):
     @get("/rules", guards=[can_read])
     async def list_rules(self, request: AnyRequest) -> RulesView:
         book = _book(request)
-        async with request.app.state.db.connection() as conn:
+        async with DATABASE.of(request).connection() as conn:
             last = {row["rule"]: row for row in await alert_states.slots(conn)}
         views = []
         for rule in book.current.rules():
@@ -180,7 +181,7 @@ class AlertsController(Controller):
         responses={422: ResponseSpec(ReloadView, description="Refused: the rules in force stay in force")},
     )
     async def reload(self, request: AnyRequest) -> Response[ReloadView]:
-        reloads = getattr(request.app.state, "rule_reloads", None)
+        reloads = RULE_RELOADS.maybe(request)
         result = await reloads.request(by="API") if reloads is not None else _book(request).reload()
         view = ReloadView(
             accepted=result.accepted, rules=result.rules, digest=result.digest, problems=result.problems

@@ -18,9 +18,9 @@ import asyncpg
 from service.alerting.source_health import source_down_rule
 from service.domain.alerts import AlertState, AlertTransition, TransitionKind
 from service.domain.evaluation import RuleTransition, describe
+from service.domain.mute_verdicts import MuteSnapshot, Verdict
 from service.domain.rules import Level, Rule
 from service.silences.snapshot import rule_alert_labels
-from service.silences.verdict import MuteSnapshot, Verdict
 
 _STARTING = (TransitionKind.FIRING, TransitionKind.LEVEL_RAISED)
 SOURCE_DOWN = "SourceDown_"

@@ -16,6 +16,7 @@ from prometheus_client import Counter, Gauge
 
 from service.clock import Clock
 from service.config.rule_files import load_rules, rule_files_in
+from service.dependencies import Key
 from service.domain.rules import Rule, RuleSet
 
 log = structlog.get_logger(__name__)
@@ -94,3 +95,6 @@ class RuleBook:
 
     def _count(self) -> int:
         return sum(1 for _ in self._rules.enabled_rules())
+
+
+RULEBOOK: Key[RuleBook] = Key("rulebook")

@@ -151,10 +151,6 @@ async def load_many(
     return loaded
 
 
-async def load(conn: asyncpg.Connection, rule: str) -> tuple[dict[str, AlertState], dict[str, int]]:
-    return (await load_many(conn, [rule]))[rule]
-
-
 def _clocks_only(old: AlertState, new: AlertState, at: datetime) -> bool:
     """`new` is `old` after one more evaluation at `at` and nothing else: what load restores by itself."""
     return (

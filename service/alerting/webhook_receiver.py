@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, post
 
-from service.alerting.ingest import PushedAlerts
+from service.alerting.ingest import PUSHED_ALERTS
 from service.alerting.pushed import Origin, check_batch
 from service.http.auth import can_write
 
@@ -35,7 +35,7 @@ async def alertmanager_webhook(request: Request[Any, Any, Any]) -> Response[dict
     raw = body.get("alerts")
     if not isinstance(raw, list):
         return Response({"status_code": 400, "detail": "alerts: expected a list"}, status_code=400)
-    ingest: PushedAlerts = request.app.state.pushed_alerts
+    ingest = PUSHED_ALERTS.of(request)
     now = ingest.clock()
     converted = [_as_postable(a, now.isoformat()) for a in raw]
     alerts, rejected = check_batch(converted, now, Origin.ALERTMANAGER)

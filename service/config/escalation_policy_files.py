@@ -15,8 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
-from service.config.policy_files import PolicyError
-from service.config.rule_signals import Scalar, duration
+from service.config import fields
+from service.config.fields import PolicyError, Scalar, duration
 from service.config.yaml_lines import DataPath, Problem, Report, decode, display_path, load_located
 from service.domain.escalation_calendar import BusinessCalendar
 from service.domain.escalation_policy import (
@@ -227,12 +227,7 @@ def _ladders(raw: list[_Policy], report: Report) -> list[Ladder]:
 
 def _rca(raw: _Rca, report: Report) -> RcaTimers | None:
     path: DataPath = ("rca",)
-    severities: set[Severity] = set()
-    for index, text in enumerate(raw.severities):
-        try:
-            severities.add(Severity.parse(text))
-        except ValueError as exc:
-            report.error((*path, "severities", index), str(exc))
+    severities = set(fields.severities(raw.severities, (*path, "severities"), report))
     draft = duration(raw.draft_within, (*path, "draft_within"), report, positive=True)
     final = duration(raw.final_within, (*path, "final_within"), report, positive=True)
     before: list[timedelta] = []
@@ -285,5 +280,5 @@ def require_escalation_policy(path: Path) -> EscalationPolicy:
     """For start-up: a broken policy stops the service with every problem listed, never half a ladder."""
     policy, problems = load_escalation_policy(path)
     if policy is None:
-        raise PolicyError("\n".join(str(p) for p in problems))
+        raise PolicyError(problems)
     return policy

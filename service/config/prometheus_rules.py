@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from service.config.rule_signals import Scalar, duration
+from service.config.fields import Scalar, duration
 from service.config.yaml_lines import DataPath, Located, Report, decode
 from service.domain.go_templates import template_problem
 from service.domain.label_severity import DEFAULT_LABEL_SEVERITIES, severity_from_labels

@@ -16,9 +16,9 @@ from typing import Any
 
 import msgspec
 
+from service.config.fields import Scalar, duration
 from service.config.prometheus_rules import is_prometheus_rules
 from service.config.rule_files import rule_files_in
-from service.config.rule_signals import Scalar, duration
 from service.config.yaml_lines import DataPath, Located, Problem, Report, decode, load_located
 from service.domain.promql_eval import STALE, Series, Stale
 from service.domain.promql_parse import Unsupported, parse_series

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import msgspec
 
-from service.config.policy_files import PolicyError, load_yaml
+from service.config.fields import check, load_file, severity
 from service.domain.rca_templates import TemplatePolicy
 
 
@@ -24,19 +24,15 @@ def load_rca_policy(path: Path) -> TemplatePolicy:
     the short one for P2/P3)."""
     if not path.exists():
         return TemplatePolicy()
-    raw = load_yaml(path)
-    try:
-        decoded = msgspec.convert(raw, _RcaFile)
-    except msgspec.ValidationError as exc:
-        raise PolicyError(f"{path}: {exc}") from None
-    for name in [*decoded.templates.by_severity.values(), *decoded.templates.by_service.values()]:
-        if not name.endswith(".j2") or "/" in name:
-            raise PolicyError(
-                f"{path}: templates: {name!r} is not a template file name (e.g. rca-short.md.j2)"
-            )
-    try:
-        return TemplatePolicy.from_config(
-            by_severity=decoded.templates.by_severity, by_service=decoded.templates.by_service
-        )
-    except ValueError as exc:
-        raise PolicyError(f"{path}: templates.by_severity: {exc}") from None
+    decoded, report = load_file(path, _RcaFile)
+    templates = decoded.templates
+    for key in templates.by_severity:
+        severity(key, ("templates", "by_severity", key), report)
+    for group, names in (("by_severity", templates.by_severity), ("by_service", templates.by_service)):
+        for key, name in names.items():
+            if not name.endswith(".j2") or "/" in name:
+                report.error(
+                    ("templates", group, key), f"{name!r} is not a template file name (e.g. rca-short.md.j2)"
+                )
+    check(report)
+    return TemplatePolicy.from_config(by_severity=templates.by_severity, by_service=templates.by_service)

@@ -15,8 +15,9 @@ from typing import Any
 
 import msgspec
 
+from service.config.fields import Scalar, duration
 from service.config.prometheus_rules import build_prometheus_groups, is_prometheus_rules
-from service.config.rule_signals import Scalar, build_signal, duration
+from service.config.rule_signals import build_signal
 from service.config.rule_sources import build_sources
 from service.config.yaml_lines import (
     DataPath,

@@ -1,4 +1,4 @@
-"""Decoding a rule's `signal:` block and the durations used throughout rule files.
+"""Decoding a rule's `signal:` block.
 
 A signal names exactly one derivation (`gauge`, `rate`, `ratio`, `histogram`,
 `probe`, `promql`), the source it reads, and what the derived numbers measure,
@@ -12,12 +12,11 @@ from typing import Any
 
 import msgspec
 
+from service.config.fields import Scalar, duration
 from service.config.yaml_lines import DataPath, Report, decode
-from service.domain.durations import parse_duration
 from service.domain.rules import LABEL_PATTERN, Selector, Signal, SignalKind, Sources, parse_selector
 from service.domain.units import UnitKind, parse_kind
 
-Scalar = str | int | float
 DEFAULT_WINDOW = timedelta(minutes=5)
 _DERIVATIONS = {
     "gauge": SignalKind.GAUGE,
@@ -47,28 +46,6 @@ class _Signal(msgspec.Struct, kw_only=True):
     window: Scalar | None = None
     by: list[str] | None = None
     unit: str | None = None
-
-
-def duration(raw: Scalar | None, path: DataPath, report: Report, *, positive: bool) -> timedelta | None:
-    if raw is None:
-        return None
-    if isinstance(raw, bool):
-        report.error(path, "expected a duration such as 5m, got true/false")
-        return None
-    if isinstance(raw, int | float):
-        if raw == 0 and not positive:
-            return timedelta(0)
-        report.error(path, f"bad duration {raw}: add a unit, e.g. {raw}s or {raw}m")
-        return None
-    try:
-        value = parse_duration(raw)
-    except ValueError as exc:
-        report.error(path, str(exc))
-        return None
-    if positive and value <= timedelta(0):
-        report.error(path, "must be longer than 0s")
-        return None
-    return value
 
 
 def _selector(text: str | None, path: DataPath, report: Report) -> tuple[Selector | None, bool]:

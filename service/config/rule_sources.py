@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from service.config.rule_signals import Scalar, duration
+from service.config.fields import Scalar, duration
 from service.config.scrape_options import ENV_NAME, ScrapeOptions, check_auth, check_targets, check_tls
 from service.config.yaml_lines import DataPath, Report, decode
 from service.domain.rules import (

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import msgspec
 
+from service.config.fields import Scalar, duration
 from service.config.promtool_test_files import PromtoolTestFile, is_promtool_test, load_promtool_tests
 from service.config.rule_files import load_rules
-from service.config.rule_signals import Scalar, duration
 from service.config.yaml_lines import DataPath, Problem, Report, decode, display_path, load_located
 from service.domain.alerts import AlertStatus
 from service.domain.rule_tests import AlertCheck, ExpectedAlert, InputSeries, RuleTestCase, expand_values

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import msgspec
 
+from service.config.file_sd import FileSdError, address_problem, expand_file_sd, parse_file_sd
 from service.config.yaml_lines import DataPath, Report
 from service.domain.rules import ScrapeAuth, TlsOptions
-from service.sources.targets import FileSdError, address_problem, expand_file_sd, parse_file_sd
 
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 ENV_NAME_HINT = "an environment variable name such as NODE_SCRAPE_TOKEN"

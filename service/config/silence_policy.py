@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import msgspec
 
+from service.config.fields import PolicyError
 from service.config.yaml_lines import (
     DataPath,
     Located,
@@ -21,10 +22,10 @@ from service.config.yaml_lines import (
     display_path,
     load_located,
 )
-from service.silences.inhibition import InhibitRule
-from service.silences.matchers import Matcher, MatcherError, parse_matchers
-from service.silences.time_intervals import IntervalError, TimeInterval, build_interval
-from service.silences.windows import RecurringWindow
+from service.domain.inhibition import InhibitRule
+from service.domain.maintenance_windows import RecurringWindow
+from service.domain.silence_matchers import Matcher, MatcherError, parse_matchers
+from service.domain.time_intervals import IntervalError, TimeInterval, build_interval
 
 MAINTENANCE_FILE = Path("maintenance.yaml")  # in the policy directory
 INHIBITION_FILE = Path("inhibition.yaml")
@@ -179,13 +180,9 @@ def load_silence_policy(policy_dir: Path, base: Path | None = None) -> tuple[Sil
     return SilencePolicy(windows=windows, inhibit_rules=rules), [*window_problems, *rule_problems]
 
 
-class SilencePolicyError(Exception):
-    """The maintenance or inhibition file is broken; the message lists every file:line problem."""
-
-
-def load_silence_policy_or_fail(policy_dir: Path) -> SilencePolicy:
+def require_silence_policy(policy_dir: Path) -> SilencePolicy:
     """For start-up: a broken file stops the service (a maintenance it was told about must not page)."""
     policy, problems = load_silence_policy(policy_dir)
     if problems:
-        raise SilencePolicyError("\n".join(str(p) for p in problems))
+        raise PolicyError(problems)
     return policy

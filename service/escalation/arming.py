@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import asyncpg
-
 from service.domain.escalation_policy import EscalationPolicy
 from service.domain.escalation_schedule import (
     StepKind,
@@ -26,7 +24,7 @@ from service.domain.escalation_schedule import (
 from service.domain.incidents import Incident, Status
 from service.escalation import steps_store as store
 from service.escalation.performing import ESCALATION_ACTOR
-from service.incidents.service import IncidentChange, IncidentService
+from service.incidents.service import IncidentChange, IncidentService, IncidentTransaction
 
 REARM_ON = {"unacknowledged", "reopened", "retriggered", "unsilenced"}
 STOP_ON = {"acknowledged", "mitigated", "silenced"}  # silenced: every firing alert of it is muted
@@ -39,48 +37,50 @@ class Arming:
         self.policy = policy
         self.incidents = incidents
 
-    async def __call__(self, conn: asyncpg.Connection, change: IncidentChange) -> None:
+    async def __call__(self, tx: IncidentTransaction, change: IncidentChange) -> None:
         incident = change.incident
         for event in change.events:
             if event.kind in HANDLED:
-                await self._react(conn, incident, event.kind, event.at)
+                await self._react(tx, incident, event.kind, event.at)
 
-    async def _react(self, conn: asyncpg.Connection, incident: Incident, kind: str, now: datetime) -> None:
+    async def _react(self, tx: IncidentTransaction, incident: Incident, kind: str, now: datetime) -> None:
         if kind == "declared":
-            await store.insert(conn, incident.id, first_rung(self.policy, incident.severity, now), now)
-            await store.insert(conn, incident.id, overdue_step(self.policy, incident.severity, now), now)
+            await store.insert(tx.conn, incident.id, first_rung(self.policy, incident.severity, now), now)
+            await store.insert(tx.conn, incident.id, overdue_step(self.policy, incident.severity, now), now)
         elif kind in STOP_ON:
-            if await store.cancel(conn, incident.id, store.LADDER_KINDS, kind, now):
-                await self._say(conn, incident, "escalation_stopped", kind)
+            if await store.cancel(tx.conn, incident.id, store.LADDER_KINDS, kind, now):
+                await self._say(tx, incident, "escalation_stopped", kind)
         elif kind == "resolved":
-            stopped = await store.cancel(conn, incident.id, store.LADDER_KINDS, kind, now)
-            await store.cancel(conn, incident.id, _ALL_KINDS, kind, now)
+            stopped = await store.cancel(tx.conn, incident.id, store.LADDER_KINDS, kind, now)
+            await store.cancel(tx.conn, incident.id, _ALL_KINDS, kind, now)
             if stopped:
-                await self._say(conn, incident, "escalation_stopped", kind)
+                await self._say(tx, incident, "escalation_stopped", kind)
             for step in rca_reminders(self.policy, incident.severity, now):
-                await store.insert(conn, incident.id, step, now)
+                await store.insert(tx.conn, incident.id, step, now)
         elif kind == "unsilenced" and incident.status is not Status.TRIGGERED:
             return  # someone holds it (acknowledged, mitigated): the mute ending changes nothing
         elif kind in REARM_ON:
-            await store.cancel(conn, incident.id, store.LADDER_KINDS, kind, now)
-            await store.insert(conn, incident.id, first_rung(self.policy, incident.severity, now), now)
+            await store.cancel(tx.conn, incident.id, store.LADDER_KINDS, kind, now)
+            await store.insert(tx.conn, incident.id, first_rung(self.policy, incident.severity, now), now)
             if kind == "reopened":
                 await store.cancel(
-                    conn, incident.id, [StepKind.RCA_REMINDER.value, StepKind.OVERDUE.value], kind, now
+                    tx.conn, incident.id, [StepKind.RCA_REMINDER.value, StepKind.OVERDUE.value], kind, now
                 )
-                await store.insert(conn, incident.id, overdue_step(self.policy, incident.severity, now), now)
-            await self._say(conn, incident, "escalation_rearmed", kind)
+                await store.insert(
+                    tx.conn, incident.id, overdue_step(self.policy, incident.severity, now), now
+                )
+            await self._say(tx, incident, "escalation_rearmed", kind)
         else:
-            await self._reschedule(conn, incident, raised=kind == "severity_raised")
+            await self._reschedule(tx, incident, raised=kind == "severity_raised")
 
-    async def _say(self, conn: asyncpg.Connection, incident: Incident, kind: str, reason: str) -> None:
-        await self.incidents.record_in(conn, incident, kind, ESCALATION_ACTOR, {"reason": reason})
+    async def _say(self, tx: IncidentTransaction, incident: Incident, kind: str, reason: str) -> None:
+        await self.incidents.record_in(tx, incident, kind, ESCALATION_ACTOR, {"reason": reason})
 
-    async def _reschedule(self, conn: asyncpg.Connection, incident: Incident, *, raised: bool) -> None:
+    async def _reschedule(self, tx: IncidentTransaction, incident: Incident, *, raised: bool) -> None:
         """Move pending steps to the new severity's deadlines; a raise never makes a step later."""
         ladder = self.policy.ladder_for(incident.labels)
         severity = incident.severity
-        for step in await store.pending(conn, incident.id, lock=True):
+        for step in await store.pending(tx.conn, incident.id, lock=True):
             if step.kind is StepKind.ESCALATE:
                 due = rung_due(self.policy, ladder, severity, step.level, step.attempt, step.armed_at)
             elif step.kind is StepKind.EXHAUSTED:
@@ -92,4 +92,4 @@ class Arming:
             if raised:
                 due = min(due, step.due_at)
             if due != step.due_at:
-                await store.reschedule(conn, step.id, due)
+                await store.reschedule(tx.conn, step.id, due)

@@ -10,13 +10,11 @@ from service.components import Component, Context
 from service.config.escalation_policy_files import DEFAULT_ESCALATION_POLICY, require_escalation_policy
 from service.escalation.arming import HANDLED, Arming
 from service.escalation.performing import StepPerformer
-from service.escalation.routes import STATE_KEY, escalate, oncall
-from service.escalation.service import EscalationService
-from service.escalation.worker import EscalationWorker, Wakeup
+from service.escalation.routes import escalate, oncall
+from service.escalation.service import ESCALATION, EscalationService
+from service.escalation.worker import ESCALATION_WORKER, EscalationWorker, Wakeup
 from service.incidents.service import IncidentChange
 from service.supervisor import Worker
-
-POLICY_ENV = "INCIDENTD_ESCALATION_POLICY"
 
 
 class EscalationConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -45,17 +43,17 @@ def build(context: Context, config: EscalationConfig | None = None) -> Component
         max_sleep=config.max_sleep,
         wakeup=wakeup,
     )
-    context.incidents.add_observer(Arming(policy, context.incidents))
 
     def poke(change: IncidentChange) -> None:
         if any(event.kind in HANDLED for event in change.events):
             wakeup.poke()
 
-    context.incidents.add_after_commit(poke)
     return Component(
         name="escalation",
         workers=[Worker("escalation", worker.loop, stall_after=60.0)],
         routes=[escalate, oncall],
-        detail_contributors=[service.detail],
-        state={STATE_KEY: service, "escalation_worker": worker},
+        detail_contributors={"escalation": service.detail},
+        provides=[ESCALATION.given(service), ESCALATION_WORKER.given(worker)],
+        observers=[Arming(policy, context.incidents)],
+        after_commit=[poke],
     )

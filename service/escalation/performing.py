@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 import msgspec
 
 from service.domain.escalation_policy import EscalationPolicy, Ladder, Level
@@ -18,7 +17,7 @@ from service.domain.escalation_schedule import PlannedStep, StepKind, level_abov
 from service.domain.incidents import Actor, Incident, Status
 from service.escalation import steps_store as store
 from service.escalation.steps_store import StepRow
-from service.incidents.service import IncidentService
+from service.incidents.service import IncidentService, IncidentTransaction
 
 ESCALATION_ACTOR = Actor("escalation", "escalation")
 
@@ -56,17 +55,17 @@ class StepPerformer:
         }
 
     async def perform(
-        self, conn: asyncpg.Connection, incident: Incident, step: StepRow, now: datetime
+        self, tx: IncidentTransaction, incident: Incident, step: StepRow, now: datetime
     ) -> bool:
         """Perform a claimed, due step; False when the incident moved on and the step no longer applies."""
         ladder = self.policy.ladder_for(incident.labels)
         if step.kind.on_ladder and incident.status is not Status.TRIGGERED:
             await store.finish(
-                conn, step.id, now, state="cancelled", reason=f"incident {incident.status.value}"
+                tx.conn, step.id, now, state="cancelled", reason=f"incident {incident.status.value}"
             )
             return False
         if step.kind is StepKind.ESCALATE:
-            await self._climb(conn, incident, ladder, step, now, "ack_timeout", ESCALATION_ACTOR)
+            await self._climb(tx, incident, ladder, step, now, "ack_timeout", ESCALATION_ACTOR)
         elif step.kind is StepKind.EXHAUSTED:
             top = ladder.level(step.level)
             data = {
@@ -75,32 +74,32 @@ class StepPerformer:
                 "attempts": step.attempt,
                 "policy": ladder.name,
             }
-            await self.incidents.record_in(conn, incident, "escalation_exhausted", ESCALATION_ACTOR, data)
-            await store.finish(conn, step.id, now)
+            await self.incidents.record_in(tx, incident, "escalation_exhausted", ESCALATION_ACTOR, data)
+            await store.finish(tx.conn, step.id, now)
         elif step.kind is StepKind.OVERDUE:
             if not incident.status.is_open:
-                await store.finish(conn, step.id, now, state="cancelled", reason="incident resolved")
+                await store.finish(tx.conn, step.id, now, state="cancelled", reason="incident resolved")
                 return False
-            level = ladder.level(level_above(ladder, await store.highest_told(conn, incident.id)))
+            level = ladder.level(level_above(ladder, await store.highest_told(tx.conn, incident.id)))
             data = self._told(incident, ladder, level, "overdue", 1)
             expected = self.policy.rule(incident.severity).expected_resolution
             data["expected_resolution_seconds"] = int(expected.total_seconds())
             data["open_since"] = step.armed_at.isoformat()
-            await self.incidents.record_in(conn, incident, "escalated", ESCALATION_ACTOR, data)
-            await store.finish(conn, step.id, now)
-            await conn.execute("UPDATE escalation_steps SET level = $2 WHERE id = $1", step.id, level.number)
+            await self.incidents.record_in(tx, incident, "escalated", ESCALATION_ACTOR, data)
+            await store.finish(tx.conn, step.id, now)
+            await store.set_level(tx.conn, step.id, level.number)
         elif step.kind is StepKind.RCA_REMINDER:
             if incident.status is not Status.RESOLVED:
-                await store.finish(conn, step.id, now, state="cancelled", reason="incident reopened")
+                await store.finish(tx.conn, step.id, now, state="cancelled", reason="incident reopened")
                 return False
             data = {**step.data, "owner": incident.assignee}
-            await self.incidents.record_in(conn, incident, "rca_reminder", ESCALATION_ACTOR, data)
-            await store.finish(conn, step.id, now)
+            await self.incidents.record_in(tx, incident, "rca_reminder", ESCALATION_ACTOR, data)
+            await store.finish(tx.conn, step.id, now)
         return True
 
     async def _climb(
         self,
-        conn: asyncpg.Connection,
+        tx: IncidentTransaction,
         incident: Incident,
         ladder: Ladder,
         step: StepRow,
@@ -110,10 +109,10 @@ class StepPerformer:
     ) -> StepInfo:
         level = ladder.level(step.level)
         data = self._told(incident, ladder, level, reason, step.attempt)
-        await self.incidents.record_in(conn, incident, "escalated", actor, data)
-        await store.finish(conn, step.id, now, reason=reason)
+        await self.incidents.record_in(tx, incident, "escalated", actor, data)
+        await store.finish(tx.conn, step.id, now, reason=reason)
         following = next_rung(self.policy, ladder, incident.severity, level.number, step.attempt, now)
-        await store.insert(conn, incident.id, following, now)
+        await store.insert(tx.conn, incident.id, following, now)
         return self._info(incident, level, reason, data, following)
 
     def _info(
@@ -136,18 +135,18 @@ class StepPerformer:
         )
 
     async def escalate_now(
-        self, conn: asyncpg.Connection, incident: Incident, actor: Actor, now: datetime
+        self, tx: IncidentTransaction, incident: Incident, actor: Actor, now: datetime
     ) -> StepInfo:
         """Tell the next level now: the pending rung if the ladder runs, else one above the highest told."""
         ladder = self.policy.ladder_for(incident.labels)
-        rungs = [s for s in await store.pending(conn, incident.id, lock=True) if s.kind.on_ladder]
+        rungs = [s for s in await store.pending(tx.conn, incident.id, lock=True) if s.kind.on_ladder]
         if rungs and rungs[0].kind is StepKind.ESCALATE:
-            return await self._climb(conn, incident, ladder, rungs[0], now, "manual", actor)
-        level = ladder.level(level_above(ladder, await store.highest_told(conn, incident.id)))
+            return await self._climb(tx, incident, ladder, rungs[0], now, "manual", actor)
+        level = ladder.level(level_above(ladder, await store.highest_told(tx.conn, incident.id)))
         data = self._told(incident, ladder, level, "manual", 1)
-        await self.incidents.record_in(conn, incident, "escalated", actor, data)
+        await self.incidents.record_in(tx, incident, "escalated", actor, data)
         done = PlannedStep(kind=StepKind.ESCALATE, due_at=now, level=level.number)
-        await store.insert(conn, incident.id, done, now, state="done", finished_at=now, reason="manual")
+        await store.insert(tx.conn, incident.id, done, now, state="done", finished_at=now, reason="manual")
         following = rungs[0] if rungs else None
         planned = (
             PlannedStep(kind=following.kind, due_at=following.due_at, level=following.level)

@@ -11,10 +11,8 @@ from litestar.params import FromPath, FromQuery
 from litestar.status_codes import HTTP_200_OK
 
 from service.domain.durations import format_duration
-from service.escalation.service import EscalationService
+from service.escalation.service import ESCALATION, EscalationService
 from service.http.auth import api_actor, can_read, can_write
-
-STATE_KEY = "escalation"
 
 
 class EscalateResponse(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,8 +41,7 @@ class OncallView(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _service(request: Request[Any, Any, Any]) -> EscalationService:
-    service: EscalationService = request.app.state[STATE_KEY]
-    return service
+    return ESCALATION.of(request)
 
 
 @post(

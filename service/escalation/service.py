@@ -10,13 +10,13 @@ import msgspec
 
 from service.adapters.postgres.database import Database
 from service.clock import Clock
+from service.dependencies import Key
 from service.domain.escalation_policy import EscalationPolicy, Targets
 from service.domain.incidents import Actor, Incident
 from service.escalation import steps_store as store
 from service.escalation.performing import StepInfo, StepPerformer
 from service.escalation.worker import Wakeup
-from service.incidents.service import Conflict, IncidentNotFound
-from service.incidents.store import lock as lock_incident
+from service.incidents.service import Conflict
 
 
 class OncallLevel(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,13 +41,12 @@ class EscalationService:
 
     async def escalate_now(self, incident_id: int, actor: Actor) -> StepInfo:
         """Tell the next level now; IncidentNotFound (404), or Conflict (409) for a resolved incident."""
-        async with self.db.transaction() as conn:
-            incident = await lock_incident(conn, incident_id)
-            if incident is None:
-                raise IncidentNotFound(incident_id)
+        incidents = self.performer.incidents
+        async with incidents.transaction() as tx:
+            incident = await incidents.lock_in(tx, incident_id)
             if not incident.status.is_open:
                 raise Conflict(f"{incident.human_id} is resolved; reopen it before escalating")
-            info = await self.performer.escalate_now(conn, incident, actor, self.clock())
+            info = await self.performer.escalate_now(tx, incident, actor, self.clock())
         self.wakeup.poke()
         return info
 
@@ -65,7 +64,7 @@ class EscalationService:
         ]
 
     async def detail(self, incident: Incident) -> dict[str, Any]:
-        """extras["escalation"] of GET /api/v1/incidents/{id}: the next step and when it is due."""
+        """extras.escalation of GET /api/v1/incidents/{id}: the next step and when it is due."""
         ladder = self.policy.ladder_for(incident.labels)
         async with self.db.connection() as conn:
             steps = await store.pending(conn, incident.id)
@@ -73,13 +72,11 @@ class EscalationService:
         pending = [_step_view(self.policy, incident, s.kind.value, s.level, s.due_at, s.data) for s in steps]
         rung = next((p for p in pending if p["kind"] in ("escalate", "exhausted")), None)
         return {
-            "escalation": {
-                "policy": ladder.name,
-                "pages": self.policy.rule(incident.severity).pagerduty,
-                "highest_level_told": highest,
-                "next": rung or (pending[0] if pending else None),
-                "pending": pending,
-            }
+            "policy": ladder.name,
+            "pages": self.policy.rule(incident.severity).pagerduty,
+            "highest_level_told": highest,
+            "next": rung or (pending[0] if pending else None),
+            "pending": pending,
         }
 
 
@@ -98,3 +95,6 @@ def _step_view(
     if kind == "rca_reminder":
         view["stage"] = data.get("stage")
     return view
+
+
+ESCALATION: Key[EscalationService] = Key("escalation")

@@ -10,8 +10,6 @@ import asyncpg
 import msgspec
 
 from service.domain.escalation_schedule import PlannedStep, StepKind
-from service.domain.incidents import Incident
-from service.incidents.store import incident_from_row
 
 LADDER_KINDS = (StepKind.ESCALATE.value, StepKind.EXHAUSTED.value)
 _COLUMNS = "id, incident_id, kind, level, attempt, due_at, armed_at, data"
@@ -103,16 +101,8 @@ async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list
     return [_row(r) for r in rows]
 
 
-async def lock_incidents(conn: asyncpg.Connection, ids: Sequence[int]) -> dict[int, Incident]:
-    """Lock the incidents nobody else is changing; the rest are retried on the next round.
-
-    Skipping (not waiting) is what keeps this deadlock-free: incident changes lock
-    the incident first and then its steps, while the worker holds steps first.
-    """
-    rows = await conn.fetch(
-        "SELECT * FROM incidents WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE SKIP LOCKED", list(ids)
-    )
-    return {r["id"]: incident_from_row(r) for r in rows}
+async def set_level(conn: asyncpg.Connection, step_id: int, level: int) -> None:
+    await conn.execute("UPDATE escalation_steps SET level = $2 WHERE id = $1", step_id, level)
 
 
 async def finish(

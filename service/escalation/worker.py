@@ -18,6 +18,7 @@ import structlog
 from service.adapters.postgres.database import Database, DatabaseUnavailable, is_closed
 from service.cancellation import reraise_if_cancelling
 from service.clock import Clock
+from service.dependencies import Key
 from service.escalation import steps_store as store
 from service.escalation.metrics import IDLE_POLLS, LATENESS, STEP_FAILURES, STEPS_PERFORMED
 from service.escalation.performing import StepPerformer
@@ -79,12 +80,15 @@ class EscalationWorker:
 
     async def run_once(self) -> Round:
         """One batch in one transaction; a step that raises is rolled back alone and retried later."""
-        async with self.db.transaction() as conn:
+        incidents_service = self.performer.incidents
+        async with incidents_service.transaction() as tx:
+            conn = tx.conn
             rows = await store.claim_due(conn, self.clock(), self.batch_size)
             if not rows:
                 IDLE_POLLS.inc()
                 return Round(0, 0, 0)
-            incidents = await store.lock_incidents(conn, sorted({r.incident_id for r in rows}))
+            # Skipped incidents are being changed right now; their rows are retried on the next round.
+            incidents = await incidents_service.lock_free_in(tx, sorted({r.incident_id for r in rows}))
             performed = skipped = 0
             for row in rows:
                 incident = incidents.get(row.incident_id)
@@ -93,8 +97,8 @@ class EscalationWorker:
                     continue
                 now = self.clock()
                 try:
-                    async with conn.transaction():
-                        done = await self.performer.perform(conn, incident, row, now)
+                    async with tx.savepoint():
+                        done = await self.performer.perform(tx, incident, row, now)
                 except Exception as exc:
                     reraise_if_cancelling(exc)
                     if isinstance(exc, DatabaseUnavailable) or is_closed(conn):
@@ -138,3 +142,6 @@ class EscalationWorker:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+
+
+ESCALATION_WORKER: Key[EscalationWorker] = Key("escalation_worker")

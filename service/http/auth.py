@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
+from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from service.dependencies import Key
 from service.domain.incidents import Actor
 from service.observability import AUTH_FAILURES
 from service.settings import READ, WRITE, ApiToken, digest_token
 
 STATE_KEY = "api_token"
+AnyConnection = ASGIConnection[Any, Any, Any, Any]
+API_TOKENS: Key[Sequence[ApiToken]] = Key("api_tokens")
 
 
 def find_token(tokens: Sequence[ApiToken], presented: str) -> ApiToken | None:
@@ -30,7 +34,7 @@ def find_token(tokens: Sequence[ApiToken], presented: str) -> ApiToken | None:
     return found
 
 
-def _authenticate(connection: ASGIConnection, scope_needed: str) -> ApiToken:  # type: ignore[type-arg]
+def _authenticate(connection: AnyConnection, scope_needed: str) -> ApiToken:
     header = connection.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
@@ -39,7 +43,7 @@ def _authenticate(connection: ASGIConnection, scope_needed: str) -> ApiToken:  #
             detail="missing bearer token: send 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    tokens: Sequence[ApiToken] = connection.app.state.api_tokens
+    tokens = API_TOKENS.of(connection)
     token = find_token(tokens, presented.strip())
     if token is None:
         AUTH_FAILURES.labels(reason="invalid").inc()
@@ -51,15 +55,15 @@ def _authenticate(connection: ASGIConnection, scope_needed: str) -> ApiToken:  #
     return token
 
 
-def can_read(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+def can_read(connection: AnyConnection, _: BaseRouteHandler) -> None:
     _authenticate(connection, READ)
 
 
-def can_write(connection: ASGIConnection, _: BaseRouteHandler) -> None:  # type: ignore[type-arg]
+def can_write(connection: AnyConnection, _: BaseRouteHandler) -> None:
     _authenticate(connection, WRITE)
 
 
-def api_actor(connection: ASGIConnection) -> Actor:  # type: ignore[type-arg]
+def api_actor(connection: AnyConnection) -> Actor:
     """The actor for timeline events: the name of the token the guard accepted."""
     token: ApiToken | None = connection.state.get(STATE_KEY)
     return Actor(name=token.name if token else "anonymous", source="api")

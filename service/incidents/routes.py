@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,11 +11,15 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.types import ExceptionHandlersMap
 
-from service.domain.incidents import Action, Incident, Status
+from service.dependencies import Key
+from service.domain.incidents import Action, InvalidTransition, Status
 from service.domain.severity import Severity, SeverityPolicy
 from service.http.auth import api_actor, can_read, can_write
-from service.incidents.service import IncidentService
+from service.http.errors import conflict, not_found
+from service.incidents.details import DETAIL_CONTRIBUTORS, contributed
+from service.incidents.service import INCIDENTS, Conflict, IncidentNotFound, IncidentService
 from service.incidents.views import (
     ActionRequest,
     AssignRequest,
@@ -30,7 +33,15 @@ from service.incidents.views import (
     SeverityRequest,
 )
 
-DetailContributor = Callable[[Incident], Awaitable[dict[str, Any]]]
+# Every door (these routes, escalation's, Slack's) raises these; app.py installs them app-wide.
+INCIDENT_EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    IncidentNotFound: not_found,
+    InvalidTransition: conflict,
+    Conflict: conflict,
+}
+
+PUBLIC_URL: Key[str] = Key("public_url")
+SEVERITY_POLICY: Key[SeverityPolicy] = Key("severity_policy")
 
 _STATUS_FILTERS = {
     "open": [Status.TRIGGERED, Status.ACKNOWLEDGED, Status.MITIGATED],
@@ -40,13 +51,11 @@ _STATUS_FILTERS = {
 
 
 def _service(request: Request[Any, Any, Any]) -> IncidentService:
-    service: IncidentService = request.app.state.incidents
-    return service
+    return INCIDENTS.of(request)
 
 
 def _base_url(request: Request[Any, Any, Any]) -> str:
-    url: str = request.app.state.public_url
-    return url
+    return PUBLIC_URL.of(request)
 
 
 def _parse_statuses(raw: str | None) -> list[Status] | None:
@@ -73,11 +82,8 @@ def _parse_severities(raw: str | None) -> list[Severity] | None:
 
 async def incident_detail(request: Request[Any, Any, Any], incident_id: int) -> IncidentDetail:
     incident, events = await _service(request).get(incident_id)
-    policy: SeverityPolicy = request.app.state.severity_policy
-    extras: dict[str, Any] = {}
-    contributors: list[DetailContributor] = request.app.state.detail_contributors
-    for contribute in contributors:
-        extras.update(await contribute(incident))
+    policy = SEVERITY_POLICY.of(request)
+    extras = await contributed(DETAIL_CONTRIBUTORS.of(request), incident)
     return IncidentDetail(
         incident=IncidentView.of(incident, _base_url(request)),
         timeline=[EventView.of(e) for e in events],

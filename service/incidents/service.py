@@ -3,11 +3,14 @@
 Observers run inside that same transaction, which is how escalation timers and
 notification intents are written atomically with the change that caused them:
 if the process dies after commit, they are there; if it dies before, nothing is.
+Every kind of change (a transition, a new severity, a note, a receipt) goes
+through `_apply`, so observers and after-commit listeners see all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +20,7 @@ import structlog
 
 from service.adapters.postgres.database import Database
 from service.clock import Clock, system_clock
+from service.dependencies import Key
 from service.domain.incidents import (
     ACTION_EVENT,
     Action,
@@ -29,6 +33,10 @@ from service.domain.incidents import (
 )
 from service.domain.severity import Severity
 from service.incidents import store as repo
+from service.incidents.transaction import IncidentChange, IncidentTransaction
+
+__all__ = ["INCIDENTS", "Conflict", "DeclareResult", "IncidentChange", "IncidentNotFound"]
+__all__ += ["IncidentService", "IncidentTransaction", "Observer", "TransitionListener"]
 
 log = structlog.get_logger(__name__)
 
@@ -43,20 +51,9 @@ class Conflict(Exception):
     """The request is well-formed but contradicts the current state (HTTP 409)."""
 
 
-class IncidentChange(msgspec.Struct, frozen=True, kw_only=True):
-    """What one use case did: the incident before and after, and the events it wrote."""
-
-    incident: Incident
-    previous: Incident | None
-    events: tuple[TimelineEvent, ...]
-    actor: Actor
-
-    def has(self, kind: str) -> bool:
-        return any(e.kind == kind for e in self.events)
-
-
-Observer = Callable[[asyncpg.Connection, IncidentChange], Awaitable[None]]
+Observer = Callable[[IncidentTransaction, IncidentChange], Awaitable[None]]
 TransitionListener = Callable[[IncidentChange], None]
+Events = Sequence[tuple[str, dict[str, Any]]]
 
 
 class DeclareResult(msgspec.Struct, frozen=True):
@@ -94,9 +91,17 @@ class IncidentService:
         """Register cheap in-process reactions (metrics, wake-ups) that run once a change is committed."""
         self._after_commit.append(listener)
 
-    async def _publish(self, conn: asyncpg.Connection, change: IncidentChange) -> None:
-        for observer in self._observers:
-            await observer(conn, change)
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[IncidentTransaction]:
+        """One PostgreSQL transaction for the `*_in` methods and the caller's own rows.
+
+        After-commit listeners run for every change made in it, once it has committed.
+        """
+        async with self._db.transaction() as conn:
+            tx = IncidentTransaction(conn)
+            yield tx
+        for change in tx.changes:
+            self._committed(change)
 
     def _committed(self, change: IncidentChange) -> None:
         for listener in self._after_commit:
@@ -104,6 +109,34 @@ class IncidentService:
                 listener(change)
             except Exception:  # a metrics hiccup must never undo or hide a committed change
                 log.exception("after_commit_listener_failed")
+
+    async def _apply(
+        self,
+        tx: IncidentTransaction,
+        previous: Incident | None,
+        incident: Incident,
+        events: Events,
+        actor: Actor,
+        now: datetime,
+    ) -> IncidentChange:
+        """The one tail of every change: its events, its observers, and a place in the commit."""
+        written = [
+            await repo.append_event(
+                tx.conn,
+                incident_id=incident.id,
+                at=now,
+                kind=kind,
+                actor=actor.name,
+                source=actor.source,
+                data=data,
+            )
+            for kind, data in events
+        ]
+        change = IncidentChange(incident=incident, previous=previous, events=tuple(written), actor=actor)
+        tx.remember(change)  # before the observers, so listeners hear it before what observers add
+        for observer in self._observers:
+            await observer(tx, change)
+        return change
 
     async def declare(
         self,
@@ -121,9 +154,9 @@ class IncidentService:
         Attaching never lowers severity; a higher one raises it, and a mitigated
         incident that fires again goes back to triggered: the problem is back.
         """
-        async with self._db.transaction() as conn:
-            result, change = await self.declare_in(
-                conn,
+        async with self.transaction() as tx:
+            result, _ = await self.declare_in(
+                tx,
                 title=title,
                 severity=severity,
                 actor=actor,
@@ -132,12 +165,11 @@ class IncidentService:
                 description=description,
                 details=details,
             )
-        self._committed(change)
         return result
 
     async def declare_in(
         self,
-        conn: asyncpg.Connection,
+        tx: IncidentTransaction,
         *,
         title: str,
         severity: Severity,
@@ -147,17 +179,14 @@ class IncidentService:
         description: str = "",
         details: dict[str, Any] | None = None,
     ) -> tuple[DeclareResult, IncidentChange]:
-        """`declare` inside the caller's transaction, so a caller's own state commits with the incident.
-
-        The caller must pass the returned change to `committed` once its transaction commits.
-        """
+        """`declare` inside the caller's transaction, so a caller's own state commits with the incident."""
         labels = dict(labels or {})
         details = dict(details or {})
         now = self._clock()
-        key = dedup_key or await self._fresh_key(conn)
+        key = dedup_key or await repo.fresh_dedup_key(tx.conn)
         while True:
             created = await repo.insert_if_no_open_duplicate(
-                conn,
+                tx.conn,
                 dedup_key=key,
                 title=title,
                 description=description,
@@ -168,50 +197,18 @@ class IncidentService:
                 at=now,
             )
             if created is not None:
-                event = await self._event(
-                    conn,
-                    created.id,
-                    now,
-                    "declared",
-                    actor,
-                    {"title": title, "severity": severity.label, "labels": labels, **details},
-                )
-                change = IncidentChange(incident=created, previous=None, events=(event,), actor=actor)
-                await self._publish(conn, change)
-                result = DeclareResult(created, True)
-                break
-            existing = await repo.lock_open_by_dedup_key(conn, key)
+                data = {"title": title, "severity": severity.label, "labels": labels, **details}
+                change = await self._apply(tx, None, created, [("declared", data)], actor, now)
+                return DeclareResult(created, True), change
+            existing = await repo.lock_open_by_dedup_key(tx.conn, key)
             if existing is None:
                 continue  # resolved between our insert and our lock; try the insert again
-            change = await self._attach(conn, existing, severity, actor, now, details)
-            result = DeclareResult(change.incident, False)
-            break
-        return result, change
-
-    def committed(self, change: IncidentChange) -> None:
-        """Run the after-commit listeners for a change made through one of the `*_in` methods."""
-        self._committed(change)
-
-    async def _event(
-        self,
-        conn: asyncpg.Connection,
-        incident_id: int,
-        at: datetime,
-        kind: str,
-        actor: Actor,
-        data: dict[str, Any],
-    ) -> TimelineEvent:
-        return await repo.append_event(
-            conn, incident_id=incident_id, at=at, kind=kind, actor=actor.name, source=actor.source, data=data
-        )
-
-    async def _fresh_key(self, conn: asyncpg.Connection) -> str:
-        token: str = await conn.fetchval("SELECT md5(random()::text || clock_timestamp()::text)")
-        return f"manual-{token[:16]}"
+            change = await self._attach(tx, existing, severity, actor, now, details)
+            return DeclareResult(change.incident, False), change
 
     async def _attach(
         self,
-        conn: asyncpg.Connection,
+        tx: IncidentTransaction,
         existing: Incident,
         severity: Severity,
         actor: Actor,
@@ -219,28 +216,47 @@ class IncidentService:
         details: dict[str, Any],
     ) -> IncidentChange:
         updated = msgspec.structs.replace(existing, updated_at=now)
-        events = [
-            await self._event(
-                conn, existing.id, now, "attached", actor, {"severity": severity.label, **details}
-            )
-        ]
+        events: list[tuple[str, dict[str, Any]]] = [("attached", {"severity": severity.label, **details})]
         if severity < existing.severity:
             updated = msgspec.structs.replace(updated, severity=severity)
-            data: dict[str, Any] = {"from": existing.severity.label, "to": severity.label, **details}
-            events.append(await self._event(conn, existing.id, now, "severity_raised", actor, data))
+            raised = {"from": existing.severity.label, "to": severity.label, **details}
+            events.append(("severity_raised", raised))
         if existing.status is Status.MITIGATED:
             updated = msgspec.structs.replace(updated, status=Status.TRIGGERED, mitigated_at=None)
-            events.append(await self._event(conn, existing.id, now, "retriggered", actor, details))
-        await repo.update(conn, updated)
-        change = IncidentChange(incident=updated, previous=existing, events=tuple(events), actor=actor)
-        await self._publish(conn, change)
-        return change
+            events.append(("retriggered", details))
+        await repo.update(tx.conn, updated)
+        return await self._apply(tx, existing, updated, events, actor, now)
 
-    async def _locked(self, conn: asyncpg.Connection, incident_id: int) -> Incident:
-        incident = await repo.lock(conn, incident_id)
+    async def lock_in(self, tx: IncidentTransaction, incident_id: int) -> Incident:
+        """Lock one incident for the rest of the caller's transaction; IncidentNotFound if there is none."""
+        incident = await repo.lock(tx.conn, incident_id)
         if incident is None:
             raise IncidentNotFound(incident_id)
         return incident
+
+    async def find_locked_in(self, tx: IncidentTransaction, incident_id: int) -> Incident | None:
+        """Lock one incident for the rest of the caller's transaction, if it still exists."""
+        return await repo.lock(tx.conn, incident_id)
+
+    async def lock_open_in(self, tx: IncidentTransaction, dedup_key: str) -> Incident | None:
+        """Lock the open incident holding this dedup key, if there is one."""
+        return await repo.lock_open_by_dedup_key(tx.conn, dedup_key)
+
+    async def lock_open_many_in(
+        self, tx: IncidentTransaction, dedup_keys: Sequence[str]
+    ) -> dict[str, Incident]:
+        """Lock the open incidents holding these dedup keys, by key, in one lock order across replicas."""
+        return await repo.lock_open_by_dedup_keys(tx.conn, dedup_keys)
+
+    async def lock_free_in(self, tx: IncidentTransaction, ids: Sequence[int]) -> dict[int, Incident]:
+        """Lock those of these incidents nobody else is changing now, skipping (not waiting for) the rest."""
+        return await repo.lock_free(tx.conn, ids)
+
+    async def find_in(self, tx: IncidentTransaction, incident_id: int) -> Incident | None:
+        return await repo.get(tx.conn, incident_id)
+
+    async def timeline_in(self, tx: IncidentTransaction, incident_id: int) -> list[TimelineEvent]:
+        return await repo.timeline(tx.conn, incident_id)
 
     async def act(
         self,
@@ -252,14 +268,13 @@ class IncidentService:
         details: dict[str, Any] | None = None,
     ) -> Incident:
         """Apply a lifecycle action; an invalid one raises InvalidTransition and writes nothing."""
-        async with self._db.transaction() as conn:
-            change = await self.act_in(conn, incident_id, action, actor, note=note, details=details)
-        self._committed(change)
+        async with self.transaction() as tx:
+            change = await self.act_in(tx, incident_id, action, actor, note=note, details=details)
         return change.incident
 
     async def act_in(
         self,
-        conn: asyncpg.Connection,
+        tx: IncidentTransaction,
         incident_id: int,
         action: Action,
         actor: Actor,
@@ -267,8 +282,8 @@ class IncidentService:
         note: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> IncidentChange:
-        """`act` inside the caller's transaction; pass the result to `committed` after the commit."""
-        current = await self._locked(conn, incident_id)
+        """`act` inside the caller's transaction."""
+        current = await self.lock_in(tx, incident_id)
         target = next_status(action, current.status)
         now = self._clock()
         updated = msgspec.structs.replace(current, status=target, updated_at=now)
@@ -285,8 +300,8 @@ class IncidentService:
                 updated, acknowledged_at=None, mitigated_at=None, resolved_at=None
             )
         try:
-            async with conn.transaction():
-                await repo.update(conn, updated)
+            async with tx.conn.transaction():
+                await repo.update(tx.conn, updated)
         except asyncpg.UniqueViolationError:
             raise Conflict(
                 f"cannot reopen {current.human_id}: another open incident already holds its dedup key"
@@ -294,10 +309,7 @@ class IncidentService:
         data: dict[str, Any] = {"from": current.status.value, "to": target.value, **(details or {})}
         if note:
             data["note"] = note
-        event = await self._event(conn, incident_id, now, ACTION_EVENT[action], actor, data)
-        change = IncidentChange(incident=updated, previous=current, events=(event,), actor=actor)
-        await self._publish(conn, change)
-        return change
+        return await self._apply(tx, current, updated, [(ACTION_EVENT[action], data)], actor, now)
 
     async def change_severity(
         self,
@@ -308,8 +320,8 @@ class IncidentService:
         reason: str | None = None,
         details: dict[str, Any] | None = None,
     ) -> Incident:
-        async with self._db.transaction() as conn:
-            current = await self._locked(conn, incident_id)
+        async with self.transaction() as tx:
+            current = await self.lock_in(tx, incident_id)
             kind = severity_change_kind(current.severity, severity)
             if kind is None:
                 raise Conflict(f"{current.human_id} is already {severity.label}")
@@ -317,53 +329,37 @@ class IncidentService:
                 raise Conflict(f"{current.human_id} is resolved; reopen it before changing its severity")
             now = self._clock()
             updated = msgspec.structs.replace(current, severity=severity, updated_at=now)
+            await repo.update(tx.conn, updated)
             data: dict[str, Any] = {"from": current.severity.label, "to": severity.label, **(details or {})}
             if reason:
                 data["reason"] = reason
-            change = await self._changed(conn, current, updated, kind, actor, data)
-        self._committed(change)
+            await self._apply(tx, current, updated, [(kind, data)], actor, now)
         return updated
 
     async def retitle_in(
-        self, conn: asyncpg.Connection, incident_id: int, title: str, actor: Actor
+        self, tx: IncidentTransaction, incident_id: int, title: str, actor: Actor
     ) -> IncidentChange | None:
         """Rename an incident the rules opened (a person's own title is never replaced); None when the
         title is already that or a person opened it."""
-        current = await self._locked(conn, incident_id)
+        current = await self.lock_in(tx, incident_id)
         if current.title == title or current.source != actor.source or not current.status.is_open:
             return None
         now = self._clock()
         updated = msgspec.structs.replace(current, title=title, updated_at=now)
-        return await self._changed(
-            conn, current, updated, "retitled", actor, {"from": current.title, "to": title}
-        )
-
-    async def _changed(
-        self,
-        conn: asyncpg.Connection,
-        current: Incident,
-        updated: Incident,
-        kind: str,
-        actor: Actor,
-        data: dict[str, Any],
-    ) -> IncidentChange:
-        """Store a field change with its one timeline event and tell the observers."""
-        await repo.update(conn, updated)
-        event = await self._event(conn, current.id, updated.updated_at, kind, actor, data)
-        change = IncidentChange(incident=updated, previous=current, events=(event,), actor=actor)
-        await self._publish(conn, change)
-        return change
+        await repo.update(tx.conn, updated)
+        data = {"from": current.title, "to": title}
+        return await self._apply(tx, current, updated, [("retitled", data)], actor, now)
 
     async def assign(self, incident_id: int, assignee: str, actor: Actor) -> Incident:
-        async with self._db.transaction() as conn:
-            current = await self._locked(conn, incident_id)
+        async with self.transaction() as tx:
+            current = await self.lock_in(tx, incident_id)
             if current.assignee == assignee:
                 raise Conflict(f"{current.human_id} is already assigned to {assignee}")
             now = self._clock()
             updated = msgspec.structs.replace(current, assignee=assignee, updated_at=now)
+            await repo.update(tx.conn, updated)
             data = {"from": current.assignee, "to": assignee}
-            change = await self._changed(conn, current, updated, "assigned", actor, data)
-        self._committed(change)
+            await self._apply(tx, current, updated, [("assigned", data)], actor, now)
         return updated
 
     async def add_note(self, incident_id: int, text: str, actor: Actor) -> TimelineEvent:
@@ -373,25 +369,31 @@ class IncidentService:
         self, incident_id: int, kind: str, actor: Actor, data: dict[str, Any] | None = None
     ) -> TimelineEvent:
         """Append a timeline event that changes no field (a note, a delivery receipt, an alert value)."""
-        async with self._db.transaction() as conn:
-            current = await self._locked(conn, incident_id)
-            return await self.record_in(conn, current, kind, actor, data)
+        async with self.transaction() as tx:
+            current = await self.lock_in(tx, incident_id)
+            change = await self.record_in(tx, current, kind, actor, data)
+        return change.events[0]
 
     async def record_in(
         self,
-        conn: asyncpg.Connection,
+        tx: IncidentTransaction,
         incident: Incident,
         kind: str,
         actor: Actor,
         data: dict[str, Any] | None = None,
-    ) -> TimelineEvent:
+    ) -> IncidentChange:
         """Same as `record`, inside a transaction the caller already holds (workers use this)."""
         now = self._clock()
-        event = await self._event(conn, incident.id, now, kind, actor, dict(data or {}))
-        await conn.execute("UPDATE incidents SET updated_at = $2 WHERE id = $1", incident.id, now)
-        change = IncidentChange(incident=incident, previous=incident, events=(event,), actor=actor)
-        await self._publish(conn, change)
-        return event
+        await repo.touch(tx.conn, incident.id, now)
+        return await self._apply(tx, incident, incident, [(kind, dict(data or {}))], actor, now)
+
+    async def open_counts(self) -> dict[Severity, int]:
+        async with self._db.connection() as conn:
+            return await repo.open_counts_by_severity(conn)
+
+    async def find(self, incident_id: int) -> Incident | None:
+        async with self._db.connection() as conn:
+            return await repo.get(conn, incident_id)
 
     async def get(self, incident_id: int) -> tuple[Incident, list[TimelineEvent]]:
         async with self._db.connection() as conn:
@@ -418,3 +420,6 @@ class IncidentService:
                 before_id=before_id,
                 limit=limit,
             )
+
+
+INCIDENTS: Key[IncidentService] = Key("incidents")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -89,9 +90,41 @@ async def lock_open_by_dedup_key(conn: asyncpg.Connection, dedup_key: str) -> In
     return incident_from_row(row) if row else None
 
 
+async def lock_open_by_dedup_keys(conn: asyncpg.Connection, keys: Sequence[str]) -> dict[str, Incident]:
+    """In key order, so batches locking overlapping keys on several replicas cannot deadlock."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM incidents WHERE dedup_key = ANY($1::text[]) AND status <> 'resolved'"
+        " ORDER BY dedup_key FOR UPDATE",
+        list(keys),
+    )
+    return {r["dedup_key"]: incident_from_row(r) for r in rows}
+
+
 async def lock(conn: asyncpg.Connection, incident_id: int) -> Incident | None:
     row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM incidents WHERE id = $1 FOR UPDATE", incident_id)
     return incident_from_row(row) if row else None
+
+
+async def lock_free(conn: asyncpg.Connection, ids: Sequence[int]) -> dict[int, Incident]:
+    """Lock the incidents nobody else is changing; the rest are left to the caller's next round.
+
+    Skipping (not waiting) is what keeps the escalation worker deadlock-free: incident
+    changes lock the incident first and then its steps, while the worker holds steps first.
+    """
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM incidents WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE SKIP LOCKED",
+        list(ids),
+    )
+    return {r["id"]: incident_from_row(r) for r in rows}
+
+
+async def fresh_dedup_key(conn: asyncpg.Connection) -> str:
+    token: str = await conn.fetchval("SELECT md5(random()::text || clock_timestamp()::text)")
+    return f"manual-{token[:16]}"
+
+
+async def touch(conn: asyncpg.Connection, incident_id: int, at: datetime) -> None:
+    await conn.execute("UPDATE incidents SET updated_at = $2 WHERE id = $1", incident_id, at)
 
 
 async def get(conn: asyncpg.Connection, incident_id: int) -> Incident | None:

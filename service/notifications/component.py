@@ -5,20 +5,28 @@ Wiring (service/app.py default_components): `from service.notifications.componen
 
 from __future__ import annotations
 
-import os
+import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from service.components import Component, Context
 from service.config.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
+from service.config.notification_policy_files import load_notification_policy
+from service.domain.notification_policy import DeliveryPolicy, NotificationPolicy
+from service.domain.severity import Severity
 from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
-from service.notifications.channels.pagerduty.webhooks import pagerduty_webhook
+from service.notifications.channels.pagerduty.webhooks import WEBHOOK_SECRETS, pagerduty_webhook
 from service.notifications.channels.slack.delivery import SlackDelivery
-from service.notifications.channels.slack.directory import SlackDirectory, SlackLookup, policy_names
+from service.notifications.channels.slack.directory import (
+    SLACK_DIRECTORY,
+    SlackDirectory,
+    SlackLookup,
+    policy_names,
+)
 from service.notifications.intents import IntentWriter
-from service.notifications.policy import DeliveryPolicy, NotificationPolicy, load_notification_policy
-from service.notifications.routes import NotificationController, trail_contributor
-from service.notifications.sender import Sender
+from service.notifications.routes import NOTIFICATIONS_CLOCK, NotificationController, trail_contributor
+from service.notifications.sender import SENDER, Sender
+from service.notifications.silence_announcer import announce
 from service.supervisor import Worker
 
 
@@ -26,7 +34,7 @@ from service.supervisor import Worker
 class NotificationOptions:
     """Knobs not (yet) in Settings; tests shrink the timings, production keeps the defaults."""
 
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    env: Mapping[str, str] | None = None  # None: the environment Settings was decoded from
     concurrency: int = 4
     poll_interval: float = 1.0
     delivery: DeliveryPolicy | None = None  # overrides the policy file's `delivery` section
@@ -38,7 +46,7 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
     def build_with(context: Context) -> Component:
         settings = context.settings
         policy = options.policy or load_notification_policy(settings.policies / "notifications.yaml")
-        env = dict(options.env)
+        env = dict(settings.environment if options.env is None else options.env)
         if settings.pagerduty_routing_key:
             env["PAGERDUTY_ROUTING_KEY"] = settings.pagerduty_routing_key
         pagerduty = PagerDutyDelivery(policy, env, settings.pagerduty_events_url)
@@ -46,10 +54,9 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
         # one more is the LISTEN connection. Sized so that the sender never waits for itself.
         sender_db = context.own_pool("incidentd-sender", 2 * options.concurrency + 1)
         slack = SlackDelivery(settings.slack_bot_token, settings.slack_api_url, sender_db)
-        context.incidents.add_observer(IntentWriter(policy, settings.public_url))
         # The escalation capability refuses a broken policy at start-up; here it only supplies names.
         escalation, _ = load_escalation_policy(
-            settings.escalation_policy or settings.rules_dir / DEFAULT_ESCALATION_POLICY
+            settings.escalation_policy or settings.policies / DEFAULT_ESCALATION_POLICY
         )
         names = policy_names(escalation) if escalation is not None else []
         lookup = SlackLookup(settings.slack_bot_token, settings.slack_api_url)
@@ -69,7 +76,12 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             concurrency=options.concurrency,
             poll_interval=options.poll_interval,
         )
-        context.incidents.add_after_commit(lambda _change: sender.wake())
+
+        # Every channel that hears about the least severe incidents hears about silences.
+        silence_channels = policy.slack_channels(Severity.P3)
+
+        async def silence_notices(stop: asyncio.Event) -> None:
+            await announce(stop, context.db, context.clock, silence_channels)
 
         async def shutdown() -> None:
             pagerduty.close()
@@ -83,14 +95,18 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             workers=[
                 Worker("notification-sender", sender.run, stall_after=60.0),
                 Worker("slack-directory", directory.run, stall_after=None),
+                *([Worker("silence-notices", silence_notices, stall_after=None)] if silence_channels else []),
             ],
             routes=[NotificationController, pagerduty_webhook],
-            detail_contributors=[trail_contributor(context.db)],
-            state={
-                "notification_sender": sender,
-                "notifications_clock": context.clock,
-                "slack_directory": directory,
-            },
+            detail_contributors={"notifications": trail_contributor(context.db)},
+            provides=[
+                SENDER.given(sender),
+                NOTIFICATIONS_CLOCK.given(context.clock),
+                WEBHOOK_SECRETS.given(settings.pagerduty_webhook_secrets),
+                SLACK_DIRECTORY.given(directory),
+            ],
+            observers=[IntentWriter(policy, settings.public_url, context.incidents)],
+            after_commit=[lambda _change: sender.wake()],
             on_shutdown=[shutdown],
             metrics_readers=[sender.update_gauges],
         )

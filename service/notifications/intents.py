@@ -1,7 +1,7 @@
 """Turning incident changes into outbox intents, inside the incident's own transaction.
 
-Every outbound message is derived here from timeline events (the contract in
-CONVENTIONS.md), so escalation, Slack commands and webhooks never write
+Every outbound message is derived here from timeline events (the event kinds are the
+contract), so escalation, Slack commands and webhooks never write
 outbox rows themselves, and a message exists if and only if its cause committed.
 """
 
@@ -11,20 +11,22 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
-
-from service.domain.incidents import Incident, TimelineEvent
-from service.incidents import store as incident_repo
-from service.incidents.service import IncidentChange
-from service.notifications import messages
+from service.domain.incidents import Actor, Incident, TimelineEvent
+from service.domain.links import message_link
+from service.domain.notification_policy import NotificationPolicy
+from service.incidents.service import IncidentChange, IncidentService, IncidentTransaction
+from service.notifications import messages, store
+from service.notifications.channels.slack import store as slack_store
 from service.notifications.channels.slack.directory import mentions_for, workspace_url
-from service.notifications.channels.slack.text import TargetName, message_link
+from service.notifications.channels.slack.text import TargetName
 from service.notifications.outbox import enqueue
-from service.notifications.policy import NotificationPolicy
 from service.notifications.snapshots import snapshot
 
 # Our own receipts must never cause more messages (record_in publishes them to observers too).
-_SILENT = frozenset({"notification_sent", "notification_failed", "attached", "rca_reminder"})
+_SILENT = frozenset(
+    {"notification_sent", "notification_failed", "attached", "rca_reminder", "escalation_unmentioned"}
+)
+NOTIFICATIONS_ACTOR = Actor(name="notifications", source="system")
 _SLACK_UPDATE_KINDS = frozenset(
     {
         "acknowledged",
@@ -53,16 +55,17 @@ def _escalation_names(event: TimelineEvent) -> list[TargetName]:
 class IntentWriter:
     """The IncidentService observer; one instance per process, stateless between changes."""
 
-    def __init__(self, policy: NotificationPolicy, public_url: str) -> None:
+    def __init__(self, policy: NotificationPolicy, public_url: str, incidents: IncidentService) -> None:
         self._policy = policy
         self._public_url = public_url
+        self._incidents = incidents
 
-    async def __call__(self, conn: asyncpg.Connection, change: IncidentChange) -> None:
+    async def __call__(self, tx: IncidentTransaction, change: IncidentChange) -> None:
         kinds = {e.kind for e in change.events}
         if kinds <= _SILENT:
             return
         now = max(e.at for e in change.events)
-        planner = _Plan(self._policy, self._public_url, conn, change, now)
+        planner = _Plan(self._policy, self._public_url, self._incidents, tx, change, now)
         await planner.pagerduty()
         await planner.slack()
         await planner.warn_unmentioned()
@@ -73,13 +76,16 @@ class _Plan:
         self,
         policy: NotificationPolicy,
         public_url: str,
-        conn: asyncpg.Connection,
+        incidents: IncidentService,
+        tx: IncidentTransaction,
         change: IncidentChange,
         now: datetime,
     ) -> None:
         self.policy = policy
         self.public_url = public_url
-        self.conn = conn
+        self.incidents = incidents
+        self.tx = tx
+        self.conn = tx.conn
         self.change = change
         self.incident: Incident = change.incident
         self.now = now
@@ -87,31 +93,20 @@ class _Plan:
 
     async def snap(self) -> dict[str, Any]:
         if self._snap is None:
-            events = await incident_repo.timeline(self.conn, self.incident.id)
+            events = await self.incidents.timeline_in(self.tx, self.incident.id)
             self._snap = snapshot(self.incident, events, self.public_url)
             self._snap["slack_url"] = await self._slack_thread()
         return self._snap
 
     async def _slack_thread(self) -> str | None:
         """The permalink of the incident's first Slack message, once Slack has it (for PagerDuty)."""
-        row = await self.conn.fetchrow(
-            "SELECT channel_id, ts FROM slack_messages WHERE incident_id = $1 AND NOT summary"
-            " ORDER BY created_at LIMIT 1",
-            self.incident.id,
-        )
+        row = await slack_store.first_message(self.conn, self.incident.id)
         if row is None:
             return None
         return message_link(await workspace_url(self.conn), row["channel_id"], row["ts"]) or None
 
     async def _targets(self, channel: str, kind: str) -> list[str]:
-        rows = await self.conn.fetch(
-            "SELECT DISTINCT target FROM notification_outbox WHERE incident_id = $1 AND channel = $2"
-            " AND kind = $3 ORDER BY target",
-            self.incident.id,
-            channel,
-            kind,
-        )
-        return [r["target"] for r in rows]
+        return await store.targets_of(self.conn, self.incident.id, channel, kind)
 
     async def _enqueue(self, channel: str, kind: str, target: str, payload: dict[str, Any]) -> None:
         await enqueue(
@@ -129,13 +124,7 @@ class _Plan:
         body = messages.pagerduty_trigger(await self.snap(), dedup, self.incident.severity)
         for ref in dict.fromkeys(refs):
             await self._enqueue("pagerduty", "trigger", ref, body)
-        await self.conn.execute(
-            "INSERT INTO pagerduty_dedup_keys (dedup_key, incident_id, created_at) VALUES ($1, $2, $3)"
-            " ON CONFLICT DO NOTHING",
-            dedup,
-            self.incident.id,
-            self.now,
-        )
+        await store.remember_dedup_key(self.conn, dedup, self.incident.id, self.now)
 
     async def pagerduty(self) -> None:
         """Trigger, acknowledge and resolve follow the incident; what PagerDuty told us is not echoed."""
@@ -201,10 +190,8 @@ class _Plan:
             await self._enqueue("slack", "update", channel, payload)
 
     async def warn_unmentioned(self) -> None:
-        """An escalation that could not mention someone says so on the timeline, never silently.
-
-        Written straight to the timeline (not through IncidentService) so it causes no messages itself.
-        """
+        """An escalation that could not mention someone says so on the timeline, never silently
+        (a kind of our own in _SILENT, so it causes no messages itself)."""
         for event in self.change.events:
             names = _escalation_names(event)
             if not names:
@@ -212,14 +199,9 @@ class _Plan:
             known = await mentions_for(self.conn, names)
             missing = [f"{kind} {name}" for kind, name in names if (kind, name) not in known]
             if missing:
-                await incident_repo.append_event(
-                    self.conn,
-                    incident_id=self.incident.id,
-                    at=self.now,
-                    kind="escalation_unmentioned",
-                    actor="notifications",
-                    source="system",
-                    data={"level": event.data.get("level"), "names": missing},
+                data = {"level": event.data.get("level"), "names": missing}
+                await self.incidents.record_in(
+                    self.tx, self.incident, "escalation_unmentioned", NOTIFICATIONS_ACTOR, data
                 )
 
     async def _post(self, channel: str) -> None:
@@ -227,12 +209,7 @@ class _Plan:
         limit = self.policy.storm_max_new
         if limit is not None:
             interval = self.policy.storm_interval
-            recent = await self.conn.fetchval(
-                "SELECT count(*) FROM notification_outbox WHERE channel = 'slack' AND kind = 'post'"
-                " AND target = $1 AND created_at > $2",
-                channel,
-                self.now - interval,
-            )
+            recent = await store.slack_posts_since(self.conn, channel, self.now - interval)
             if recent >= limit:
                 await self._coalesce(channel, payload, interval)
                 return

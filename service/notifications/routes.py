@@ -15,13 +15,17 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
-from service.adapters.postgres.database import Database
+from service.adapters.postgres.database import DATABASE, Database
 from service.clock import Clock
+from service.dependencies import Key
 from service.domain.incidents import Incident
 from service.http.auth import can_read, can_write
+from service.incidents.details import DetailContributor
 from service.incidents.service import Conflict
 from service.notifications import store
 from service.notifications.store import OutboxRow
+
+NOTIFICATIONS_CLOCK: Key[Clock] = Key("notifications_clock")
 
 STATUSES = ("pending", "held", "sent", "dead", "coalesced")
 
@@ -66,7 +70,7 @@ class NotificationController(Controller):
         """Newest first; filter by status (pending, held, sent, dead, coalesced) and incident."""
         if status is not None and status not in STATUSES:
             raise ValidationException(detail=f"status: unknown value {status!r}; use {', '.join(STATUSES)}")
-        db: Database = request.app.state.db
+        db = DATABASE.of(request)
         async with db.connection() as conn:
             rows = await store.search(
                 conn, status=status, incident_id=incident_id, before_id=before, limit=limit + 1
@@ -82,10 +86,10 @@ class NotificationController(Controller):
         self, request: Request[Any, Any, Any], notification_id: FromPath[int]
     ) -> NotificationView:
         """Send a dead letter again (after fixing what killed it); 409 unless it is dead."""
-        db: Database = request.app.state.db
-        clock: Clock = request.app.state.notifications_clock
         try:
-            row = await retry_dead_letter(db, clock, notification_id)
+            row = await retry_dead_letter(
+                DATABASE.of(request), NOTIFICATIONS_CLOCK.of(request), notification_id
+            )
         except LookupError as exc:
             raise NotFoundException(detail=str(exc)) from None
         return NotificationView.of(row)
@@ -109,13 +113,13 @@ async def retry_dead_letter(
     return row
 
 
-def trail_contributor(db: Database) -> Any:
-    """extras["notifications"] on an incident: where each message went and how it fared."""
+def trail_contributor(db: Database) -> DetailContributor:
+    """extras.notifications on an incident: where each message went and how it fared."""
 
-    async def contribute(incident: Incident) -> dict[str, Any]:
+    async def contribute(incident: Incident) -> list[dict[str, Any]]:
         async with db.connection() as conn:
             rows = await store.search(conn, status=None, incident_id=incident.id, before_id=None, limit=200)
-        trail = [
+        return [
             {
                 "id": r.id,
                 "channel": r.channel,
@@ -129,6 +133,5 @@ def trail_contributor(db: Database) -> Any:
             }
             for r in reversed(rows)
         ]
-        return {"notifications": trail}
 
     return contribute

@@ -23,15 +23,15 @@ import structlog
 
 from service.adapters.postgres.database import Database, DatabaseUnavailable, is_closed
 from service.clock import Clock
+from service.dependencies import Key
 from service.domain.incidents import Actor
-from service.incidents import store as incident_repo
-from service.incidents.service import IncidentService
+from service.domain.notification_policy import DeliveryPolicy
+from service.incidents.service import IncidentService, IncidentTransaction
 from service.notifications import store
 from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
 from service.notifications.channels.slack.delivery import SlackDelivery
 from service.notifications.metrics import DELIVERY_LATENCY, OUTBOX_ROWS, SENDS
 from service.notifications.outcomes import DeliveryError, NotConfigured
-from service.notifications.policy import DeliveryPolicy
 from service.notifications.store import OutboxRow
 from service.supervisor import CANCEL_GRACE, progress, sleep_or_stop
 
@@ -171,7 +171,8 @@ class Sender:
         return done
 
     async def process_one(self) -> bool:
-        async with self._db.transaction() as conn:
+        async with self._incidents.transaction() as tx:
+            conn = tx.conn
             async with self._claim_lock:
                 now = self._clock()
                 head = await store.claim(conn, now, self._paused_keys())
@@ -182,13 +183,14 @@ class Sender:
             batch = [head]
             if head.channel == "slack" and head.kind in {"post", "update"}:
                 batch += await store.claim_followers(conn, head, now)
-            await self._attempt(conn, head, batch)
+            await self._attempt(tx, head, batch)
         return True
 
-    async def _attempt(self, conn: asyncpg.Connection, head: OutboxRow, batch: list[OutboxRow]) -> None:
+    async def _attempt(self, tx: IncidentTransaction, head: OutboxRow, batch: list[OutboxRow]) -> None:
         now = self._clock()
+        conn = tx.conn
         try:
-            coalesced = await self._send(conn, head, batch)
+            coalesced = await self._send(tx, head, batch)
         except NotConfigured as exc:
             held = await store.hold_channel(
                 conn, head.channel, head.target if head.channel != "slack" else None, str(exc)
@@ -199,7 +201,7 @@ class Sender:
             )
             return
         except DeliveryError as exc:
-            await self._failed(conn, head, exc)
+            await self._failed(tx, head, exc)
             return
         done = self._clock()
         await store.mark(conn, [r.id for r in batch], "sent", done)
@@ -222,14 +224,15 @@ class Sender:
             latency_s=round((done - now).total_seconds(), 3),
         )
 
-    async def _send(self, conn: asyncpg.Connection, head: OutboxRow, batch: list[OutboxRow]) -> list[int]:
+    async def _send(self, tx: IncidentTransaction, head: OutboxRow, batch: list[OutboxRow]) -> list[int]:
         """Deliver; returns ids of other rows this send stood for (storm members)."""
         now = self._clock()
+        conn = tx.conn
         maybe_sent = await self._note_attempt(conn, head, now)
         if head.channel == "pagerduty":
             await self._pd.send(head.kind, head.target, head.payload)
             if (head.channel, head.kind) in _RECEIPT_KINDS:
-                await self._receipt(conn, head, "notification_sent", {})
+                await self._receipt(tx, head, "notification_sent", {})
             return []
         if head.kind == "notice":
             await self._slack.post_notice(head.target, head.payload)
@@ -256,7 +259,7 @@ class Sender:
             now=now,
         )
         if result == "posted":
-            await self._receipt(conn, head, "notification_sent", {})
+            await self._receipt(tx, head, "notification_sent", {})
         return []
 
     async def _note_attempt(self, conn: asyncpg.Connection, head: OutboxRow, now: datetime) -> bool:
@@ -278,8 +281,9 @@ class Sender:
             )
         return maybe_sent
 
-    async def _failed(self, conn: asyncpg.Connection, head: OutboxRow, exc: DeliveryError) -> None:
+    async def _failed(self, tx: IncidentTransaction, head: OutboxRow, exc: DeliveryError) -> None:
         now = self._clock()
+        conn = tx.conn
         attempts = head.attempts + 1
         too_old = now - head.created_at >= self._delivery.max_age
         if exc.retry and attempts < self._delivery.max_attempts and not too_old:
@@ -313,18 +317,21 @@ class Sender:
             error=str(exc),
             attempts=attempts,
         )
-        await self._receipt(conn, head, "notification_failed", {"error": str(exc)})
+        await self._receipt(tx, head, "notification_failed", {"error": str(exc)})
 
     async def _receipt(
-        self, conn: asyncpg.Connection, row: OutboxRow, kind: str, extra: dict[str, object]
+        self, tx: IncidentTransaction, row: OutboxRow, kind: str, extra: dict[str, object]
     ) -> None:
         if row.incident_id is None:
             return
-        incident = await incident_repo.get(conn, row.incident_id)
+        incident = await self._incidents.find_in(tx, row.incident_id)
         if incident is None:
             return
         data = {"channel": row.channel, "kind": row.kind, "target": row.target, "outbox_id": row.id, **extra}
-        await self._incidents.record_in(conn, incident, kind, SYSTEM, data)
+        await self._incidents.record_in(tx, incident, kind, SYSTEM, data)
+
+
+SENDER: Key[Sender] = Key("notification_sender")
 
 
 def _setter(event: asyncio.Event) -> Callable[[object], None]:

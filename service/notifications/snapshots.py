@@ -12,7 +12,8 @@ from typing import Any
 
 from service.domain.incident_alerts import AlertReading, readings, worst
 from service.domain.incidents import Incident, TimelineEvent, incident_page_url
-from service.notifications.channels.slack.text import is_url, one_line
+from service.domain.links import is_url
+from service.notifications.channels.slack.text import one_line
 
 # Labels that name the thing that breached, best first (PagerDuty's `source`).
 _SOURCE_LABELS = ("instance", "host", "hostname", "pod", "node", "database", "service")

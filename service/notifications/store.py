@@ -238,6 +238,46 @@ async def counts(conn: asyncpg.Connection) -> dict[str, int]:
     return {r["status"]: int(r["n"]) for r in rows}
 
 
+async def targets_of(conn: asyncpg.Connection, incident_id: int, channel: str, kind: str) -> list[str]:
+    """Every target an incident's intents of this kind went to (whatever their state)."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT target FROM notification_outbox WHERE incident_id = $1 AND channel = $2"
+        " AND kind = $3 ORDER BY target",
+        incident_id,
+        channel,
+        kind,
+    )
+    return [r["target"] for r in rows]
+
+
+async def slack_posts_since(conn: asyncpg.Connection, channel: str, since: datetime) -> int:
+    count: int = await conn.fetchval(
+        "SELECT count(*) FROM notification_outbox WHERE channel = 'slack' AND kind = 'post'"
+        " AND target = $1 AND created_at > $2",
+        channel,
+        since,
+    )
+    return count
+
+
+async def remember_dedup_key(
+    conn: asyncpg.Connection, dedup_key: str, incident_id: int, at: datetime
+) -> None:
+    """Which incident a PagerDuty dedup key stood for, so PagerDuty's webhooks find their way back."""
+    await conn.execute(
+        "INSERT INTO pagerduty_dedup_keys (dedup_key, incident_id, created_at) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING",
+        dedup_key,
+        incident_id,
+        at,
+    )
+
+
+async def incidents_for_dedup_key(conn: asyncpg.Connection, dedup_key: str) -> list[int]:
+    rows = await conn.fetch("SELECT incident_id FROM pagerduty_dedup_keys WHERE dedup_key = $1", dedup_key)
+    return [r["incident_id"] for r in rows]
+
+
 async def postpone_storm_members(conn: asyncpg.Connection, storm_key: str, at: datetime) -> None:
     """Keep a summary's members waiting for its retry instead of flooding the channel one by one."""
     await conn.execute(

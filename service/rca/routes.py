@@ -1,6 +1,6 @@
 """RCA documents over HTTP, under /api/v1/incidents/{id}/rca.
 
-Thin: validate, call RcaService (found in app.state.rca), shape the answer.
+Thin: validate, call RcaService, shape the answer.
 Reads need the read right and writes the write right, with the same guards as
 the incidents API. The HTML in responses is always sanitised; the Markdown is
 returned as stored.
@@ -22,19 +22,20 @@ from litestar.types import ExceptionHandlersMap
 from service.domain.incidents import Actor
 from service.domain.rca_markdown import MAX_DOCUMENT_CHARS
 from service.http.auth import STATE_KEY, api_actor, can_read, can_write
+from service.http.errors import error_response, not_found
 from service.rca.markdown_html import markdown_to_safe_html
 from service.rca.service import (
+    RCA,
     ChartNotFound,
     InvalidDocument,
-    RcaDocument,
     RcaNotFound,
     RcaService,
-    RcaVersionInfo,
     RcaVersionNotFound,
     RcaWrite,
     StaleVersion,
     chart_path,
 )
+from service.rca.store import RcaDocument, RcaVersionInfo
 from service.rca.templates import TemplateError
 
 log = structlog.get_logger(__name__)
@@ -112,42 +113,33 @@ class VersionList(msgspec.Struct):
 
 
 def _service(request: AnyRequest) -> RcaService:
-    service: RcaService = request.app.state.rca
-    return service
+    return RCA.of(request)
 
 
 def _written(result: RcaWrite) -> RcaView:
     return RcaView.of(result.document, new_version=result.new_version)
 
 
-def _error(status: int, message: str, **extra: object) -> Response[dict[str, object]]:
-    return Response({"status_code": status, "detail": message, **extra}, status_code=status)
-
-
-def _not_found(_: AnyRequest, exc: Exception) -> Response[dict[str, object]]:
-    return _error(404, str(exc))
-
-
 def _stale(_: AnyRequest, exc: Exception) -> Response[dict[str, object]]:
     assert isinstance(exc, StaleVersion)
-    return _error(409, str(exc), current_version=exc.current_version, base_version=exc.base_version)
+    return error_response(409, str(exc), current_version=exc.current_version, base_version=exc.base_version)
 
 
 def _invalid(_: AnyRequest, exc: Exception) -> Response[dict[str, object]]:
-    return _error(400, str(exc))
+    return error_response(400, str(exc))
 
 
 def _template(_: AnyRequest, exc: Exception) -> Response[dict[str, object]]:
     """A broken template is the operator's to fix; say exactly where, and that nothing was stored."""
     assert isinstance(exc, TemplateError)
     log.error("rca_template_error", template=exc.template, line=exc.line)
-    return _error(500, f"{exc}; no RCA version was stored", template=exc.template, line=exc.line)
+    return error_response(500, f"{exc}; no RCA version was stored", template=exc.template, line=exc.line)
 
 
 RCA_EXCEPTION_HANDLERS: ExceptionHandlersMap = {
-    RcaNotFound: _not_found,
-    RcaVersionNotFound: _not_found,
-    ChartNotFound: _not_found,
+    RcaNotFound: not_found,
+    RcaVersionNotFound: not_found,
+    ChartNotFound: not_found,
     StaleVersion: _stale,
     InvalidDocument: _invalid,
     TemplateError: _template,

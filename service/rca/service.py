@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from datetime import datetime
 from pathlib import Path
 
 import asyncpg
@@ -21,14 +20,17 @@ import structlog
 
 from service.adapters.postgres.database import Database
 from service.clock import Clock
+from service.dependencies import Key
 from service.domain.charts import render_line_chart
 from service.domain.incidents import Actor, format_human_id, incident_page_url
+from service.domain.links import message_link
 from service.domain.rca import RcaFacts, build_facts, facts_context
 from service.domain.rca_markdown import document_problem, merge, unified_diff
 from service.domain.rca_review import SlackThread
 from service.domain.rca_templates import TemplatePolicy
 from service.incidents.service import IncidentService
-from service.notifications.channels.slack.text import message_link
+from service.rca import store
+from service.rca.store import RcaDocument, RcaVersionInfo
 from service.rca.templates import MarkdownTemplates
 
 log = structlog.get_logger(__name__)
@@ -80,58 +82,11 @@ class StaleVersion(Exception):
         self.base_version = base
 
 
-class RcaDocument(msgspec.Struct, frozen=True, kw_only=True):
-    incident_id: int
-    human_id: str
-    version: int
-    markdown: str
-    author: str
-    author_source: str
-    reason: str
-    template: str
-    created_at: datetime
-    updated_at: datetime
-    has_chart: bool
-
-
-class RcaVersionInfo(msgspec.Struct, frozen=True, kw_only=True):
-    version: int
-    author: str
-    author_source: str
-    reason: str
-    created_at: datetime
-    characters: int
-
-
 class RcaWrite(msgspec.Struct, frozen=True):
     """A document and whether this call stored a new version of it."""
 
     document: RcaDocument
     new_version: bool
-
-
-_DOCUMENT_SQL = """
-SELECT d.incident_id, d.current_version AS version, d.template, d.created_at, v.markdown, v.author,
-       v.author_source, v.reason, v.created_at AS updated_at, v.chart_svg IS NOT NULL AS has_chart
-FROM rca_documents d JOIN rca_versions v ON v.incident_id = d.incident_id AND v.version = d.current_version
-WHERE d.incident_id = $1
-"""
-
-
-def _document(row: asyncpg.Record) -> RcaDocument:
-    return RcaDocument(
-        incident_id=row["incident_id"],
-        human_id=format_human_id(row["incident_id"]),
-        version=row["version"],
-        markdown=row["markdown"],
-        author=row["author"],
-        author_source=row["author_source"],
-        reason=row["reason"],
-        template=row["template"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        has_chart=row["has_chart"],
-    )
 
 
 class RcaService:
@@ -163,11 +118,8 @@ class RcaService:
     async def _render(self, incident_id: int, template: str | None) -> tuple[str, str, str | None]:
         incident, events = await self._incidents.get(incident_id)
         name = template or self._policy.choose(incident)
-        rows = await self._db.fetch(
-            "SELECT channel, channel_id, ts, (SELECT label FROM slack_directory WHERE kind = 'workspace')"
-            " AS workspace FROM slack_messages WHERE incident_id = $1 ORDER BY created_at",
-            incident_id,
-        )
+        async with self._db.connection() as conn:
+            rows = await store.slack_messages(conn, incident_id)
         threads = [
             SlackThread(r["channel"], message_link(r["workspace"] or "", r["channel_id"], r["ts"]))
             for r in rows
@@ -183,66 +135,30 @@ class RcaService:
         markdown = self._templates.render(name, facts_context(facts))
         return name, markdown, render_line_chart(facts.chart)
 
-    async def _insert_version(
-        self,
-        conn: asyncpg.Connection,
-        incident_id: int,
-        *,
-        version: int,
-        markdown: str,
-        actor: Actor,
-        reason: str,
-        chart_svg: str | None,
-    ) -> None:
-        now = self._clock()
-        await conn.execute(
-            "INSERT INTO rca_versions (incident_id, version, markdown, author, author_source, reason,"
-            " created_at, chart_svg) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            incident_id, version, markdown, actor.name, actor.source, reason, now, chart_svg,
-        )  # fmt: skip
-        await conn.execute(
-            "UPDATE rca_documents SET current_version = $2 WHERE incident_id = $1", incident_id, version
-        )
-
     async def _lock(self, conn: asyncpg.Connection, incident_id: int) -> asyncpg.Record:
-        """Lock the document row, then read its current version.
-
-        Two statements on purpose: with a join under FOR UPDATE, a waiter re-checks the updated
-        document row against the version row of its old snapshot, finds no match and sees no row.
-        """
-        version = await conn.fetchval(
-            "SELECT current_version FROM rca_documents WHERE incident_id = $1 FOR UPDATE", incident_id
-        )
-        if version is None:
+        current = await store.lock_current(conn, incident_id)
+        if current is None:
             raise RcaNotFound(incident_id)
-        row: asyncpg.Record = await conn.fetchrow(
-            "SELECT version AS current_version, markdown, chart_svg FROM rca_versions"
-            " WHERE incident_id = $1 AND version = $2",
-            incident_id,
-            version,
-        )
-        return row
+        return current
 
     async def get(self, incident_id: int) -> RcaDocument:
-        row = await self._db.fetchrow(_DOCUMENT_SQL, incident_id)
-        if row is None:
+        async with self._db.connection() as conn:
+            document = await store.document(conn, incident_id)
+        if document is None:
             raise RcaNotFound(incident_id)
-        return _document(row)
+        return document
 
     async def generate(self, incident_id: int, actor: Actor) -> RcaWrite:
         """Create version 1, or return the existing document untouched (new_version=False)."""
-        existing = await self._db.fetchrow(_DOCUMENT_SQL, incident_id)
+        async with self._db.connection() as conn:
+            existing = await store.document(conn, incident_id)
         if existing is not None:
-            return RcaWrite(_document(existing), False)
+            return RcaWrite(existing, False)
         template, markdown, chart_svg = await self._render(incident_id, None)
         async with self._db.transaction() as conn:
-            inserted = await conn.fetchval(
-                "INSERT INTO rca_documents (incident_id, current_version, template, created_at)"
-                " VALUES ($1, 1, $2, $3) ON CONFLICT (incident_id) DO NOTHING RETURNING incident_id",
-                incident_id, template, self._clock(),
-            )  # fmt: skip
-            if inserted is not None:
-                await self._insert_version(
+            inserted = await store.insert_document(conn, incident_id, template, self._clock())
+            if inserted:
+                await store.insert_version(
                     conn,
                     incident_id,
                     version=1,
@@ -250,10 +166,11 @@ class RcaService:
                     actor=actor,
                     reason="generated",
                     chart_svg=chart_svg,
+                    at=self._clock(),
                 )
-        if inserted is not None:
+        if inserted:
             log.info("rca_generated", incident_id=incident_id, template=template, actor=str(actor))
-        return RcaWrite(await self.get(incident_id), inserted is not None)
+        return RcaWrite(await self.get(incident_id), inserted)
 
     async def save(self, incident_id: int, markdown: str, base_version: int, actor: Actor) -> RcaWrite:
         """Store an author's edit as a new version, unless someone saved since `base_version`."""
@@ -267,7 +184,7 @@ class RcaService:
                 raise StaleVersion(incident_id, version, base_version)
             changed = markdown != current["markdown"]
             if changed:
-                await self._insert_version(
+                await store.insert_version(
                     conn,
                     incident_id,
                     version=version + 1,
@@ -275,6 +192,7 @@ class RcaService:
                     actor=actor,
                     reason="edited",
                     chart_svg=current["chart_svg"],
+                    at=self._clock(),
                 )
         if changed:
             log.info("rca_edited", incident_id=incident_id, version=version + 1, actor=str(actor))
@@ -282,9 +200,8 @@ class RcaService:
 
     async def regenerate(self, incident_id: int, actor: Actor) -> RcaWrite:
         """Refresh the machine sections from the timeline; human text is kept byte for byte."""
-        template = await self._db.fetchval(
-            "SELECT template FROM rca_documents WHERE incident_id = $1", incident_id
-        )
+        async with self._db.connection() as conn:
+            template = await store.template_of(conn, incident_id)
         if template is None:
             raise RcaNotFound(incident_id)
         _, fresh, chart_svg = await self._render(incident_id, template)
@@ -294,7 +211,7 @@ class RcaService:
             changed = merged.text != current["markdown"] or chart_svg != current["chart_svg"]
             version: int = current["current_version"] + 1
             if changed:
-                await self._insert_version(
+                await store.insert_version(
                     conn,
                     incident_id,
                     version=version,
@@ -302,6 +219,7 @@ class RcaService:
                     actor=actor,
                     reason="regenerated",
                     chart_svg=chart_svg,
+                    at=self._clock(),
                 )
         if changed:
             log.info(
@@ -314,27 +232,19 @@ class RcaService:
         return RcaWrite(await self.get(incident_id), changed)
 
     async def versions(self, incident_id: int) -> list[RcaVersionInfo]:
-        rows = await self._db.fetch(
-            "SELECT version, author, author_source, reason, created_at, length(markdown) AS characters"
-            " FROM rca_versions WHERE incident_id = $1 ORDER BY version",
-            incident_id,
-        )
-        if not rows:
+        async with self._db.connection() as conn:
+            found = await store.versions(conn, incident_id)
+        if not found:
             raise RcaNotFound(incident_id)
-        return [RcaVersionInfo(**dict(row)) for row in rows]
+        return found
 
     async def version_text(self, incident_id: int, version: int) -> tuple[str, RcaVersionInfo]:
-        row = await self._db.fetchrow(
-            "SELECT version, author, author_source, reason, created_at, markdown,"
-            " length(markdown) AS characters FROM rca_versions WHERE incident_id = $1 AND version = $2",
-            incident_id,
-            version,
-        )
-        if row is None:
+        async with self._db.connection() as conn:
+            found = await store.version_text(conn, incident_id, version)
+        if found is None:
             await self.get(incident_id)  # RcaNotFound when there is no document at all
             raise RcaVersionNotFound(incident_id, version)
-        info = {key: row[key] for key in RcaVersionInfo.__struct_fields__}
-        return row["markdown"], RcaVersionInfo(**info)
+        return found
 
     async def diff(self, incident_id: int, from_version: int | None, to_version: int | None) -> str:
         """Unified diff between two versions; defaults compare the current version with the one before."""
@@ -353,11 +263,8 @@ class RcaService:
         return unified_diff(old, new, old_label=label(old_info), new_label=label(new_info))
 
     async def chart_svg(self, incident_id: int) -> str:
-        svg: str | None = await self._db.fetchval(
-            "SELECT v.chart_svg FROM rca_documents d JOIN rca_versions v"
-            " ON v.incident_id = d.incident_id AND v.version = d.current_version WHERE d.incident_id = $1",
-            incident_id,
-        )
+        async with self._db.connection() as conn:
+            svg = await store.current_chart(conn, incident_id)
         if svg is None:
             await self.get(incident_id)
             raise ChartNotFound(incident_id)
@@ -400,3 +307,6 @@ def _write_atomically(directory: Path, files: dict[str, str]) -> list[Path]:
             raise
         written.append(target)
     return written
+
+
+RCA: Key[RcaService] = Key("rca")

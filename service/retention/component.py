@@ -6,7 +6,7 @@ import os
 import socket
 
 from service.components import Component, Context
-from service.retention.job import STALL_AFTER, Retention
+from service.retention.job import RETENTION, STALL_AFTER, Retention
 from service.supervisor import Worker
 
 
@@ -16,5 +16,5 @@ def build(context: Context) -> Component:
     return Component(
         name="retention",
         workers=[Worker("retention", job.loop, stall_after=STALL_AFTER)],
-        state={"retention": job},
+        provides=[RETENTION.given(job)],
     )

@@ -15,7 +15,8 @@ import structlog
 
 from service.adapters.postgres.database import Database
 from service.clock import Clock
-from service.retention.policy import RetentionPolicy
+from service.dependencies import Key
+from service.domain.retention import RetentionPolicy
 from service.supervisor import progress, sleep_or_stop
 
 log = structlog.get_logger(__name__)
@@ -135,3 +136,6 @@ class Retention:
             if count < self._policy.batch:
                 return total
             await asyncio.sleep(0)  # let everyone else's queries in between batches
+
+
+RETENTION: Key[Retention] = Key("retention")

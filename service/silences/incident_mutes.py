@@ -13,19 +13,19 @@ from collections.abc import Mapping, Sequence
 import asyncpg
 
 from service.domain.incidents import Actor
-from service.incidents import store as incident_repo
-from service.incidents.service import IncidentChange, IncidentService
-from service.silences.verdict import Verdict
+from service.domain.mute_verdicts import Verdict
+from service.incidents.service import IncidentChange, IncidentService, IncidentTransaction
 
 MUTING_ACTOR = Actor(name="silences", source="silences")
 
 
 async def reconcile(
-    conn: asyncpg.Connection,
+    tx: IncidentTransaction,
     incidents: IncidentService,
     verdicts: Mapping[int, Sequence[Verdict]],
 ) -> list[IncidentChange]:
     """`verdicts`: per open incident, one verdict per firing alert (an incident with none is left alone)."""
+    conn = tx.conn
     changes: list[IncidentChange] = []
     marked = {
         r["incident_id"]
@@ -41,7 +41,7 @@ async def reconcile(
         all_muted = all(v.muted for v in found)
         if all_muted == (incident_id in marked):
             continue
-        incident = await incident_repo.lock(conn, incident_id)
+        incident = await incidents.find_locked_in(tx, incident_id)
         if incident is None or not incident.status.is_open:
             continue
         reasons = sorted({r for v in found for r in v.reasons()})
@@ -64,10 +64,7 @@ async def reconcile(
                 continue
             firing = sum(1 for v in found if not v.muted)
             kind, data = "unsilenced", {"alerts_firing_unmuted": firing}
-        event = await incidents.record_in(conn, incident, kind, MUTING_ACTOR, data)
-        changes.append(
-            IncidentChange(incident=incident, previous=incident, events=(event,), actor=MUTING_ACTOR)
-        )
+        changes.append(await incidents.record_in(tx, incident, kind, MUTING_ACTOR, data))
     return changes
 
 

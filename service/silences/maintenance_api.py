@@ -10,12 +10,13 @@ from litestar import Controller, Request, Response, get, post
 from litestar.exceptions import ValidationException
 from litestar.params import JSONBody
 
+from service.adapters.postgres.database import DATABASE
+from service.domain.maintenance_windows import WindowView, schedule
+from service.domain.silence_matchers import MatcherError, parse_matchers
 from service.http.auth import api_actor, can_read, can_write
 from service.silences import store
-from service.silences.matchers import MatcherError, parse_matchers
-from service.silences.service import SilenceRefused, Silences
-from service.silences.snapshot import Muter, one_off
-from service.silences.windows import WindowView, schedule
+from service.silences.service import SILENCES, SilenceRefused
+from service.silences.snapshot import MUTER, one_off
 
 AnyRequest = Request[Any, Any, Any]
 LOOKAHEAD = timedelta(days=62)
@@ -43,17 +44,17 @@ class MaintenanceController(Controller):
 
     @get("", guards=[can_read])
     async def listing(self, request: AnyRequest) -> MaintenanceView:
-        silences: Silences = request.app.state.silences
-        muter: Muter = request.app.state.muter
+        silences = SILENCES.of(request)
+        muter = MUTER.of(request)
         now = silences.clock()
-        async with request.app.state.db.connection() as conn:
+        async with DATABASE.of(request).connection() as conn:
             windows = one_off(await store.windows_between(conn, now, now + LOOKAHEAD))
         active, upcoming = schedule(muter.policy.windows, windows, now)
         return MaintenanceView(active=active, upcoming=upcoming)
 
     @post("", guards=[can_write], status_code=201)
     async def create(self, request: AnyRequest, data: JSONBody[NewWindow]) -> Response[CreatedWindow]:
-        silences: Silences = request.app.state.silences
+        silences = SILENCES.of(request)
         try:
             matchers = parse_matchers(data.matchers) if data.matchers.strip() else []
         except MatcherError as exc:

@@ -10,9 +10,10 @@ import msgspec
 
 from service.adapters.postgres.database import Database
 from service.clock import Clock
+from service.dependencies import Key
+from service.domain.silence_matchers import Matcher
+from service.domain.silences import Silence, check_new
 from service.silences import store
-from service.silences.matchers import Matcher
-from service.silences.silence import Silence, check_new
 from service.silences.snapshot import Muter
 
 
@@ -119,3 +120,6 @@ class Silences:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+SILENCES: Key[Silences] = Key("silences")

@@ -10,17 +10,17 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import msgspec
 
-from service.alerting.pushed import PushedAlert
 from service.config.silence_policy import SilencePolicy
+from service.dependencies import Key
+from service.domain.inhibition import SourceAlert
+from service.domain.maintenance_windows import OneOffWindow, open_windows
+from service.domain.mute_verdicts import MuteSnapshot
 from service.silences import store
-from service.silences.inhibition import SourceAlert
-from service.silences.verdict import MuteSnapshot
-from service.silences.windows import OneOffWindow, open_windows
 
 CACHE_SECONDS = 1.0
 
@@ -65,6 +65,16 @@ async def load_snapshot(conn: asyncpg.Connection, policy: SilencePolicy, now: da
     )
 
 
+class Labelled(Protocol):
+    """An alert as inhibition sees it (pushed alerts; the rules' own alerts are judged by labels)."""
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    @property
+    def labels(self) -> dict[str, str]: ...
+
+
 class Muter:
     """The muting verdicts' one entry point for ingest, the evaluator and the sweeper."""
 
@@ -80,7 +90,7 @@ class Muter:
         self._cached = (time.monotonic(), snapshot)
         return snapshot
 
-    def new_sources(self, alerts: Sequence[PushedAlert]) -> list[SourceAlert]:
+    def new_sources(self, alerts: Sequence[Labelled]) -> list[SourceAlert]:
         """Alerts of a batch that can inhibit others, so the same batch sees them."""
         rules = self.policy.inhibit_rules
         return [
@@ -107,3 +117,6 @@ def rule_alert_labels(
     if level and "severity" not in labels:
         seen["severity"] = level
     return seen
+
+
+MUTER: Key[Muter] = Key("muter")

@@ -8,8 +8,8 @@ from typing import Any
 
 import asyncpg
 
-from service.silences.matchers import Matcher, Op
-from service.silences.silence import Silence
+from service.domain.silence_matchers import Matcher, Op
+from service.domain.silences import Silence
 
 _COLUMNS = "id, matchers, starts_at, ends_at, created_by, comment, updated_at, expired_by"
 

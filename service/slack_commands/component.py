@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from service.components import Component, Context
 from service.slack_commands.routes import slack_command, slack_interaction
-from service.slack_commands.runtime import STATE_KEY, SlackCommands, SlackCommandsConfig
+from service.slack_commands.runtime import SLACK_COMMANDS, SlackCommands, SlackCommandsConfig
 
 
 def build(context: Context, config: SlackCommandsConfig | None = None) -> Component:
@@ -20,6 +20,6 @@ def build(context: Context, config: SlackCommandsConfig | None = None) -> Compon
     return Component(
         name="slack_commands",
         routes=[slack_command, slack_interaction],
-        state={STATE_KEY: runtime},
+        provides=[SLACK_COMMANDS.given(runtime)],
         on_shutdown=[runtime.followups.drain],
     )

@@ -1,7 +1,7 @@
 """What Slack needs from escalation, as Protocols, so this package does not import that one.
 
-The escalation capability puts an object of this shape in app state under `escalation`;
-when it is absent the commands say so instead of failing.
+The composition root provides escalation's service under ESCALATION_PORT; when the
+capability is left out the commands say so instead of failing.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 
+from service.dependencies import Key
 from service.domain.incidents import Actor
-
-STATE_KEY = "escalation"
 
 
 class LevelTargets(Protocol):
@@ -46,3 +45,6 @@ class Escalation(Protocol):
 
     def oncall(self, labels: Mapping[str, str]) -> Sequence[OncallLevel]:
         """The levels of the policy the given labels select, first level first."""
+
+
+ESCALATION_PORT: Key[Escalation] = Key("slack_escalation_port")

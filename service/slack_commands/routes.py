@@ -16,14 +16,13 @@ from litestar.status_codes import HTTP_200_OK
 
 from service.http.input_limits import decode_json
 from service.slack_commands.metrics import REJECTED
-from service.slack_commands.runtime import STATE_KEY, SlackCommands
+from service.slack_commands.runtime import SLACK_COMMANDS, SlackCommands
 
 AnyRequest = Request[Any, Any, Any]
 
 
 def _runtime(request: AnyRequest) -> SlackCommands:
-    runtime: SlackCommands = request.app.state[STATE_KEY]
-    return runtime
+    return SLACK_COMMANDS.of(request)
 
 
 def _form(body: bytes) -> dict[str, str]:
@@ -51,7 +50,7 @@ async def slack_command(request: AnyRequest) -> Response[Any]:
     if isinstance(body, Response):
         return body
     runtime = _runtime(request)
-    reply = await runtime.answer_command(_form(body), runtime.services(request.app.state))
+    reply = await runtime.answer_command(_form(body), runtime.services(request))
     return Response(reply.body(), status_code=HTTP_200_OK)
 
 
@@ -66,5 +65,5 @@ async def slack_interaction(request: AnyRequest) -> Response[Any]:
         return Response({"status_code": 400, "detail": exc.detail}, status_code=400)
     if isinstance(payload, dict) and payload.get("type") == "block_actions":
         runtime = _runtime(request)
-        runtime.start_button(payload, runtime.services(request.app.state))
+        runtime.start_button(payload, runtime.services(request))
     return Response(b"", status_code=HTTP_200_OK)

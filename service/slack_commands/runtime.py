@@ -15,17 +15,19 @@ from typing import Any
 
 import msgspec
 import structlog
+from litestar.connection import ASGIConnection
 
 from service.adapters.postgres.database import Database
 from service.cancellation import reraise_if_cancelling
 from service.clock import Clock
+from service.dependencies import Key
 from service.domain.incidents import Action, parse_human_id
-from service.incidents.service import IncidentService
+from service.incidents.service import INCIDENTS
 from service.notifications.channels.slack.buttons import ACTION_ACK, ACTION_ESCALATE, ACTION_RESOLVE
-from service.rca.service import RcaService
+from service.rca.service import RCA
+from service.silences.service import SILENCES
 from service.slack_commands import parser
-from service.slack_commands.escalation_port import STATE_KEY as ESCALATION_KEY
-from service.slack_commands.escalation_port import Escalation
+from service.slack_commands.escalation_port import ESCALATION_PORT
 from service.slack_commands.followups import Followups
 from service.slack_commands.handlers import Services, SlackUser, command_name, execute
 from service.slack_commands.metrics import COMMANDS, DEFERRED
@@ -34,7 +36,6 @@ from service.slack_commands.signing import RequestVerifier
 
 log = structlog.get_logger(__name__)
 
-STATE_KEY = "slack_commands"
 STILL_WORKING = Reply(":hourglass_flowing_sand: Still working on it; I'll answer here shortly.")
 BUTTON_COMMANDS = {
     ACTION_ACK: lambda incident_id: parser.Transition(Action.ACKNOWLEDGE, incident_id),
@@ -68,18 +69,15 @@ class SlackCommands:
         self.config = config
         self.followups = Followups(timeout=config.response_url_timeout)
 
-    def services(self, state: Mapping[str, Any]) -> Services:
-        incidents: IncidentService = state["incidents"]
-        rca: RcaService | None = state.get("rca")
-        escalation: Escalation | None = state.get(ESCALATION_KEY)
+    def services(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Services:
         return Services(
-            incidents=incidents,
-            rca=rca,
-            escalation=escalation,
+            incidents=INCIDENTS.of(connection),
+            rca=RCA.maybe(connection),
+            escalation=ESCALATION_PORT.maybe(connection),
             public_url=self.public_url,
             clock=self.clock,
             command=self.command,
-            silences=state.get("silences"),
+            silences=SILENCES.maybe(connection),
         )
 
     async def _execute(self, command: parser.Command, user: SlackUser, services: Services) -> Reply:
@@ -153,3 +151,6 @@ class SlackCommands:
             reply = await self._execute(command, user, services)
         if response_url:
             await self.followups.deliver(response_url, reply)
+
+
+SLACK_COMMANDS: Key[SlackCommands] = Key("slack_commands")

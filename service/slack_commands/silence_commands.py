@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from service.clock import Clock
 from service.domain.durations import format_duration
+from service.domain.silence_matchers import render
 from service.notifications.channels.slack.text import code, escape
-from service.silences.matchers import render
 from service.silences.service import SilenceNotFound, SilenceRefused, Silences
 from service.slack_commands import silence_parsing as parsed
 from service.slack_commands.replies import Reply, problem_reply

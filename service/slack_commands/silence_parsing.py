@@ -12,7 +12,7 @@ from datetime import timedelta
 import msgspec
 
 from service.domain.durations import parse_duration
-from service.silences.matchers import Matcher, MatcherError, parse_matchers
+from service.domain.silence_matchers import Matcher, MatcherError, parse_matchers
 
 MAX_SILENCE = timedelta(days=30)
 _FOR = re.compile(r"\s+for\s+(\S+)(?:\s+(.*))?$", re.DOTALL)

@@ -26,7 +26,6 @@ Prometheus drops "samples with different value but same timestamp"; OpenMetrics
 
 from __future__ import annotations
 
-import gc
 import math
 import re
 from collections import deque
@@ -174,17 +173,6 @@ class ExpositionParser:
         self._cache_limit = cache_limit
 
     def parse(self, text: str, *, openmetrics: bool = False) -> Exposition:
-        # Everything built here is acyclic (str, tuple, dict of str), so the cycle collector, which
-        # would otherwise run every few hundred allocations, has nothing to find: pause it.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            return self._parse(text, openmetrics)
-        finally:
-            if collecting:
-                gc.enable()
-
-    def _parse(self, text: str, openmetrics: bool) -> Exposition:
         if "\r" in text:
             text = text.replace("\r\n", "\n")
         self._cache.trim(self._cache_limit)

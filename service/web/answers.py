@@ -13,7 +13,7 @@ from litestar import Request, Response
 from litestar.response import Redirect
 from litestar.types import ExceptionHandlersMap
 
-from service.adapters.postgres.database import DatabaseUnavailable
+from service.adapters.postgres.database import DATABASE, DatabaseUnavailable
 from service.domain.incidents import InvalidTransition
 from service.incidents.service import Conflict, IncidentNotFound
 from service.web import sessions
@@ -32,7 +32,7 @@ async def form_of(request: AnyRequest) -> dict[str, str]:
 
 
 async def back(request: AnyRequest, user: WebUser, location: str, message: str) -> Redirect:
-    async with request.app.state.db.connection() as conn:
+    async with DATABASE.of(request).connection() as conn:
         await sessions.set_flash(conn, user.token, message[:2000])
     return Redirect(path=location, status_code=303, headers=dict(SECURITY_HEADERS))
 

@@ -12,11 +12,12 @@ from urllib.parse import quote
 
 from litestar import Request
 
-from service.adapters.postgres.database import Database
+from service.adapters.postgres.database import DATABASE, Database
 from service.clock import Clock
 from service.domain.incidents import Actor
 from service.web import sessions
 from service.web.accounts import Role
+from service.web.options import WEB_CLOCK
 from service.web.sessions import Session
 
 AnyRequest = Request[Any, Any, Any]
@@ -63,13 +64,11 @@ class WebUser:
 
 
 def _db(request: AnyRequest) -> Database:
-    db: Database = request.app.state.db
-    return db
+    return DATABASE.of(request)
 
 
 def _clock(request: AnyRequest) -> Clock:
-    clock: Clock = request.app.state.web_clock
-    return clock
+    return WEB_CLOCK.of(request)
 
 
 async def current_user(request: AnyRequest) -> WebUser | None:

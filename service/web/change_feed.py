@@ -18,6 +18,7 @@ import asyncpg
 import structlog
 
 from service.adapters.postgres.database import CONNECT_ERRORS
+from service.dependencies import Key
 
 log = structlog.get_logger(__name__)
 CHANNEL = "incidentd_incident"
@@ -118,3 +119,6 @@ class ChangeFeed:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
+
+
+WEB_FEED: Key[ChangeFeed] = Key("web_feed")

@@ -6,29 +6,17 @@ Wiring (service/app.py default_components): `from service.web.component import b
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
-import msgspec
 from litestar import Router
 from litestar.static_files import create_static_files_router
 
 from service.components import Component, Context
 from service.web import routes_incidents, routes_ops, routes_rca, routes_session
 from service.web.answers import WEB_EXCEPTION_HANDLERS
-from service.web.change_feed import ChangeFeed
-from service.web.sessions import SESSION_LIFETIME
-
-
-class WebOptions(msgspec.Struct, frozen=True, kw_only=True):
-    """Timings; tests shorten the stream so reconnects happen within a test."""
-
-    stream_seconds: float = 300.0
-    heartbeat_seconds: float = 15.0
-    session_lifetime: timedelta = SESSION_LIFETIME
-    degraded_refresh_seconds: float = 2.0
-
+from service.web.change_feed import WEB_FEED, ChangeFeed
+from service.web.options import WEB_CLOCK, WEB_OPTIONS, WebOptions
 
 STATIC_DIR = Path(str(resources.files("service.web") / "static"))
 
@@ -72,7 +60,7 @@ def make_build(options: WebOptions) -> Callable[[Context], Component]:
         return Component(
             name="web",
             routes=[pages, static],
-            state={"web_feed": feed, "web_clock": context.clock, "web_options": options},
+            provides=[WEB_FEED.given(feed), WEB_CLOCK.given(context.clock), WEB_OPTIONS.given(options)],
             on_shutdown=[feed.close],
         )
 

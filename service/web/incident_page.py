@@ -6,24 +6,27 @@ same ones GET /api/v1/incidents/{id} uses.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from litestar import Request
 
+from service.alerting.rulebook import RULEBOOK
 from service.domain.incidents import Incident
-from service.domain.severity import SeverityPolicy
 from service.domain.units import format_quantity
-from service.incidents.service import IncidentService
+from service.escalation.service import ESCALATION
+from service.incidents.details import DETAIL_CONTRIBUTORS, contributed
+from service.incidents.routes import SEVERITY_POLICY
+from service.incidents.service import INCIDENTS
 from service.web import views
+from service.web.options import WEB_CLOCK
 
 AnyRequest = Request[Any, Any, Any]
-DetailContributor = Callable[[Incident], Awaitable[dict[str, Any]]]
 
 
 def alert_describer(request: AnyRequest) -> Callable[[str, str | None, float | None], tuple[str, str | None]]:
     """Format an alert's value and threshold in its rule's units, when the rule is still loaded."""
-    book = request.app.state.get("rulebook")
+    book = RULEBOOK.maybe(request)
     rules = {r.name: r for r in book.current.rules()} if book is not None else {}
 
     def describe(name: str, level: str | None, value: float | None) -> tuple[str, str | None]:
@@ -39,7 +42,7 @@ def alert_describer(request: AnyRequest) -> Callable[[str, str | None, float | N
 
 
 def _targets(request: AnyRequest, incident: Incident) -> Callable[[int], Mapping[str, list[str]]]:
-    escalation = request.app.state.get("escalation")
+    escalation = ESCALATION.maybe(request)
 
     def of_level(number: int) -> Mapping[str, list[str]]:
         if escalation is None:
@@ -54,14 +57,11 @@ def _targets(request: AnyRequest, incident: Incident) -> Callable[[int], Mapping
 
 
 async def incident_context(request: AnyRequest, incident_id: int) -> dict[str, Any]:
-    service: IncidentService = request.app.state.incidents
+    service = INCIDENTS.of(request)
     incident, events = await service.get(incident_id)
-    extras: dict[str, Any] = {}
-    contributors: list[DetailContributor] = request.app.state.detail_contributors
-    for contribute in contributors:
-        extras.update(await contribute(incident))
-    policy: SeverityPolicy = request.app.state.severity_policy
-    now = request.app.state.web_clock()
+    extras: dict[str, Any] = await contributed(DETAIL_CONTRIBUTORS.of(request), incident)
+    policy = SEVERITY_POLICY.of(request)
+    now = WEB_CLOCK.of(request)()
     return {
         "incident": incident,
         "severity_name": policy.level(incident.severity).name,

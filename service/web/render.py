@@ -17,10 +17,12 @@ import jinja2
 from litestar import Request, Response
 from markupsafe import Markup
 
+from service.adapters.postgres.database import DATABASE
 from service.domain.durations import format_duration
 from service.rca.markdown_html import markdown_to_safe_html
 from service.web import sessions
 from service.web.auth import WebUser, current_user
+from service.web.options import WEB_CLOCK
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -107,7 +109,7 @@ async def page(
     flash = None
     if user is not None and user.session.flash:
         flash = user.session.flash
-        async with request.app.state.db.connection() as conn:
+        async with DATABASE.of(request).connection() as conn:
             await sessions.set_flash(conn, user.token, None)
-    body = render(template, user=user, flash=flash, now=request.app.state.web_clock(), **context)
+    body = render(template, user=user, flash=flash, now=WEB_CLOCK.of(request)(), **context)
     return html(body, status_code)

@@ -14,15 +14,18 @@ from litestar import Request, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Response, ServerSentEvent, ServerSentEventMessage
 
+from service.adapters.postgres.database import DATABASE
 from service.domain.incidents import Action
 from service.domain.severity import Severity
-from service.incidents.service import IncidentService
+from service.escalation.service import ESCALATION
+from service.incidents import listing
+from service.incidents.service import INCIDENTS, IncidentService
 from service.notifications.routes import retry_dead_letter
-from service.web import listing
 from service.web.answers import apply_change
 from service.web.auth import WebUser, require_user
-from service.web.change_feed import ChangeFeed
+from service.web.change_feed import WEB_FEED
 from service.web.incident_page import incident_context
+from service.web.options import WEB_CLOCK, WEB_OPTIONS
 from service.web.render import html, page, render
 from service.web.views import SEVERITY_WORD
 
@@ -30,8 +33,7 @@ AnyRequest = Request[Any, Any, Any]
 
 
 def _incidents(request: AnyRequest) -> IncidentService:
-    service: IncidentService = request.app.state.incidents
-    return service
+    return INCIDENTS.of(request)
 
 
 @get("/", include_in_schema=False)
@@ -40,7 +42,7 @@ async def incidents_list(request: AnyRequest) -> Response[str]:
     params = {k: str(v) for k, v in request.query_params.items()}
     filters = listing.parse_filters(params)
     cursor = listing.parse_cursor(params.get("after"))
-    async with request.app.state.db.connection() as conn:
+    async with DATABASE.of(request).connection() as conn:
         found = await listing.search(conn, filters, cursor)
         services = await listing.services(conn)
     return await page(
@@ -72,7 +74,7 @@ async def incident_live(request: AnyRequest, incident_id: FromPath[int]) -> Resp
     """The page's live regions alone; the script swaps them in when the stream says something changed."""
     user = await require_user(request)
     context = await incident_context(request, incident_id)
-    return html(render("incident_live.html", user=user, now=request.app.state.web_clock(), **context))
+    return html(render("incident_live.html", user=user, now=WEB_CLOCK.of(request)(), **context))
 
 
 @get("/incidents/{incident_id:int}/stream", include_in_schema=False)
@@ -84,9 +86,9 @@ async def incident_stream(request: AnyRequest, incident_id: FromPath[int]) -> Se
     """
     await require_user(request)
     await _incidents(request).get(incident_id)  # 404 before streaming
-    feed: ChangeFeed = request.app.state.web_feed
-    lifetime: float = request.app.state.web_options.stream_seconds
-    heartbeat: float = request.app.state.web_options.heartbeat_seconds
+    feed = WEB_FEED.of(request)
+    lifetime = WEB_OPTIONS.of(request).stream_seconds
+    heartbeat = WEB_OPTIONS.of(request).heartbeat_seconds
 
     async def events() -> AsyncIterator[ServerSentEventMessage]:
         loop = asyncio.get_running_loop()
@@ -167,7 +169,7 @@ async def incident_note(request: AnyRequest, incident_id: FromPath[int]) -> Redi
 @post("/incidents/{incident_id:int}/escalate", include_in_schema=False)
 async def incident_escalate(request: AnyRequest, incident_id: FromPath[int]) -> Redirect:
     async def change(user: WebUser, _form: dict[str, str]) -> str:
-        escalation = request.app.state.get("escalation")
+        escalation = ESCALATION.maybe(request)
         if escalation is None:
             raise LookupError("escalation is not running here")
         info = await escalation.escalate_now(incident_id, user.actor)
@@ -183,7 +185,7 @@ async def notification_retry(
     """Send a dead letter again: the same call as POST /api/v1/notifications/{id}/retry."""
 
     async def change(_user: WebUser, _form: dict[str, str]) -> str:
-        db, clock = request.app.state.db, request.app.state.web_clock
+        db, clock = DATABASE.of(request), WEB_CLOCK.of(request)
         await retry_dead_letter(db, clock, notification_id, incident_id)
         return f"Retrying notification {notification_id}"
 

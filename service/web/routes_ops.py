@@ -8,7 +8,10 @@ from litestar import Request, get
 from litestar.params import FromQuery
 from litestar.response import Response
 
+from service.adapters.postgres.database import DATABASE
 from service.alerting import state_reads as alert_states
+from service.alerting.rulebook import RULEBOOK
+from service.escalation.service import ESCALATION
 from service.web.auth import require_user
 from service.web.incident_page import alert_describer
 from service.web.render import page
@@ -19,7 +22,7 @@ AnyRequest = Request[Any, Any, Any]
 @get("/alerts", include_in_schema=False)
 async def alerts_page(request: AnyRequest) -> Response[str]:
     await require_user(request)
-    async with request.app.state.db.connection() as conn:
+    async with DATABASE.of(request).connection() as conn:
         rows = await alert_states.listing(conn, statuses=["pending", "firing"], rule=None, limit=500)
     describe = alert_describer(request)
     lines = []
@@ -37,9 +40,7 @@ async def alerts_page(request: AnyRequest) -> Response[str]:
                 "incident_id": row["incident_id"],
             }
         )
-    return await page(
-        request, "alerts.html", alerts=lines, rules_loaded=request.app.state.get("rulebook") is not None
-    )
+    return await page(request, "alerts.html", alerts=lines, rules_loaded=RULEBOOK.maybe(request) is not None)
 
 
 @get("/oncall", include_in_schema=False)
@@ -47,7 +48,7 @@ async def oncall_page(
     request: AnyRequest, service: FromQuery[str | None] = None, team: FromQuery[str | None] = None
 ) -> Response[str]:
     await require_user(request)
-    escalation = request.app.state.get("escalation")
+    escalation = ESCALATION.maybe(request)
     labels = {k: v.strip()[:200] for k, v in (("service", service), ("team", team)) if v and v.strip()}
     levels = escalation.oncall(labels) if escalation is not None else []
     return await page(

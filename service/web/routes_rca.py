@@ -14,17 +14,18 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Response
 
 from service.domain.rca_markdown import MAX_DOCUMENT_CHARS
-from service.incidents.service import IncidentNotFound, IncidentService
+from service.incidents.service import INCIDENTS, IncidentNotFound
 from service.rca.routes import CHART_HEADERS
 from service.rca.service import (
+    RCA,
     ChartNotFound,
     InvalidDocument,
-    RcaDocument,
     RcaNotFound,
     RcaService,
     RcaVersionNotFound,
     StaleVersion,
 )
+from service.rca.store import RcaDocument
 from service.rca.templates import TemplateError
 from service.web.answers import apply_change, back, error_page, form_of
 from service.web.auth import WebUser, check_csrf, require_responder, require_user
@@ -35,8 +36,7 @@ AnyRequest = Request[Any, Any, Any]
 
 
 def _rca(request: AnyRequest) -> RcaService:
-    service: RcaService = request.app.state.rca
-    return service
+    return RCA.of(request)
 
 
 def _path(incident_id: int) -> str:
@@ -53,7 +53,7 @@ async def _editor(
     conflict: dict[str, Any] | None = None,
     status_code: int = 200,
 ) -> Response[str]:
-    incidents: IncidentService = request.app.state.incidents
+    incidents = INCIDENTS.of(request)
     incident, _ = await incidents.get(incident_id)
     text = draft if draft is not None else (document.markdown if document else "")
     return await page(
@@ -177,7 +177,7 @@ async def rca_history(
         new, new_info = await service.version_text(incident_id, to_v)
     except (RcaNotFound, RcaVersionNotFound) as exc:
         return error_page(request, 404, "Not found", str(exc))
-    incidents: IncidentService = request.app.state.incidents
+    incidents = INCIDENTS.of(request)
     incident, _ = await incidents.get(incident_id)
     return await page(
         request,

@@ -16,9 +16,12 @@ from litestar.datastructures import Cookie
 from litestar.params import FromQuery
 from litestar.response import Redirect, Response
 
+from service.adapters.postgres.database import DATABASE
+from service.incidents.routes import PUBLIC_URL
 from service.web import accounts, sessions
 from service.web.answers import form_of
 from service.web.auth import current_user, safe_next
+from service.web.options import WEB_CLOCK, WEB_OPTIONS
 from service.web.render import SECURITY_HEADERS, html, render
 
 AnyRequest = Request[Any, Any, Any]
@@ -26,7 +29,7 @@ LOGIN_CSRF_COOKIE = "incidentd_login_csrf"
 
 
 def _secure(request: AnyRequest) -> bool:
-    public_url: str = request.app.state.public_url
+    public_url = PUBLIC_URL.of(request)
     return public_url.startswith("https://")
 
 
@@ -74,9 +77,9 @@ async def login_submit(request: AnyRequest) -> Response[Any]:
         )
     name = form.get("name", "").strip()
     password = form.get("password", "")
-    now = request.app.state.web_clock()
+    now = WEB_CLOCK.of(request)()
     address = _address(request)
-    async with request.app.state.db.connection() as conn:
+    async with DATABASE.of(request).connection() as conn:
         if await accounts.login_blocked(conn, name, address, now):
             return _login_form(
                 request,
@@ -92,7 +95,7 @@ async def login_submit(request: AnyRequest) -> Response[Any]:
                 request, next_path=next_path, status=401, name=name, error="Wrong user name or password."
             )
         await accounts.clear_failures(conn, name)
-        token = await sessions.create(conn, user.name, now, request.app.state.web_options.session_lifetime)
+        token = await sessions.create(conn, user.name, now, WEB_OPTIONS.of(request).session_lifetime)
     response = Redirect(path=next_path, status_code=303, headers=dict(SECURITY_HEADERS))
     response.cookies.append(
         Cookie(
@@ -102,7 +105,7 @@ async def login_submit(request: AnyRequest) -> Response[Any]:
             httponly=True,
             samesite="lax",
             secure=_secure(request),
-            max_age=int(request.app.state.web_options.session_lifetime.total_seconds()),
+            max_age=int(WEB_OPTIONS.of(request).session_lifetime.total_seconds()),
         )
     )
     response.cookies.append(Cookie(key=LOGIN_CSRF_COOKIE, value="", path="/login", max_age=0))
@@ -114,7 +117,7 @@ async def logout(request: AnyRequest) -> Response[Any]:
     form = await form_of(request)
     user = await current_user(request)
     if user is not None and hmac.compare_digest(form.get("csrf_token", ""), user.csrf_token):
-        async with request.app.state.db.connection() as conn:
+        async with DATABASE.of(request).connection() as conn:
             await sessions.delete(conn, user.token)
     response = Redirect(path="/login", status_code=303)
     response.cookies.append(Cookie(key=sessions.COOKIE, value="", path="/", max_age=0))

@@ -18,8 +18,10 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from console_harness import API_TOKEN, PASSWORD, STREAM_SECONDS, Console, Server
+from conftest import ROOT, require_tool
+from notification_harness import FAST, ROUTING_KEY, SLACK_TOKEN
 
+from browser.console_harness import API_TOKEN, PASSWORD, STREAM_SECONDS, Console, Server
 from service.adapters.postgres.database import Database
 from service.app import build_app
 from service.escalation.component import build as escalation
@@ -29,10 +31,8 @@ from service.testing.fake_pagerduty import FakePagerDuty
 from service.testing.fake_slack import FakeSlack
 from service.web import accounts
 from service.web.accounts import Role
-from service.web.component import WebOptions
 from service.web.component import make_build as web_build
-from tests.conftest import ROOT, require_tool
-from tests.integration.notification_harness import FAST, ROUTING_KEY, SLACK_TOKEN
+from service.web.options import WebOptions
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 import pytest
-from console_harness import PASSWORD, Console, login, shot
 from playwright.async_api import expect
 
+from browser.console_harness import PASSWORD, Console, login, shot
 from service.adapters.postgres.database import Database
 from service.web.change_feed import APPLICATION_NAME
 
@@ -201,7 +201,12 @@ async def test_an_injected_title_and_note_stay_inert(fresh: Console, browser: An
         )
     page = await login(browser, fresh, "ada")
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.dismiss())))
+
+    async def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     await page.goto("/")
     await expect(page.locator("td.title")).to_have_text(title)
     await page.goto(f"/incidents/{incident['id']}")

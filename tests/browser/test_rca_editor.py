@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
-from console_harness import Console, login, shot
 from playwright.async_api import expect
+
+from browser.console_harness import Console, login, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 HUMAN = "\n## What we learned\n\nThe pool was *too small* for Monday traffic.\n"
@@ -34,7 +34,12 @@ async def test_edit_with_live_preview_save_and_regenerate_keeps_the_human_text(
 ) -> None:
     incident_id, page = await incident_with_rca(fresh, browser)
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), asyncio.ensure_future(d.dismiss())))
+
+    async def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        await dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     assert await page.locator("#rca-preview section.machine").count() >= 1
     await expect(page.locator("#rca-preview .machine-tag").first).to_contain_text(
         "regenerated from the timeline"

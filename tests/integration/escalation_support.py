@@ -13,8 +13,8 @@ from service.components import Component, Context
 from service.config.policy_files import load_severity_policy
 from service.config.silence_policy import SilencePolicy
 from service.escalation.component import EscalationConfig, build
-from service.escalation.service import EscalationService
-from service.escalation.worker import EscalationWorker
+from service.escalation.service import ESCALATION, EscalationService
+from service.escalation.worker import ESCALATION_WORKER, EscalationWorker
 from service.incidents.service import IncidentService
 from service.settings import Settings, load_settings
 from service.silences.snapshot import Muter
@@ -37,13 +37,11 @@ class Rig:
 
     @property
     def worker(self) -> EscalationWorker:
-        worker: EscalationWorker = self.component.state["escalation_worker"]
-        return worker
+        return self.component.provided(ESCALATION_WORKER)
 
     @property
     def escalation(self) -> EscalationService:
-        service: EscalationService = self.component.state["escalation"]
-        return service
+        return self.component.provided(ESCALATION)
 
 
 def rig(db: Database, clock: FrozenClock | None = None, policy: Path = POLICY, batch_size: int = 100) -> Rig:
@@ -59,4 +57,5 @@ def rig(db: Database, clock: FrozenClock | None = None, policy: Path = POLICY, b
         muter=Muter(SilencePolicy()),
     )
     component = build(context, EscalationConfig(policy_path=policy, batch_size=batch_size))
+    component.attach(incidents)
     return Rig(clock, incidents, component)

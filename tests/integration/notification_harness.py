@@ -14,12 +14,13 @@ import msgspec
 from service.adapters.postgres.database import Database
 from service.clock import Clock, system_clock
 from service.components import Component, Context
+from service.config.notification_policy_files import load_notification_policy
 from service.config.policy_files import load_severity_policy
 from service.config.silence_policy import SilencePolicy
+from service.domain.notification_policy import DeliveryPolicy, NotificationPolicy
 from service.incidents.service import IncidentService
 from service.notifications.component import NotificationOptions, make_build
-from service.notifications.policy import DeliveryPolicy, NotificationPolicy, load_notification_policy
-from service.notifications.sender import Sender
+from service.notifications.sender import SENDER, Sender
 from service.settings import Settings
 from service.silences.snapshot import Muter
 from service.testing.fake_pagerduty import FakePagerDuty
@@ -96,8 +97,9 @@ def build_notifications(
         **options,
     )
     component = make_build(opts)(context)
+    component.attach(incidents)
     BUILT.append(component)
-    sender: Sender = component.state["notification_sender"]
+    sender = component.provided(SENDER)
     return incidents, sender, component
 
 

@@ -23,8 +23,8 @@ from service.components import Component, Context
 from service.domain.incidents import Actor
 from service.incidents.service import Conflict, IncidentService
 from service.settings import Settings, load_settings
-from service.silences.component import build as silences_component
 from service.slack_commands.component import build as build_slack
+from service.slack_commands.escalation_port import ESCALATION_PORT
 from service.slack_commands.runtime import SlackCommandsConfig
 from service.testing.slack_signing import signed_command, signed_interaction
 
@@ -99,7 +99,7 @@ class InTestEscalation:
 
 
 def escalation_component(context: Context) -> Component:
-    return Component(name="escalation", state={"escalation": InTestEscalation(context.incidents)})
+    return Component(name="escalation", provides=[ESCALATION_PORT.given(InTestEscalation(context.incidents))])
 
 
 def slack_app(
@@ -114,7 +114,6 @@ def slack_app(
     components = [lambda context: build_slack(context, config)]
     if with_escalation:
         components.append(escalation_component)
-    components.append(silences_component)
     return build_app(slack_settings(secret, command), database_url, components=components)
 
 

@@ -19,7 +19,6 @@ from service.app import build_app, wait_until_ready
 from service.clock import FrozenClock
 from service.escalation.component import build as escalation
 from service.settings import load_settings
-from service.silences import component as silences_component
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": "Bearer w-secret"}
@@ -40,7 +39,7 @@ async def setup(tmp_path: Path, database_url: str, db: object) -> AsyncIterator[
     )
     clock = FrozenClock(datetime(2026, 5, 4, 9, 0, tzinfo=UTC))
 
-    components = [pushed_component.build, silences_component.build, escalation]
+    components = [pushed_component.build, escalation]
     app = build_app(settings, database_url, clock=clock, run_workers=True, components=components)
     async with AsyncTestClient(app) as client:
         await wait_until_ready(app)

@@ -14,10 +14,10 @@ from typing import Any
 import aiohttp
 import asyncpg
 import pytest
+from conftest import require_tool
 
 from demo.processes import ServiceProcess, free_port
 from service.testing.databases import truncate_all
-from tests.conftest import require_tool
 
 pytestmark = pytest.mark.slow
 TOKEN = "prom-push-token-1"
@@ -148,7 +148,7 @@ alerting:
         prometheus.send_signal(signal.SIGHUP)
 
         async def resolved() -> bool:
-            return (await _incidents(incidentd.url))[0]["status"] == "resolved"
+            return bool((await _incidents(incidentd.url))[0]["status"] == "resolved")
 
         await _wait(resolved, "the incident to resolve once the rule is gone")
         closing = await _detail(incidentd.url, incident["id"])

@@ -96,7 +96,7 @@ def kill(process: subprocess.Popen[bytes]) -> None:
 
 
 async def wait_for(db: Database, query: str, expected: int, timeout: float = 15.0) -> int:
-    value = -1
+    value: int = -1
     for _ in range(int(timeout / 0.05)):
         value = await db.fetchval(query)
         if value == expected:

@@ -79,7 +79,7 @@ async def test_acknowledge_at_any_point_stops_the_ladder(db: Database, ack_after
     assert len(await events(r, incident_id, "escalated")) == told_before
     stopped = await events(r, incident_id, "escalation_stopped")
     assert [d for _, _, d in stopped] == [{"reason": "acknowledged"}]
-    detail = (await r.escalation.detail((await r.incidents.get(incident_id))[0]))["escalation"]
+    detail = await r.escalation.detail((await r.incidents.get(incident_id))[0])
     assert [p["kind"] for p in detail["pending"]] == ["overdue"]
 
 

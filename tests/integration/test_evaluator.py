@@ -285,7 +285,7 @@ async def test_cached_states_match_what_postgres_holds(
         await step(evaluator, clock)
         cached = evaluator._cache["ErrorRateHigh"]
         async with db.connection() as conn:
-            stored, ids = await alert_states.load(conn, "ErrorRateHigh")
+            stored, ids = (await alert_states.load_many(conn, ["ErrorRateHigh"]))["ErrorRateHigh"]
         # values of series that simply go on breaching are refreshed every few slots, not every time
         assert without_values(stored) == without_values(cached.states)
         assert ids == cached.ids
@@ -296,7 +296,7 @@ async def test_cached_states_match_what_postgres_holds(
     source.set("ErrorRateHigh", [({"path": "a"}, 0.5)])
     await step(evaluator, clock)
     async with db.connection() as conn:
-        stored, _ = await alert_states.load(conn, "ErrorRateHigh")
+        stored, _ = (await alert_states.load_many(conn, ["ErrorRateHigh"]))["ErrorRateHigh"]
     assert without_values(stored) == without_values(evaluator._cache["ErrorRateHigh"].states)
     assert stored['{path="a"}'].breach_since == clock()  # the clear seen by the other replica counted
 

@@ -10,7 +10,13 @@ from service.adapters.postgres.database import Database
 from service.clock import FrozenClock
 from service.domain.incidents import Action, Actor, InvalidTransition, Status
 from service.domain.severity import Severity
-from service.incidents.service import Conflict, IncidentChange, IncidentNotFound, IncidentService
+from service.incidents.service import (
+    Conflict,
+    IncidentChange,
+    IncidentNotFound,
+    IncidentService,
+    IncidentTransaction,
+)
 
 ALICE = Actor("alice", "api")
 
@@ -131,7 +137,7 @@ async def test_attach_raises_severity_and_retriggers_mitigated(db: Database) -> 
 async def test_observers_run_in_the_same_transaction(db: Database) -> None:
     seen: list[IncidentChange] = []
 
-    async def failing_observer(conn: asyncpg.Connection, change: IncidentChange) -> None:
+    async def failing_observer(tx: IncidentTransaction, change: IncidentChange) -> None:
         seen.append(change)
         raise RuntimeError("outbox write failed")
 
@@ -158,3 +164,47 @@ async def test_unknown_incident(db: Database) -> None:
         await service.act(12345, Action.ACKNOWLEDGE, ALICE)
     with pytest.raises(IncidentNotFound):
         await service.get(12345)
+
+
+async def test_after_commit_listeners_hear_every_kind_of_change(db: Database) -> None:
+    heard: list[str] = []
+    service = IncidentService(db, after_commit=[lambda change: heard.extend(e.kind for e in change.events)])
+
+    async def receipt_on_declare(tx: IncidentTransaction, change: IncidentChange) -> None:
+        # An observer's own event (as escalation and notifications write them) is a change too.
+        if change.has("declared"):
+            await service.record_in(tx, change.incident, "escalation_armed", ALICE)
+
+    service.add_observer(receipt_on_declare)
+    declared = await service.declare(title="disk full", severity=Severity.P3, actor=ALICE, dedup_key="disk")
+    await service.add_note(declared.incident.id, "cleaning /var/log", ALICE)
+    await service.record(declared.incident.id, "notification_sent", ALICE, {"channel": "slack"})
+    assert heard == ["declared", "escalation_armed", "note", "notification_sent"]
+
+
+async def test_after_commit_listeners_skip_what_rolled_back(db: Database) -> None:
+    heard: list[str] = []
+    service = IncidentService(db, after_commit=[lambda change: heard.extend(e.kind for e in change.events)])
+    declared = await service.declare(title="queue stuck", severity=Severity.P2, actor=ALICE, dedup_key="qs")
+    incident = declared.incident
+
+    async def failing_step(tx: IncidentTransaction) -> None:
+        async with tx.savepoint():
+            await service.record_in(tx, incident, "escalated", ALICE)
+            raise RuntimeError("step failed")
+
+    async def failing_caller() -> None:
+        async with service.transaction() as tx:
+            await service.record_in(tx, incident, "note", ALICE, {"text": "lost"})
+            raise RuntimeError("caller failed")
+
+    async with service.transaction() as tx:
+        with pytest.raises(RuntimeError):
+            await failing_step(tx)
+        await service.record_in(tx, incident, "note", ALICE, {"text": "kept"})
+        assert heard == ["declared"]  # nothing is heard before the commit
+    with pytest.raises(RuntimeError):
+        await failing_caller()
+    assert heard == ["declared", "note"]
+    _, events = await service.get(incident.id)
+    assert [e.kind for e in events] == ["declared", "note"]

@@ -17,10 +17,10 @@ from notification_harness import (
 )
 
 from service.adapters.postgres.database import Database
+from service.config.notification_policy_files import load_notification_policy
 from service.domain.incidents import Action, Actor
 from service.domain.severity import Severity
-from service.notifications.channels.slack.directory import SlackDirectory
-from service.notifications.policy import load_notification_policy
+from service.notifications.channels.slack.directory import SLACK_DIRECTORY, SlackDirectory
 from service.testing.fake_pagerduty import FakePagerDuty
 from service.testing.fake_slack import FakeSlack
 
@@ -113,7 +113,7 @@ async def test_escalation_mentions_the_slack_ids_resolved_from_the_policy_names(
 ) -> None:
     pd, slack = fakes
     incidents, sender, component = build_notifications(db, notification_settings(pd, slack))
-    directory: SlackDirectory = component.state["slack_directory"]
+    directory: SlackDirectory = component.provided(SLACK_DIRECTORY)
     directory.names = [("usergroup", "oncall"), ("user", "@tech-lead"), ("user", "manager@example.com"),
                        ("user", "@nobody-here"), ("usergroup", "ghosts")]  # fmt: skip
     problems = await directory.refresh()
@@ -160,7 +160,7 @@ async def test_pagerduty_links_the_slack_thread_once_slack_has_it(
 ) -> None:
     pd, slack = fakes
     incidents, sender, component = build_notifications(db, notification_settings(pd, slack))
-    directory: SlackDirectory = component.state["slack_directory"]
+    directory: SlackDirectory = component.provided(SLACK_DIRECTORY)
     await directory.refresh()  # learns the workspace address from auth.test
     declared = await incidents.declare(
         title="Checkout errors", severity=Severity.P2, actor=RULES, details=BREACH

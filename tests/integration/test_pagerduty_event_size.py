@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from service.config.notification_policy_files import load_notification_policy
 from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
 from service.notifications.channels.pagerduty.limits import MAX_EVENT_BYTES, NOTE_KEY, fit_event
-from service.notifications.policy import load_notification_policy
 from service.testing.fake_pagerduty import FakePagerDuty
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from conftest import require_tool
 
 from service.adapters.postgres.database import Database
 from service.alerting.evaluator import Evaluator
@@ -41,7 +42,6 @@ from service.incidents.service import IncidentService
 from service.sources.collector import Collection, Collector
 from service.testing import simulated_app
 from service.testing.tick_target import Script, TickTarget, serving
-from tests.conftest import require_tool
 
 WINDOW = "10500ms"  # not a multiple of the 1 s interval: no sample sits on the window's edge
 FIRST_COMPARED = 12  # ticks before this still have warm-up samples in the window

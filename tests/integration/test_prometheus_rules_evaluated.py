@@ -6,6 +6,7 @@ incidents, severities and titles are checked in a real PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -56,7 +57,8 @@ async def prometheus() -> AsyncIterator[tuple[FakePrometheus, str]]:
     await site.start()
     server = site._server
     assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    assert isinstance(server, asyncio.Server)
+    port = server.sockets[0].getsockname()[1]
     yield fake, f"http://127.0.0.1:{port}"
     await runner.cleanup()
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import require_tool
 
 from service.domain.promql_eval import STALE, Engine, Series, Stale
 from service.domain.promql_parse import parse_expr, parse_series
 from service.domain.rule_tests import expand_values
-from tests.conftest import require_tool
 
 STEP = 60.0
 INPUT = {

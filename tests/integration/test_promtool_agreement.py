@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import require_tool
 
 from service.rules_cli import rules_test
-from tests.conftest import require_tool
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "prometheus"
 BOGUS = {"exp_labels": {"severity": "critical", "instance": "nowhere:1"}, "exp_annotations": {}}

@@ -16,18 +16,26 @@ from litestar.datastructures import State
 from litestar.testing import AsyncTestClient
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from service.adapters.postgres.database import Database
+from service.adapters.postgres.database import DATABASE, Database
 from service.clock import FrozenClock
 from service.config.policy_files import load_severity_policy
+from service.dependencies import STATE_NAME, Registry
 from service.domain.incidents import Action, Actor
 from service.domain.rca_markdown import scan, section_contents
 from service.domain.rca_templates import TemplatePolicy
 from service.domain.severity import Severity
+from service.http.auth import API_TOKENS
 from service.http.errors import EXCEPTION_HANDLERS
-from service.incidents.routes import IncidentController
-from service.incidents.service import IncidentService
+from service.incidents.details import DETAIL_CONTRIBUTORS
+from service.incidents.routes import (
+    INCIDENT_EXCEPTION_HANDLERS,
+    PUBLIC_URL,
+    SEVERITY_POLICY,
+    IncidentController,
+)
+from service.incidents.service import INCIDENTS, IncidentService
 from service.rca.routes import RcaController
-from service.rca.service import RcaService, StaleVersion
+from service.rca.service import RCA, RcaService, StaleVersion
 from service.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,24 +72,25 @@ def build_stack(
     app_db = Database(database_url, min_size=1, max_size=4)
     app_incidents = IncidentService(app_db, clock=clock)
     settings = load_settings({"INCIDENTD_API_TOKENS": "alice=writer-token-1,dash:read=reader-token-1"})
-    state = State(
-        {
-            "db": app_db,
-            "incidents": app_incidents,
-            "rca": RcaService(app_db, app_incidents, templates_dir, policy or TemplatePolicy()),
-            "api_tokens": settings.api_tokens,
-            "public_url": "http://incidentd.test",
-            "severity_policy": load_severity_policy(ROOT / "rules" / "policy" / "severities.yaml"),
-            "detail_contributors": [],
-        }
+    registry = Registry(
+        [
+            DATABASE.given(app_db),
+            INCIDENTS.given(app_incidents),
+            RCA.given(RcaService(app_db, app_incidents, templates_dir, policy or TemplatePolicy())),
+            API_TOKENS.given(settings.api_tokens),
+            PUBLIC_URL.given("http://incidentd.test"),
+            SEVERITY_POLICY.given(load_severity_policy(ROOT / "rules" / "policy" / "severities.yaml")),
+            DETAIL_CONTRIBUTORS.given({}),
+        ]
     )
+    state = State({STATE_NAME: registry})
 
     async def close_pool(_: Litestar) -> None:
         await app_db.close()
 
     app = Litestar(
         route_handlers=[IncidentController, RcaController],
-        exception_handlers=dict(EXCEPTION_HANDLERS),
+        exception_handlers={**EXCEPTION_HANDLERS, **INCIDENT_EXCEPTION_HANDLERS},
         state=state,
         on_shutdown=[close_pool],
         middleware=middleware or [],

@@ -11,10 +11,10 @@ import pytest
 from service.adapters.postgres.database import Database
 from service.clock import FrozenClock
 from service.domain.incidents import Actor
+from service.domain.retention import RetentionPolicy
 from service.domain.severity import Severity
 from service.incidents.service import IncidentService
 from service.retention.job import Retention
-from service.retention.policy import RetentionPolicy
 
 POLICY = RetentionPolicy(
     sent_notifications_days=30, escalation_steps_days=90, rule_evaluations_days=30, rca_versions=2, batch=2

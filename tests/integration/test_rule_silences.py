@@ -21,7 +21,6 @@ from service.clock import FrozenClock
 from service.components import Component, Context
 from service.escalation.component import build as escalation
 from service.settings import load_settings
-from service.silences import component as silences_component
 from service.testing.scripted_values import ScriptedSource
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +49,7 @@ async def setup(
     def rules_component(context: Context) -> Component:
         return alerting.build(context, source_factory=lambda _: source)
 
-    components = [rules_component, pushed_component.build, silences_component.build, escalation]
+    components = [rules_component, pushed_component.build, escalation]
     app = build_app(settings, database_url, clock=clock, run_workers=True, components=components)
     async with AsyncTestClient(app) as client:
         await wait_until_ready(app)

@@ -7,6 +7,7 @@ here with openssl, and one target going down while the others are evaluated.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import ssl
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from conftest import require_tool
 
 from service.adapters.postgres.database import Database
 from service.alerting.evaluator import Evaluator
@@ -29,7 +31,6 @@ from service.domain.rules import RuleSet
 from service.incidents.service import IncidentService
 from service.sources.collector import Collection, Collector
 from service.sources.metrics import SCRAPE_ERRORS
-from tests.conftest import require_tool
 
 T0 = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
 PASSWORD = "pw-Zq81-never-in-logs"
@@ -68,7 +69,8 @@ async def _serve(host: Host, tls: ssl.SSLContext | None = None) -> web.AppRunner
     await site.start()
     server = site._server
     assert server is not None
-    host.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    assert isinstance(server, asyncio.Server)
+    host.port = server.sockets[0].getsockname()[1]
     return runner
 
 

@@ -15,8 +15,8 @@ from notification_harness import (
 from service.adapters.postgres.database import Database
 from service.clock import FrozenClock
 from service.config.silence_policy import SilencePolicy
-from service.silences.announcer import announce_once
-from service.silences.matchers import parse_matchers
+from service.domain.silence_matchers import parse_matchers
+from service.notifications.silence_announcer import announce_once
 from service.silences.service import Silences
 from service.silences.snapshot import Muter
 

@@ -270,7 +270,7 @@ async def test_silence_list_and_unsilence_from_slack(client: Client) -> None:
     assert "ended silence" in ended["text"]
     _, empty = await command(client, "silences")
     assert "No active or pending silences" in empty["text"]
-    other = silence_id[:-1] + ("1" if silence_id.endswith("0") else "0")
+    other = silence_id[:-1] + ("1" if silence_id.endswith("0") else "0")  # an id that is not this one
     _, unknown = await command(client, f"unsilence {other}")
     assert "not found" in unknown["text"]
     _, window = await command(client, "maintenance start 2h service=payments")

@@ -9,22 +9,23 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.adapters.postgres.database import Database
 from service.app import build_app, wait_until_ready
 from service.clock import FrozenClock
-from service.settings import load_settings
+from service.settings import Settings, load_settings
 from service.web import accounts
 from service.web.accounts import Role
 from service.web.component import make_build
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a long enough password"
-Client = AsyncTestClient  # type: ignore[type-arg]
+Client = AsyncTestClient[Litestar]
 
 
-def settings(public_url: str = "http://127.0.0.1:8080") -> object:
+def settings(public_url: str = "http://127.0.0.1:8080") -> Settings:
     loaded = load_settings({"INCIDENTD_API_TOKENS": "bot=writer-token-1", "INCIDENTD_PUBLIC_URL": public_url})
     return msgspec.structs.replace(
         loaded, rules_dir=ROOT / "rules", templates_dir=ROOT / "incident_templates", workers=False
@@ -37,9 +38,9 @@ def clock() -> FrozenClock:
 
 
 async def _client(database_url: str, clock: FrozenClock, public_url: str = "http://127.0.0.1:8080") -> Client:
-    from service.web.component import WebOptions
+    from service.web.options import WebOptions
 
-    app = build_app(settings(public_url), database_url, clock=clock, components=[make_build(WebOptions())])  # type: ignore[arg-type]
+    app = build_app(settings(public_url), database_url, clock=clock, components=[make_build(WebOptions())])
     return AsyncTestClient(app=app)
 
 

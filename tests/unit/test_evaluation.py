@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -56,7 +57,7 @@ def at(minute: int) -> datetime:
     return T0 + timedelta(minutes=minute)
 
 
-def timeline(rule: Rule, steps: list[dict[str, float] | None], label: str = "path") -> list[Evaluation]:
+def timeline(rule: Rule, steps: Sequence[dict[str, float] | None], label: str = "path") -> list[Evaluation]:
     """Each step maps a label value to the series value; None means the source could not be read."""
     states: dict[str, AlertState] = {}
     results = []

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from service.config.silence_policy import load_inhibition, load_maintenance, load_silence_policy
-from service.silences.time_intervals import IntervalError, build_interval
-from service.silences.windows import OneOffWindow, open_windows, schedule
+from service.domain.maintenance_windows import OneOffWindow, open_windows, schedule
+from service.domain.time_intervals import IntervalError, build_interval
 
 ROOT = Path(__file__).resolve().parents[2]
 BERLIN_NIGHT = build_interval(times=[("02:00", "04:00")], weekdays=["sunday"], location="Europe/Berlin")
 
 
-def _utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def _utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def test_shipped_windows_weekly_and_first_sunday() -> None:

@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import Block
 from service.domain.incidents import Incident, Status, TimelineEvent
 from service.domain.severity import Severity
 from service.notifications import messages
-from service.notifications.channels.slack.text import escape, link
+from service.notifications.channels.slack.text import TargetKind, escape, link
 from service.notifications.snapshots import snapshot
 
 T0 = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
@@ -156,7 +156,7 @@ def test_slack_blocks_are_valid_block_kit() -> None:
 def test_escalation_mentions_resolved_people_and_warns_about_unknown_ones() -> None:
     data = {"level": 2, "level_name": "Technical lead", "reason": "ack_timeout",
             "targets": {"slack_usergroups": ["oncall"], "slack_users": ["@tech-lead", "@ghost"]}}  # fmt: skip
-    mentions = {
+    mentions: dict[tuple[TargetKind, str], str] = {
         ("usergroup", "oncall"): "<!subteam^S0ONCALL|@oncall>",
         ("user", "@tech-lead"): "<@U0TECHLEAD>",
     }

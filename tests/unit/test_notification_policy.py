@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from service.config.fields import PolicyError
+from service.config.notification_policy_files import load_notification_policy
 from service.domain.severity import Severity
 from service.notifications import messages
 from service.notifications.channels.pagerduty.webhooks import signature_valid
-from service.notifications.policy import NotificationPolicyError, load_notification_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +40,7 @@ def test_policy_errors_name_file_line_and_field(tmp_path: Path) -> None:
         "      severities: [P0]\n"
         "  storm: {max_new_incidents: 0, interval: soon}\n"
     )
-    with pytest.raises(NotificationPolicyError) as caught:
+    with pytest.raises(PolicyError) as caught:
         load_notification_policy(path)
     text = str(caught.value)
     assert f"{path}:2: pagerduty.page_severities[1]: unknown severity 'P9'" in text

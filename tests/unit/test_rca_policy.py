@@ -46,3 +46,15 @@ def test_bad_policy_names_file_and_field(tmp_path: Path, text: str, expected: st
 
 def test_missing_file_means_defaults(tmp_path: Path) -> None:
     assert load_rca_policy(tmp_path / "absent.yaml").by_severity[Severity.P0] == DEFAULT_TEMPLATE
+
+
+def test_bad_policy_lists_every_problem_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "rca.yaml"
+    path.write_text("templates:\n  by_severity: {P7: x.md.j2}\n  by_service:\n    api: ../etc/passwd\n")
+    with pytest.raises(PolicyError) as error:
+        load_rca_policy(path)
+    assert str(error.value).splitlines() == [
+        f"{path}:2: templates.by_severity.P7: unknown severity 'P7': expected one of P0, P1, P2, P3",
+        f"{path}:4: templates.by_service.api: '../etc/passwd' is not a template file name"
+        " (e.g. rca-short.md.j2)",
+    ]

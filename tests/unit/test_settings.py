@@ -88,16 +88,20 @@ def test_alternative_policy_from_seed_000_loads() -> None:
     assert policy.response_target(Severity.P1).total_seconds() == 3600
 
 
-def test_policy_errors_name_file_and_field(tmp_path: Path) -> None:
+def test_policy_errors_name_file_line_and_field_all_at_once(tmp_path: Path) -> None:
     path = tmp_path / "severities.yaml"
-    path.write_text("levels:\n  - severity: P9\n    name: x\n    response_target: 5m\n")
-    with pytest.raises(PolicyError, match=r"severities.yaml: levels\[0\].severity"):
+    path.write_text(
+        "levels:\n  - severity: P9\n    name: x\n    response_target: 5m\n"
+        "  - severity: P0\n    name: y\n    response_target: soon\n"
+    )
+    with pytest.raises(PolicyError) as caught:
         load_severity_policy(path)
-    path.write_text("levels:\n  - severity: P0\n    name: x\n    response_target: soon\n")
-    with pytest.raises(PolicyError, match=r"levels\[0\].response_target"):
-        load_severity_policy(path)
+    assert str(caught.value).splitlines() == [
+        f"{path}:2: levels[0].severity: unknown severity 'P9': expected one of P0, P1, P2, P3",
+        f"{path}:7: levels[1].response_target: bad duration 'soon': expected e.g. 30s, 5m, 1h30m, 2d",
+    ]
     path.write_text("levels: [\n")
-    with pytest.raises(PolicyError, match=r"severities.yaml:\d+: invalid YAML"):
+    with pytest.raises(PolicyError, match=r"severities.yaml:\d+: yaml: syntax error"):
         load_severity_policy(path)
 
 

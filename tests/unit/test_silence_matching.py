@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from service.alerting.pushed import fingerprint
-from service.silences.inhibition import InhibitRule, SourceAlert, inhibited_by
-from service.silences.matchers import MatcherError, Op, parse_matchers
-from service.silences.silence import Silence, SilenceState, check_new, silenced_by
-from service.silences.verdict import MuteSnapshot
+from service.domain.inhibition import InhibitRule, SourceAlert, inhibited_by
+from service.domain.mute_verdicts import MuteSnapshot
+from service.domain.silence_matchers import MatcherError, Op, parse_matchers
+from service.domain.silences import Silence, SilenceState, check_new, silenced_by
 
 NOW = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
 

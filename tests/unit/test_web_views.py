@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 from service.domain.incidents import Incident, Status
 from service.domain.severity import Severity
+from service.incidents.listing import parse_cursor, parse_filters
 from service.web.auth import safe_next
-from service.web.listing import parse_cursor, parse_filters
 from service.web.rca_view import marked_html
 from service.web.views import button_actions, durations
 

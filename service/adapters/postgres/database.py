@@ -21,6 +21,7 @@ import asyncpg
 import structlog
 
 from service.cancellation import reraise_if_cancelling
+from service.dependencies import Key
 
 log = structlog.get_logger(__name__)
 
@@ -200,3 +201,6 @@ class Database:
                 await asyncio.wait_for(pool.close(), timeout=5)
             except CONNECT_ERRORS:
                 pool.terminate()
+
+
+DATABASE: Key[Database] = Key("database")

@@ -1,4 +1,4 @@
--- Incidents and their immutable timeline (issue 2).
+-- Incidents and their immutable timeline.
 
 CREATE TABLE incidents (
     id              bigserial PRIMARY KEY,

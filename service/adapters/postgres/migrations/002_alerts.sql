@@ -1,4 +1,4 @@
--- Alert state per (rule, series) (issue 3). One row is one service.domain.alerts.AlertState, so a
+-- Alert state per (rule, series). One row is one service.domain.alerts.AlertState, so a
 -- restart neither pages again for a firing alert nor restarts the `for` clock of a pending one.
 -- Inactive alerts have no row; resolved ones are kept 15 minutes (evaluation.RESOLVED_RETENTION).
 

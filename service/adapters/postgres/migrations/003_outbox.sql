@@ -1,4 +1,4 @@
--- The notification outbox (issue 5): intents written in the same transaction as the incident change.
+-- The notification outbox: intents written in the same transaction as the incident change.
 
 CREATE TABLE notification_outbox (
     id              bigserial   PRIMARY KEY,

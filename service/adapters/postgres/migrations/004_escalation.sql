@@ -1,4 +1,4 @@
--- Escalation timers (issue 4): every pending step is a row; a worker claims due rows with
+-- Escalation timers: every pending step is a row; a worker claims due rows with
 -- FOR UPDATE SKIP LOCKED and performs each in the transaction that marks it done, so a step fires once.
 
 CREATE TABLE escalation_steps (

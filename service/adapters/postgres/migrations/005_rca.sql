@@ -1,4 +1,4 @@
--- RCA documents and their versions (issue 7). Every save is a new row in rca_versions; rows are never
+-- RCA documents and their versions. Every save is a new row in rca_versions; rows are never
 -- changed, so the history of a postmortem is evidence just like the incident timeline it came from.
 
 CREATE TABLE rca_documents (

@@ -1,4 +1,4 @@
--- Notifications (issue 5): where each incident's Slack message lives, which PagerDuty dedup key
+-- Notifications: where each incident's Slack message lives, which PagerDuty dedup key
 -- maps back to which incident, and indexes for the sender's extra queries. 003 stays as written.
 
 -- One Slack message per incident per routed channel; later changes chat.update it and reply in its thread.

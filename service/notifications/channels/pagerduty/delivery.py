@@ -16,9 +16,9 @@ import httpx2
 import pagerduty
 import structlog
 
+from service.domain.notification_policy import NotificationPolicy
 from service.notifications.channels.pagerduty.limits import MAX_EVENT_BYTES, fit_event
 from service.notifications.outcomes import DeliveryError, NotConfigured, parse_retry_after, redact
-from service.notifications.policy import NotificationPolicy
 
 log = structlog.get_logger(__name__)
 

@@ -19,12 +19,16 @@ from litestar import Request, post
 from litestar.exceptions import NotAuthorizedException, ValidationException
 from litestar.status_codes import HTTP_200_OK
 
-from service.adapters.postgres.database import Database
-from service.domain.incidents import Action, Actor, InvalidTransition, Status
+from service.adapters.postgres.database import DATABASE, Database
+from service.dependencies import Key
+from service.domain.incidents import Action, Actor, Incident, InvalidTransition, Status
 from service.http.input_limits import decode_json
-from service.incidents import store as incident_repo
-from service.incidents.service import Conflict, IncidentService
+from service.incidents.service import INCIDENTS, Conflict, IncidentService
+from service.notifications import store
 from service.notifications.metrics import WEBHOOKS
+
+# Every secret PagerDuty may sign with (several while one is being rotated).
+WEBHOOK_SECRETS: Key[Sequence[str]] = Key("pagerduty_webhook_secrets")
 
 log = structlog.get_logger(__name__)
 
@@ -53,15 +57,12 @@ def pagerduty_actor(event: dict[str, Any]) -> Actor:
     return Actor(name=str(name), source="pagerduty")
 
 
-async def _incident_for_key(db: Database, key: str) -> int | None:
+async def _incident_for_key(db: Database, incidents: IncidentService, key: str) -> Incident | None:
     """The incident we sent this dedup key for, preferring an open one, then the newest."""
-    return await db.fetchval(  # type: ignore[no-any-return]
-        """
-        SELECT i.id FROM pagerduty_dedup_keys k JOIN incidents i ON i.id = k.incident_id
-        WHERE k.dedup_key = $1 ORDER BY (i.status <> 'resolved') DESC, i.id DESC LIMIT 1
-        """,
-        key,
-    )
+    async with db.connection() as conn:
+        ids = await store.incidents_for_dedup_key(conn, key)
+    found = [i for i in [await incidents.find(n) for n in ids] if i is not None]
+    return max(found, key=lambda i: (i.status is not Status.RESOLVED, i.id), default=None)
 
 
 async def apply_webhook(
@@ -78,13 +79,12 @@ async def apply_webhook(
     key = data.get("incident_key") if isinstance(data, dict) else None
     if not isinstance(key, str) or not key:
         return "unmatched", None
-    incident_id = await _incident_for_key(db, key)
-    if incident_id is None:
+    current = await _incident_for_key(db, incidents, key)
+    if current is None:
         return "unmatched", None
+    incident_id = current.id
     action, from_statuses = _ACTIONS[event_type]
-    async with db.connection() as conn:
-        current = await incident_repo.get(conn, incident_id)
-    if current is None or current.status not in from_statuses:
+    if current.status not in from_statuses:
         return "duplicate", incident_id
     details = {
         "pagerduty_event_id": str(event.get("id", "")),
@@ -104,7 +104,7 @@ async def apply_webhook(
 async def pagerduty_webhook(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """PagerDuty v3 webhook receiver; authenticated by X-PagerDuty-Signature, not a bearer token."""
     body = await request.body()
-    secrets: Sequence[str] = request.app.state.settings.pagerduty_webhook_secrets
+    secrets = WEBHOOK_SECRETS.of(request)
     header = request.headers.get("x-pagerduty-signature", "")
     if not secrets or not header or not signature_valid(body, header, secrets):
         WEBHOOKS.labels(outcome="bad_signature").inc()
@@ -118,6 +118,6 @@ async def pagerduty_webhook(request: Request[Any, Any, Any]) -> dict[str, Any]:
     if not isinstance(payload, dict):
         WEBHOOKS.labels(outcome="invalid").inc()
         raise ValidationException(detail="body: expected a JSON object")
-    outcome, incident_id = await apply_webhook(request.app.state.db, request.app.state.incidents, payload)
+    outcome, incident_id = await apply_webhook(DATABASE.of(request), INCIDENTS.of(request), payload)
     WEBHOOKS.labels(outcome=outcome).inc()
     return {"status": outcome, "incident_id": incident_id}

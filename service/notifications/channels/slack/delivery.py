@@ -29,6 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from service.adapters.postgres.database import Database
 from service.notifications import messages
+from service.notifications.channels.slack import store
 from service.notifications.channels.slack.storm_summary import storm_parts
 from service.notifications.outcomes import DeliveryError, NotConfigured, parse_retry_after, redact
 from service.notifications.silence_notices import notice_text
@@ -133,9 +134,7 @@ class SlackDelivery:
             except DeliveryError as exc:
                 if "message_not_found" not in str(exc):
                     raise
-                await self._db.execute(
-                    "DELETE FROM slack_messages WHERE incident_id = $1 AND channel = $2", incident_id, channel
-                )
+                await store.forget(self._db, incident_id, channel)
                 return await self.post_or_update(
                     conn,
                     incident_id=incident_id,
@@ -145,12 +144,7 @@ class SlackDelivery:
                     now=now,
                     outbox_id=outbox_id,
                 )
-            await conn.execute(
-                "UPDATE slack_messages SET updated_at = $3 WHERE incident_id = $1 AND channel = $2",
-                incident_id,
-                channel,
-                now,
-            )
+            await store.touch(conn, incident_id, channel, now)
         if changes and not (maybe_sent and await self._replied(channel_id, ts, outbox_id)):
             head = "" if not ref["summary"] else f"*{snapshot['human_id']}* ({snapshot['status']}): "
             await self._reply(channel_id, ts, [head + changes[0], *changes[1:]], outbox_id)

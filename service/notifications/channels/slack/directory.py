@@ -26,6 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from service.adapters.postgres.database import Database
 from service.clock import Clock
+from service.dependencies import Key
 from service.domain.escalation_policy import EscalationPolicy
 from service.notifications.channels.slack.text import TargetKind, TargetName, user_mention, usergroup_mention
 from service.supervisor import sleep_or_stop
@@ -254,3 +255,6 @@ class SlackDirectory:
 
     async def close(self) -> None:
         await self._lookup.close()
+
+
+SLACK_DIRECTORY: Key[SlackDirectory] = Key("slack_directory")

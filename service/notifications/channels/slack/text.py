@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import re
 from typing import Literal
-from urllib.parse import urlsplit
+
+from service.domain.links import is_url
 
 TargetKind = Literal["user", "usergroup"]
 TargetName = tuple[TargetKind, str]  # an escalation target as the policy spells it
@@ -45,27 +46,12 @@ def code(text: object) -> str:
     return f"`{flat.replace('`', chr(0x2CB))}`"
 
 
-def is_url(text: object) -> bool:
-    """Only http(s) addresses with a host are links; `004_…txt, Scaling Procedures` is not."""
-    if not isinstance(text, str) or any(c.isspace() for c in text.strip()):
-        return False
-    parts = urlsplit(text.strip())
-    return parts.scheme in {"http", "https"} and bool(parts.netloc)
-
-
 def link(url: str, label: str) -> str:
     """A mrkdwn link to one of our URLs (or a checked runbook URL), with an escaped label."""
     if not is_url(url):
         return escape(label)
     safe = url.strip().replace("&", "&amp;").replace("<", "%3C").replace(">", "%3E").replace("|", "%7C")
     return f"<{safe}|{escape(label)}>"
-
-
-def message_link(workspace_url: str, channel_id: str, ts: str) -> str:
-    """A message's permalink as Slack forms them (`…/archives/C123/p1700000000123456`); empty when unknown."""
-    if not is_url(workspace_url) or not channel_id or not ts:
-        return ""
-    return f"{workspace_url.rstrip('/')}/archives/{channel_id}/p{ts.replace('.', '')}"
 
 
 def user_mention(slack_id: str) -> str:

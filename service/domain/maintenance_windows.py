@@ -10,9 +10,9 @@ from datetime import datetime
 
 import msgspec
 
-from service.silences.matchers import Matcher, matches_all
-from service.silences.time_intervals import TimeInterval
-from service.silences.verdict import ActiveWindow
+from service.domain.mute_verdicts import ActiveWindow
+from service.domain.silence_matchers import Matcher, matches_all
+from service.domain.time_intervals import TimeInterval
 
 
 class RecurringWindow(msgspec.Struct, frozen=True, kw_only=True):

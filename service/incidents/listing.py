@@ -1,4 +1,7 @@
-"""The incidents list: filters read from the URL, and a keyset page over them.
+"""The incidents list (the web console's first page): filters read from the URL, and a keyset page.
+
+It lives in the incidents room because it is SQL over incidents (with each one's next pending
+escalation step beside it), read through the store's row mapping.
 
 Open incidents come first, newest first within each group. Paging is by cursor
 (`after=<group>.<id>`), never OFFSET, so page 500 of 10,000 incidents costs what

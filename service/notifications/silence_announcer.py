@@ -13,10 +13,10 @@ from typing import Any
 
 from service.adapters.postgres.database import Database, DatabaseUnavailable
 from service.clock import Clock
+from service.domain.silence_matchers import render
+from service.domain.silences import Silence
 from service.notifications.outbox import enqueue
 from service.silences import store
-from service.silences.matchers import render
-from service.silences.silence import Silence
 from service.supervisor import sleep_or_stop
 
 ANNOUNCE_EVERY = 2.0

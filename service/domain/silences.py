@@ -13,7 +13,7 @@ from datetime import datetime
 
 import msgspec
 
-from service.silences.matchers import Matcher, matches_all
+from service.domain.silence_matchers import Matcher, matches_all
 
 
 class SilenceState(enum.StrEnum):

@@ -12,9 +12,9 @@ from functools import cached_property
 
 import msgspec
 
-from service.silences.inhibition import InhibitRule, SourceAlert, inhibited_by
-from service.silences.matchers import Matcher, Op, matches_all
-from service.silences.silence import Silence, silenced_by
+from service.domain.inhibition import InhibitRule, SourceAlert, inhibited_by
+from service.domain.silence_matchers import Matcher, Op, matches_all
+from service.domain.silences import Silence, silenced_by
 
 
 class ActiveWindow(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from service.silences.matchers import Matcher, matches_all
+from service.domain.silence_matchers import Matcher, matches_all
 
 
 class InhibitRule(msgspec.Struct, frozen=True, kw_only=True):
