@@ -1,7 +1,7 @@
 """Severity levels P0-P3 and the response policy attached to them.
 
 The levels and their response targets come from the incident runbook
-(shared/seeds/002_b1ab8eb4e8f4fb2c.txt, "Severity Levels"); the numbers live in
+(002_b1ab8eb4e8f4fb2c.txt, "Severity Levels"); the numbers live in
 rules/policy/severities.yaml so operators can change them without a release.
 """
 

@@ -4,7 +4,7 @@ Everything is stored in one base unit per kind so a rule can compare numbers
 without knowing how they were spelled: percentages become fractions (`3%` ->
 0.03, matching what a ratio of two rates yields), durations become seconds,
 sizes become bytes, counts stay counts. The seeds' tables
-(shared/seeds/004_2522b3a81675c108.txt "Alert Thresholds", 002 "Key Metrics to
+(004_2522b3a81675c108.txt "Alert Thresholds", 002 "Key Metrics to
 Monitor", 000 "Key Metrics to Track") use exactly these spellings.
 """
 
