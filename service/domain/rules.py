@@ -1,8 +1,8 @@
 """The threshold-rule model: what rules/*.yaml decode into (see rules/README.md).
 
 A rule is one row of a runbook's threshold table (e.g. 004_2522b3a81675c108.txt,
-"Alert Thresholds": `API Response Time | > 1.5s | > 3s`): a signal, a direction, a warning and a critical level, how long the
-breach must hold, and the severity each level pages at. Everything here is
+"Alert Thresholds": `API Response Time | > 1.5s | > 3s`): a signal, a direction, a warning
+and a critical level, how long the breach must hold, and the severity each level pages at. Everything here is
 already validated and in base units (fractions, seconds, bytes), so evaluation
 never parses text.
 """
