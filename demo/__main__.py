@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import sys
 import time
 from pathlib import Path
 
 from demo.story import TOKEN, StoryOptions, run_story
+from service.__main__ import FIRST_PASSWORD_FILE
 
 OUTPUT = Path("demo-output")
 
@@ -52,7 +52,7 @@ def main() -> int:
     print(f"  Slack:        {len(result.slack_calls)} Web API calls received by the fake")
     print(f"  Browse the demo's incident (served at {result.api_url}): start the service on its data,")
     print(f"    INCIDENTD_DATA_DIR={output / 'data'} INCIDENTD_API_TOKENS=demo={TOKEN} make run")
-    print(f"  then open its page and log in as admin, {_first_admin(output / 'incidentd.log')}:")
+    print(f"  then open its page and log in as admin, {_first_admin(output / 'data' / FIRST_PASSWORD_FILE)}:")
     print(f"    http://127.0.0.1:8080/incidents/{result.incident_id}")
     print(
         f"    curl -H 'Authorization: Bearer {TOKEN}' http://127.0.0.1:8080/api/v1/incidents/{result.incident_id}"
@@ -60,14 +60,12 @@ def main() -> int:
     return 0
 
 
-def _first_admin(log: Path) -> str:
-    """The one-time admin password the demo's service printed into its log, if it made one."""
+def _first_admin(secret: Path) -> str:
+    """The one-time admin password the demo's service kept in its data folder (never in its log)."""
     try:
-        text = log.read_text(encoding="utf-8", errors="replace")
+        return f"password {secret.read_text(encoding='utf-8').strip()}"
     except OSError:
-        return "with the password in the service log"
-    found = re.search(r"user 'admin', password (\S+)", text)
-    return f"password {found.group(1)}" if found else "with the password from your first run"
+        return "with the password from your first run"
 
 
 if __name__ == "__main__":

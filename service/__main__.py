@@ -31,6 +31,26 @@ def _resolve_database(settings: Settings) -> tuple[str, Any]:
     return uri, handle
 
 
+FIRST_PASSWORD_FILE = "first-admin-password"  # noqa: S105 - a file name, not a password
+
+
+def _tell_first_password(settings: Settings, user: str, password: str) -> None:
+    """On a terminal the password is shown once; otherwise stdout is somebody's log collector, so it goes
+    to a file only this user can read, and the output names the file, never the password."""
+    then = f"Log in at {settings.public_url}/login, then add people with `incidentd users add NAME`."
+    if sys.stdout.isatty():
+        print(
+            f"\nCreated the first console account: user '{user}', password {password}\n{then}\n", flush=True
+        )
+        return
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path = settings.data_dir / FIRST_PASSWORD_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(password + "\n")
+    print(f"\nCreated the first console account '{user}'; its password is in {path}.\n{then}\n", flush=True)
+
+
 def _serve(settings: Settings) -> int:
     import uvicorn
 
@@ -41,12 +61,7 @@ def _serve(settings: Settings) -> int:
 
     password = asyncio.run(ensure_first_admin(url))
     if password is not None:
-        # Printed, never logged: the terminal that started the service is the only place it appears.
-        print(
-            f"\nCreated the first console account: user '{FIRST_ADMIN}', password {password}\n"
-            f"Log in at {settings.public_url}/login, then add people with `incidentd users add NAME`.\n",
-            flush=True,
-        )
+        _tell_first_password(settings, FIRST_ADMIN, password)
     app = build_app(settings, url)
     log.info("serving", host=settings.host, port=settings.port, public_url=settings.public_url)
     config = uvicorn.Config(

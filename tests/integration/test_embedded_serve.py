@@ -50,6 +50,10 @@ def test_console_script_serves_on_embedded_postgres_and_stops_it(
             assert time.monotonic() < deadline, "incidentd not ready within 60 s"
             time.sleep(0.2)
         assert pid_file.exists()
+        # Not a terminal: the first admin's password is in a file only this user reads, not in the output.
+        secret = tmp_path / "first-admin-password"
+        assert secret.stat().st_mode & 0o777 == 0o600
+        assert len(secret.read_text(encoding="utf-8").strip()) >= 16
         postgres_pid = int(pid_file.read_text().split()[0])
         process.send_signal(stop_signal)
         process.wait(timeout=30)
