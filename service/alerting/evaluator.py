@@ -35,6 +35,7 @@ from service.alerting.source_health import (
     source_down_rule,
     source_down_values,
 )
+from service.alerting.value_samples import ValueSampler
 from service.cancellation import reraise_if_cancelling
 from service.clock import Clock
 from service.domain.alert_incidents import GroupPlan, plan_group
@@ -113,6 +114,7 @@ class Evaluator:
         self._writer = uuid.uuid4().hex
         self._swept_generation: int | None = None
         self._held: Mapping[str, Sequence[Mapping[str, str]]] = {}
+        self._samples = ValueSampler()
 
     def due_rules(self, now: datetime) -> list[Rule]:
         return [
@@ -224,6 +226,7 @@ class Evaluator:
                     known = {}
                 evaluation = evaluate(rule, values, before, now, held=self._held.get(rule.name, ()))
                 keys = _group_keys(rule, evaluation.states, known)
+                self._samples.observe(rule, evaluation.states, keys, now)
                 refresh = slots[rule.name] % _refresh_every(rule) == 0
                 writes.append(
                     store.RuleWrite(rule.name, before, evaluation.states, keys, ids, now, refresh, written)
@@ -259,6 +262,7 @@ class Evaluator:
                     if transitions:
                         plans.append((_plan(rule, key, transitions), error))
             await store.save_many(conn, writes)
+            await self._samples.flush(conn)
             for name, series in held:
                 await rule_mutes.mark_held(conn, name, series)
             for plan, error in plans:

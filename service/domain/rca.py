@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from service.domain.action_items import ActionItem, ItemLine, item_line
 from service.domain.charts import ChartSpec
 from service.domain.durations import format_duration
 from service.domain.incidents import Incident, TimelineEvent
@@ -117,6 +118,7 @@ class RcaFacts(msgspec.Struct, frozen=True, kw_only=True):
     incident_url: str = ""
     slack_threads: tuple[SlackThread, ...] = ()
     pagerduty_url: str = ""
+    action_items: tuple[ItemLine, ...] = ()
 
 
 def _utc(moment: datetime) -> datetime:
@@ -196,6 +198,9 @@ def _targets(data: dict[str, Any]) -> str:
 
 # What a machine event must carry to be worded; otherwise it is shown generically with its fields.
 _MACHINE_NEEDS = {
+    "action_item_added": ("item", "title"),
+    "action_item_updated": ("item", "title"),
+    "action_item_due": ("item", "title"),
     "escalated": ("level",),
     "notification_sent": ("channel", "kind", "target"),
     "notification_failed": ("channel", "kind", "target"),
@@ -218,6 +223,18 @@ _MACHINE_WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
         f" {_scalar(d.get('error'))}"
     ),
     "rca_reminder": lambda d: f"RCA reminder ({_scalar(d.get('stage'))} due {_scalar(d.get('due'))})",
+    "action_item_added": lambda d: (
+        f'action item {_scalar(d.get("item"))} added: "{_scalar(d.get("title"))}"'
+        f" (owner {_scalar(d.get('owner')) or 'nobody yet'}, due {_scalar(d.get('due'))})"
+    ),
+    "action_item_updated": lambda d: (
+        f'action item {_scalar(d.get("item"))} "{_scalar(d.get("title"))}" is {_scalar(d.get("status"))}'
+        f" (changed: {_scalar(d.get('changed'))})"
+    ),
+    "action_item_due": lambda d: (
+        f'action item {_scalar(d.get("item"))} "{_scalar(d.get("title"))}" is {_scalar(d.get("stage"))}'
+        f" (due {_scalar(d.get('due'))}, owner {_scalar(d.get('owner')) or 'nobody'})"
+    ),
 }
 
 
@@ -312,13 +329,15 @@ def build_facts(
     now: datetime,
     incident_url: str = "",
     slack_threads: Sequence[SlackThread] = (),
+    action_items: Sequence[ActionItem] = (),
+    samples: Mapping[str, Sequence[tuple[datetime, float]]] | None = None,
 ) -> RcaFacts:
     ordered = sorted(events, key=lambda e: (_utc(e.at), e.id))
     end = incident.resolved_at
     elapsed = (end or now) - incident.created_at
     duration = format_duration(elapsed) if end else f"ongoing ({format_duration(elapsed)} so far)"
     review_from = end or incident.created_at
-    chart = incident_chart(incident, ordered, now)
+    chart = incident_chart(incident, ordered, now, samples)
     history = _severity_history(incident, ordered)
     return RcaFacts(
         incident_id=incident.id,
@@ -361,6 +380,7 @@ def build_facts(
         incident_url=incident_url,
         slack_threads=tuple(slack_threads),
         pagerduty_url=pagerduty_url(ordered),
+        action_items=tuple(item_line(item, now) for item in action_items),
     )
 
 

@@ -1,9 +1,14 @@
-"""The RCA chart of an incident: one panel per rule that fired, from the values on its timeline."""
+"""The RCA chart of an incident: one panel per rule that fired.
+
+Points come from the stored value history of the incident's alert group (samples the evaluator
+keeps from the pending phase to the end of the incident) and, where none were stored (an
+incident from before that history, or pushed alerts), from the values on its timeline.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from service.domain.charts import ChartLine, ChartPanel, ChartPoint, ChartSpec
@@ -55,7 +60,12 @@ def open_intervals(
     return tuple((a.astimezone(UTC), b.astimezone(UTC)) for a, b in intervals)
 
 
-def _panel(rule: str, events: Sequence[TimelineEvent]) -> ChartPanel:
+Samples = Mapping[str, Sequence[tuple[datetime, float]]]
+
+
+def _panel(
+    rule: str, events: Sequence[TimelineEvent], sampled: Sequence[tuple[datetime, float]]
+) -> ChartPanel:
     points: list[ChartPoint] = []
     lines: dict[str, float] = {}
     unit: UnitKind | None = None
@@ -72,23 +82,33 @@ def _panel(rule: str, events: Sequence[TimelineEvent]) -> ChartPanel:
         value = number(data.get("value"))
         if value is not None and (not points or points[-1].at != event.at):
             points.append(ChartPoint(event.at.astimezone(UTC), value))
+    if sampled:
+        merged = {p.at: p.value for p in points}
+        merged.update((at.astimezone(UTC), value) for at, value in sampled if math.isfinite(value))
+        points = [ChartPoint(at, value) for at, value in sorted(merged.items())]
     levels = ("threshold", "warning", "critical")
     ordered = tuple(ChartLine(level, lines[level]) for level in levels if level in lines)
     return ChartPanel(name=rule, unit=unit, points=tuple(points), lines=ordered)
 
 
-def incident_chart(incident: Incident, events: Sequence[TimelineEvent], now: datetime) -> ChartSpec:
-    """Every rule that fired, in the order they first did, over the incident's life."""
+def incident_chart(
+    incident: Incident, events: Sequence[TimelineEvent], now: datetime, samples: Samples | None = None
+) -> ChartSpec:
+    """Every rule that fired, in the order they first did, over the incident's life (and the
+    pending minutes before it, when the value history has them)."""
     by_rule: dict[str, list[TimelineEvent]] = {}
     for event in events:
         rule = event.data.get("rule")
         if event.kind in _VALUED and isinstance(rule, str) and rule:
             by_rule.setdefault(rule, []).append(event)
+    samples = samples or {}
     end = incident.resolved_at or now
+    start = incident.created_at.astimezone(UTC)
+    firsts = [at.astimezone(UTC) for rule in by_rule for at, _ in samples.get(rule, ())[:1]]
     return ChartSpec(
         title=f"{incident.human_id}: alert values",
-        panels=tuple(_panel(rule, found) for rule, found in by_rule.items()),
+        panels=tuple(_panel(rule, found, samples.get(rule, ())) for rule, found in by_rule.items()),
         open_intervals=open_intervals(incident, events, now),
-        start=incident.created_at.astimezone(UTC),
+        start=min([start, *firsts]),
         end=end.astimezone(UTC),
     )

@@ -25,6 +25,7 @@ MACHINE_SECTIONS = (
     "alerts",
     "chart",
     "trail",
+    "action_items",
 )
 MAX_DOCUMENT_CHARS = 500_000
 

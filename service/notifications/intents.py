@@ -44,6 +44,7 @@ _SLACK_UPDATE_KINDS = frozenset(
         "escalation_exhausted",
         "silenced",
         "unsilenced",
+        "action_item_due",
     }
 )
 
@@ -139,6 +140,11 @@ class _Plan:
             refs.append(self.policy.default_routing_key)
         if kinds & {"severity_raised", "reopened", "retriggered"} and pages and self.incident.status.is_open:
             refs += triggered or [self.policy.default_routing_key]
+        if "retitled" in kinds and pages and self.incident.status.is_open:
+            # PagerDuty takes a trigger with the same dedup key as an update of the alert's summary.
+            for ref in triggered:
+                if ref not in refs and await self._last_pagerduty_kind(ref) in ("trigger", "acknowledge"):
+                    refs.append(ref)
         for event in events:
             if event.kind == "escalated":
                 # A routing key already paged for this incident holds its PagerDuty incident (same

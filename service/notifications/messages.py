@@ -9,6 +9,7 @@ slack_text.one_line for PagerDuty; only our own literals, links and mentions are
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -173,7 +174,25 @@ def change_line(event: TimelineEvent, mentions: Mentions | None = None) -> str |
         return f":mute: Every firing alert is muted ({reasons}): escalation paused"
     if kind == "unsilenced":
         return ":loud_sound: Mute ended while alerts still fire: escalation resumes"
+    if kind == "action_item_due":
+        return followup_reminder_line(data)
     return None
+
+
+_USER_MENTION = re.compile(r"<@[UW][A-Z0-9]{2,20}>")
+
+
+def followup_reminder_line(data: Mapping[str, Any]) -> str:
+    """A due or overdue action item, in the incident's thread. Only an owner who is exactly one Slack
+    user mention (`<@U123>`, as Slack sends a picked user) is pinged; any other text is escaped."""
+    when = "is overdue" if data.get("stage") == "overdue" else "is due today"
+    raw = str(data.get("owner") or "")
+    owner = raw if _USER_MENTION.fullmatch(raw) else escape(raw)
+    owner = owner or "nobody yet"
+    return (
+        f":alarm_clock: Follow-up *{escape(data.get('item'))}* {when} (due {escape(data.get('due'))}):"
+        f" {escape(data.get('title'))}. Owner: {owner}"
+    )
 
 
 def escalation_names(data: Mapping[str, Any]) -> list[TargetName]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -29,11 +30,13 @@ from service.domain.rca_markdown import document_problem, merge, unified_diff
 from service.domain.rca_review import SlackThread
 from service.domain.rca_templates import TemplatePolicy
 from service.incidents.service import IncidentService
-from service.rca import store
+from service.rca import action_items_store, store
 from service.rca.store import RcaDocument, RcaVersionInfo
 from service.rca.templates import MarkdownTemplates
 
 log = structlog.get_logger(__name__)
+
+CHART_LEAD = timedelta(minutes=15)  # how much value history before the incident opened the chart shows
 
 
 def chart_path(incident_id: int) -> str:
@@ -118,8 +121,13 @@ class RcaService:
     async def _render(self, incident_id: int, template: str | None) -> tuple[str, str, str | None]:
         incident, events = await self._incidents.get(incident_id)
         name = template or self._policy.choose(incident)
+        now = self._clock()
         async with self._db.connection() as conn:
             rows = await store.slack_messages(conn, incident_id)
+            items = await action_items_store.for_incident(conn, incident_id)
+            samples = await store.value_samples(
+                conn, incident.dedup_key, incident.created_at - CHART_LEAD, incident.resolved_at or now
+            )
         threads = [
             SlackThread(r["channel"], message_link(r["workspace"] or "", r["channel_id"], r["ts"]))
             for r in rows
@@ -128,9 +136,11 @@ class RcaService:
             incident,
             events,
             chart_url=chart_path(incident_id),
-            now=self._clock(),
+            now=now,
             incident_url=incident_page_url(self._public_url, incident_id) if self._public_url else "",
             slack_threads=threads,
+            action_items=items,
+            samples=samples,
         )
         markdown = self._templates.render(name, facts_context(facts))
         return name, markdown, render_line_chart(facts.chart)

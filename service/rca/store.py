@@ -162,3 +162,21 @@ async def slack_messages(conn: asyncpg.Connection, incident_id: int) -> list[asy
         incident_id,
     )
     return rows
+
+
+async def value_samples(
+    conn: asyncpg.Connection, group_key: str, since: datetime, until: datetime, limit: int = 20_000
+) -> dict[str, list[tuple[datetime, float]]]:
+    """The stored value history of an alert group between two times, per rule, oldest first."""
+    rows = await conn.fetch(
+        "SELECT rule, at, value FROM alert_value_samples WHERE group_key = $1 AND at BETWEEN $2 AND $3"
+        " ORDER BY rule, at LIMIT $4",
+        group_key,
+        since,
+        until,
+        limit,
+    )
+    found: dict[str, list[tuple[datetime, float]]] = {}
+    for row in rows:
+        found.setdefault(row["rule"], []).append((row["at"], row["value"]))
+    return found

@@ -55,6 +55,12 @@ _AGED = (
         "DELETE FROM rule_evaluations WHERE rule IN (SELECT rule FROM rule_evaluations"
         " WHERE evaluated_at < $1 ORDER BY evaluated_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
     ),
+    (
+        "alert_value_samples",
+        "rule_evaluations_days",
+        "DELETE FROM alert_value_samples WHERE ctid IN (SELECT ctid FROM alert_value_samples"
+        " WHERE at < $1 ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    ),
 )
 _SLACK_SIGNATURES = (
     "DELETE FROM slack_request_signatures WHERE digest IN (SELECT digest FROM slack_request_signatures"

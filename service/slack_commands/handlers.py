@@ -25,11 +25,13 @@ from service.domain.incidents import (
 )
 from service.incidents.service import Conflict, IncidentNotFound, IncidentService
 from service.notifications.channels.slack.text import escape
+from service.rca.action_items import ActionItems
 from service.rca.service import RcaService
 from service.rca.templates import TemplateError
 from service.silences.service import Silences
-from service.slack_commands import parser, silence_parsing
+from service.slack_commands import followup_parsing, parser, silence_parsing
 from service.slack_commands.escalation_port import Escalation, OncallLevel
+from service.slack_commands.followup_commands import run_followup
 from service.slack_commands.replies import (
     Reply,
     already_acknowledged,
@@ -90,6 +92,7 @@ class Services:
     clock: Clock
     command: str
     silences: Silences | None = None
+    action_items: ActionItems | None = None
 
 
 def command_name(command: parser.Command) -> str:
@@ -111,6 +114,9 @@ def command_name(command: parser.Command) -> str:
         silence_parsing.ListSilences: "silences",
         silence_parsing.Unsilence: "unsilence",
         silence_parsing.StartWindow: "maintenance",
+        followup_parsing.AddFollowup: "followup",
+        followup_parsing.ListFollowups: "followup",
+        followup_parsing.SetFollowupStatus: "followup",
     }
     return names[type(command)]
 
@@ -207,6 +213,12 @@ async def _run(command: parser.Command, user: SlackUser, services: Services) -> 
             | silence_parsing.StartWindow()
         ):
             return await run_silencing(command, actor.name, user.mention, services.silences, services.clock)
+        case (
+            followup_parsing.AddFollowup()
+            | followup_parsing.ListFollowups()
+            | followup_parsing.SetFollowupStatus()
+        ):
+            return await run_followup(command, actor, user.mention, services.action_items, services.clock())
     raise AssertionError(f"unhandled command {command!r}")  # pragma: no cover
 
 

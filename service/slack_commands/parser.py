@@ -14,6 +14,13 @@ import msgspec
 
 from service.domain.incidents import Action, parse_human_id
 from service.domain.severity import Severity
+from service.slack_commands.followup_parsing import (
+    AddFollowup,
+    FollowupProblem,
+    ListFollowups,
+    SetFollowupStatus,
+    parse_followup,
+)
 from service.slack_commands.silence_parsing import (
     ListSilences,
     Silence,
@@ -64,6 +71,12 @@ USAGES: tuple[Usage, ...] = (
         "a one-off maintenance window (no matchers: every alert)",
         "maintenance start 2h service=payments",
     ),
+    Usage(
+        "followup",
+        "followup add ID [@owner] [YYYY-MM-DD] title… | list [ID] | done|drop|reopen AI-N",
+        "action items: add, list, close (reminders go to the incident's thread when due)",
+        "followup add INC-7 @bob 2026-12-15 Add an index on orders.created_at",
+    ),
     Usage("help", "help", "this list", "help"),
 )
 USAGE_BY_NAME = {u.name: u for u in USAGES}
@@ -75,6 +88,8 @@ _ALIASES = {
     "comment": "note",
     "on-call": "oncall",
     "?": "help",
+    "followups": "followup",
+    "action": "followup",
 }
 
 _SCOPES = ("open", "acked", "all", "triggered", "mitigated", "resolved")
@@ -158,6 +173,9 @@ Command = (
     | ListSilences
     | Unsilence
     | StartWindow
+    | AddFollowup
+    | ListFollowups
+    | SetFollowupStatus
 )
 
 _SILENCING: dict[str, Callable[[str], Command]] = {
@@ -202,6 +220,13 @@ def parse_user(token: str) -> str:
         return f"@{match.group(3)}" if match.group(3) else f"<@{match.group(2)}>"
     name = token.removeprefix("@")
     return f"@{name}" if name else ""
+
+
+# Commands with a grammar of their own, parsed by their modules.
+_DOORS: dict[str, Callable[[str], Command]] = {
+    **_SILENCING,
+    "followup": lambda rest: parse_followup(rest, read_user=parse_user, read_text=plain_text),
+}
 
 
 def _usage(name: str) -> Usage:
@@ -280,10 +305,10 @@ def parse(text: str) -> Command:
         return Help()
     if name == "list":
         return _list(args)
-    if name in _SILENCING:
+    if name in _DOORS:
         try:
-            return _SILENCING[name](rest)
-        except SilenceProblem as exc:
+            return _DOORS[name](rest)
+        except (SilenceProblem, FollowupProblem) as exc:
             raise UsageError(str(exc), _usage(name)) from None
     if name == "oncall":
         _no_more(name, args[1:])

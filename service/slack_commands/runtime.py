@@ -24,6 +24,7 @@ from service.dependencies import Key
 from service.domain.incidents import Action, parse_human_id
 from service.incidents.service import INCIDENTS
 from service.notifications.channels.slack.buttons import ACTION_ACK, ACTION_ESCALATE, ACTION_RESOLVE
+from service.rca.action_items import ACTION_ITEMS
 from service.rca.service import RCA
 from service.silences.service import SILENCES
 from service.slack_commands import parser
@@ -78,6 +79,7 @@ class SlackCommands:
             clock=self.clock,
             command=self.command,
             silences=SILENCES.maybe(connection),
+            action_items=ACTION_ITEMS.maybe(connection),
         )
 
     async def _execute(self, command: parser.Command, user: SlackUser, services: Services) -> Reply:
