@@ -66,6 +66,10 @@ class ValueSampler:
         else:
             self._runs.pop(rule.name, None)
 
+    def pending_rows(self) -> list[tuple[str, str, datetime, float]]:
+        """What the next flush writes: (group, rule, bucket start, value)."""
+        return list(self._rows)
+
     async def flush(self, conn: asyncpg.Connection) -> int:
         rows, self._rows = self._rows, []
         if not rows:

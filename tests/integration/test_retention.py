@@ -85,12 +85,18 @@ async def _seed(db: Database, now: datetime) -> int:
 async def test_retention_deletes_finished_old_rows_in_batches_and_keeps_the_rest(db: Database) -> None:
     clock = FrozenClock(datetime(2026, 6, 1, 3, 0, tzinfo=UTC))
     incident = await _seed(db, clock())
+    for age in (timedelta(days=400), timedelta(0)):
+        await db.execute(
+            "INSERT INTO alert_value_samples (group_key, rule, at, value) VALUES ('g', 'r', $1, 1)",
+            clock() - age,
+        )
     deleted = await Retention(db, POLICY, clock, "replica-a").run_if_due()
     assert deleted == {
         "sent_notifications": 6,
         "notification_attempts": 0,
         "escalation_steps": 2,
         "rule_evaluations": 1,
+        "alert_value_samples": 1,
         "slack_request_signatures": 1,
         "rca_versions": 3,
     }
@@ -101,6 +107,7 @@ async def test_retention_deletes_finished_old_rows_in_batches_and_keeps_the_rest
         "pending",
     ]
     assert [r["rule"] for r in await db.fetch("SELECT rule FROM rule_evaluations")] == ["live_rule"]
+    assert await db.fetchval("SELECT count(*) FROM alert_value_samples WHERE at = $1", clock()) == 1
     versions = await db.fetch("SELECT version FROM rca_versions WHERE incident_id = $1", incident)
     assert sorted(r["version"] for r in versions) == [4, 5]
     with pytest.raises(asyncpg.RaiseError, match="immutable"):
