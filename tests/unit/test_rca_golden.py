@@ -111,5 +111,5 @@ def test_default_rca_matches_the_golden_file_byte_for_byte() -> None:
         GOLDEN.write_bytes(rendered.encode("utf-8"))
     expected = GOLDEN.read_bytes().decode("utf-8")
     assert rendered == expected, (
-        "the default RCA changed; if intended, regenerate it with INCIDENTD_REGENERATE_GOLDEN=1, read the diff"
+        "the default RCA changed; if intended, regenerate with INCIDENTD_REGENERATE_GOLDEN=1, read the diff"
     )
