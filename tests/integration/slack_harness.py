@@ -22,6 +22,7 @@ from service.app import build_app
 from service.components import Component, Context
 from service.domain.incidents import Actor
 from service.incidents.service import Conflict, IncidentService
+from service.rca.component import build as build_action_items
 from service.settings import Settings, load_settings
 from service.slack_commands.component import build as build_slack
 from service.slack_commands.escalation_port import ESCALATION_PORT
@@ -111,7 +112,7 @@ def slack_app(
     command: str = "/incident",
 ) -> Litestar:
     config = SlackCommandsConfig(reply_within=reply_within)
-    components = [lambda context: build_slack(context, config)]
+    components = [lambda context: build_slack(context, config), build_action_items]
     if with_escalation:
         components.append(escalation_component)
     return build_app(slack_settings(secret, command), database_url, components=components)
