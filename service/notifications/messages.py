@@ -9,7 +9,6 @@ slack_text.one_line for PagerDuty; only our own literals, links and mentions are
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -179,16 +178,11 @@ def change_line(event: TimelineEvent, mentions: Mentions | None = None) -> str |
     return None
 
 
-_USER_MENTION = re.compile(r"<@[UW][A-Z0-9]{2,20}>")
-
-
 def followup_reminder_line(data: Mapping[str, Any]) -> str:
-    """A due or overdue action item, in the incident's thread. Only an owner who is exactly one Slack
-    user mention (`<@U123>`, as Slack sends a picked user) is pinged; any other text is escaped."""
+    """A due or overdue action item, in the incident's thread. The owner is named, never pinged: the
+    text can come from the API, and only mentions we resolved ourselves may notify anyone."""
     when = "is overdue" if data.get("stage") == "overdue" else "is due today"
-    raw = str(data.get("owner") or "")
-    owner = raw if _USER_MENTION.fullmatch(raw) else escape(raw)
-    owner = owner or "nobody yet"
+    owner = escape(data.get("owner") or "") or "nobody yet"
     return (
         f":alarm_clock: Follow-up *{escape(data.get('item'))}* {when} (due {escape(data.get('due'))}):"
         f" {escape(data.get('title'))}. Owner: {owner}"

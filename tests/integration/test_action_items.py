@@ -144,7 +144,7 @@ async def test_reminders_reach_the_thread_once_across_replicas(
     await deliver_until([sender], lambda: len(_reminders(slack)) == 2)  # one per channel the incident is in
 
     texts = _reminders(slack)
-    assert all("is due today" in t and "<@U0BOB1>" in t for t in texts)
+    assert all("is due today" in t and "Owner: &lt;@U0BOB1&gt;" in t for t in texts)
     assert all("<!channel>" not in t and "&lt;!channel&gt;" in t for t in texts)
     assert {m.thread_ts for m in slack.messages.values() if "Follow-up" in m.text} <= {
         m.ts for m in slack.messages.values() if m.thread_ts is None

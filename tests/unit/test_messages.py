@@ -212,6 +212,7 @@ def _hostile_texts(bad: str) -> list[str]:
                 "targets": {"slack_users": [bad], "slack_usergroups": [bad]},
             },
         ),
+        _event(7, "action_item_due", {"item": bad, "title": bad, "owner": bad, "due": bad, "stage": "due"}),
     ]
     incident = _incident(title=bad, labels={bad: bad, "service": bad}, assignee=bad, description=bad)
     snap = snapshot(incident, events, URL)
