@@ -18,6 +18,7 @@ _EMOJI = {
     "red_circle": "🔴", "large_orange_circle": "🟠", "large_yellow_circle": "🟡", "white_circle": "⚪",
     "rotating_light": "🚨", "eyes": "👀", "adhesive_bandage": "🩹", "white_check_mark": "✅",
     "arrow_double_up": "⏫", "warning": "⚠️", "memo": "📝", "thunder_cloud_and_rain": "⛈️",
+    "alarm_clock": "⏰", "clipboard": "📋",
 }  # fmt: skip
 _TOKEN = re.compile(r"<(?P<body>[^<>]+)>")
 _STYLE = """

@@ -76,5 +76,7 @@ async def incident_context(request: AnyRequest, incident_id: int) -> dict[str, A
         "alerts": views.alert_lines(extras, alert_describer(request)),
         "trail": views.trail_lines(extras),
         "has_trail": "notifications" in extras,
+        "action_items": extras.get("action_items") or [],
+        "has_action_items": "action_items" in extras,
         "severity_word_of": views.SEVERITY_WORD,
     }

@@ -26,6 +26,7 @@ from service.adapters.postgres.database import Database
 from service.app import build_app
 from service.escalation.component import build as escalation
 from service.notifications.component import NotificationOptions, make_build
+from service.rca.component import build as action_items
 from service.settings import READ, WRITE, ApiToken, Settings, digest_token
 from service.testing.fake_pagerduty import FakePagerDuty
 from service.testing.fake_slack import FakeSlack
@@ -65,6 +66,7 @@ async def console(database_url: str, chromium_path: str) -> AsyncIterator[Consol
     components = [
         escalation,
         make_build(NotificationOptions(env={}, poll_interval=0.2, delivery=FAST, slack_min_interval=0)),
+        action_items,
         web_build(WebOptions(stream_seconds=STREAM_SECONDS, heartbeat_seconds=1.0)),
     ]
     app = build_app(settings, database_url, components=components)
