@@ -226,7 +226,8 @@ class Evaluator:
                     known = {}
                 evaluation = evaluate(rule, values, before, now, held=self._held.get(rule.name, ()))
                 keys = _group_keys(rule, evaluation.states, known)
-                self._samples.observe(rule, evaluation.states, keys, now)
+                if values is not None:  # an unreadable source holds its states: nothing new to draw
+                    self._samples.observe(rule, evaluation.states, keys, now)
                 refresh = slots[rule.name] % _refresh_every(rule) == 0
                 writes.append(
                     store.RuleWrite(rule.name, before, evaluation.states, keys, ids, now, refresh, written)

@@ -17,7 +17,12 @@ _VERBS = {ItemStatus.DONE: "closed as done", ItemStatus.DROPPED: "dropped", Item
 
 def item_line(item: ActionItem, now: datetime, *, with_incident: bool = False) -> str:
     where = f" ({format_human_id(item.incident_id)})" if with_incident else ""
-    late = {ReminderStage.OVERDUE: " *overdue*", ReminderStage.DUE: " *due today*"}.get(stage(item, now), "")  # type: ignore[arg-type]
+    reached = stage(item, now)
+    late = (
+        ""
+        if reached is None
+        else {ReminderStage.OVERDUE: " *overdue*", ReminderStage.DUE: " *due today*"}[reached]
+    )
     owner = person(item.owner) if item.owner else "_no owner_"
     state = "" if item.status is ItemStatus.OPEN else f" [{item.status.value}]"
     return f"• `{item.ref}`{where} {escape(item.title)}: {owner}, due {item.due_on.isoformat()}{late}{state}"
@@ -49,6 +54,9 @@ async def run_followup(
                 lines += [item_line(i, now, with_incident=incident_id is None) for i in found[:LIST_LIMIT]]
                 return Reply("\n".join(lines))
             case parsed.SetFollowupStatus(item_id=item_id, status=status):
+                before = await items.get(item_id)
+                if before.status is status:
+                    return Reply(f"`{before.ref}` of *{before.human_id}* is already {status.value}.")
                 item = await items.update(item_id, actor, status=status)
                 return Reply(
                     f":white_check_mark: {mention} {_VERBS[status]} `{item.ref}` of *{item.human_id}*:"

@@ -41,6 +41,8 @@ async def test_add_list_and_close_follow_ups(client: Client, db: Database) -> No
 
     _, done = await command(client, "followup done AI-1")
     assert "closed as done `AI-1`" in done["text"]
+    _, again = await command(client, "followup done AI-1")
+    assert again["text"] == "`AI-1` of *INC-1* is already done."
     _, open_ones = await command(client, "followup list")
     assert "AI-1" not in open_ones["text"]
     assert "AI-2" in open_ones["text"]
