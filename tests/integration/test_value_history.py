@@ -91,3 +91,17 @@ async def test_history_runs_from_pending_to_after_recovery_and_feeds_the_chart(
     _, events = await incidents.get(incident.id)
     on_timeline = sum(1 for e in events if isinstance(e.data.get("value"), float))
     assert len(drawn) >= len(found) > on_timeline, "the chart draws the stored history"
+
+
+async def test_an_unreadable_source_adds_no_samples(db: Database, rules_dir: Path) -> None:
+    clock = FrozenClock(T0)
+    source = ScriptedSource()
+    evaluator, _ = make_evaluator(db, rules_dir, clock, source)
+    source.set("ErrorRateHigh", [({"path": "/api"}, 0.05)])
+    await evaluator.tick()
+    await step(evaluator, clock, 30)
+    assert len(await samples(db)) == 2
+    source.set("ErrorRateHigh", None)  # the scrape failed: the states are held, nothing was read
+    await step(evaluator, clock, 30)
+    await step(evaluator, clock, 30)
+    assert len(await samples(db)) == 2
