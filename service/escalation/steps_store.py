@@ -83,7 +83,7 @@ async def cancel(
 async def pending(conn: asyncpg.Connection, incident_id: int, *, lock: bool = False) -> list[StepRow]:
     suffix = " FOR UPDATE" if lock else ""
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM escalation_steps WHERE incident_id = $1 AND state = 'pending'"
+        f"SELECT {_COLUMNS} FROM escalation_steps WHERE incident_id = $1 AND state = 'pending'"  # noqa: S608
         f" ORDER BY due_at, id{suffix}",
         incident_id,
     )
@@ -93,7 +93,7 @@ async def pending(conn: asyncpg.Connection, incident_id: int, *, lock: bool = Fa
 async def claim_due(conn: asyncpg.Connection, now: datetime, limit: int) -> list[StepRow]:
     """Lock up to `limit` due rows that no other worker holds; they stay ours until commit."""
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM escalation_steps WHERE state = 'pending' AND due_at <= $1"
+        f"SELECT {_COLUMNS} FROM escalation_steps WHERE state = 'pending' AND due_at <= $1"  # noqa: S608
         " ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED",
         now,
         limit,
