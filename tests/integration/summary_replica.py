@@ -21,6 +21,7 @@ from service.domain.report_schedule import DailySchedule, ReportPolicy
 from service.reports.daily_run import DailySummaries
 
 SCHEDULED = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+URL = "http://incidentd.test"
 POLICY = ReportPolicy(daily=DailySchedule(recipients=("ops@example.com",), slack_channels=("#alerts",)))
 
 

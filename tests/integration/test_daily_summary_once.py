@@ -31,6 +31,7 @@ from tests.integration.notification_harness import (
 ROOT = Path(__file__).resolve().parents[2]
 REPLICA = Path(__file__).with_name("summary_replica.py")
 SCHEDULED = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+URL = "http://incidentd.test"
 POLICY = ReportPolicy(daily=DailySchedule(recipients=("ops@example.com",), slack_channels=("#alerts",)))
 
 
@@ -95,16 +96,18 @@ async def test_two_replicas_through_the_scheduled_time_send_one_digest(
         assert len(await digests(db)) == 1
         assert sum(len(e.sent) for e in emails) == 1
         [run] = await db.fetch("SELECT * FROM report_runs")
-        assert run["slot"] == SCHEDULED.date() and run["outcome"]["email"] == 1
+        assert run["slot"] == SCHEDULED.date()
+        assert run["outcome"]["email"] == 1
         await deliver_until([sender], lambda: len(slack.top_level("#alerts")) == 2)
         digest = slack.top_level("#alerts")[-1]
-        assert digest.blocks and digest.blocks[0]["text"]["text"] == "Incident summary for 2026-12-01"
+        assert digest.blocks
+        assert digest.blocks[0]["text"]["text"] == "Incident summary for 2026-12-01"
         assert "acknowledge 7m median" in str(digest.blocks)
 
 
 async def test_without_an_email_channel_the_run_says_so(db: Database) -> None:
     clock = FrozenClock(SCHEDULED)
-    runs = DailySummaries(db, POLICY, None, "http://incidentd.test", clock, "solo")
+    runs = DailySummaries(db, POLICY, None, URL, clock, "solo")
     outcome = await runs.run_if_due()
     assert outcome == {"slack": ["#alerts"], "email": NO_EMAIL_CHANNEL}
     assert await runs.run_if_due() is None
@@ -138,7 +141,9 @@ async def test_a_replica_killed_while_claiming_leaves_the_slot_to_the_other(
             os.kill(hanging.pid, signal.SIGKILL)
             hanging.wait(10)
             deadline = time.monotonic() + 20
-            while not await db.fetch("SELECT * FROM report_runs") and time.monotonic() < deadline:
+            while time.monotonic() < deadline:
+                if await db.fetch("SELECT * FROM report_runs"):
+                    break
                 await asyncio.sleep(0.1)
             await asyncio.sleep(0.5)  # would a second claim or digest appear?
         finally:
@@ -151,5 +156,6 @@ async def test_a_replica_killed_while_claiming_leaves_the_slot_to_the_other(
         if hanging.stdout is not None:
             hanging.stdout.close()
     [run] = await db.fetch("SELECT * FROM report_runs")
-    assert run["runner"] == "survivor" and run["outcome"]["email"] == 1
+    assert run["runner"] == "survivor"
+    assert run["outcome"]["email"] == 1
     assert len(await digests(db)) == 1

@@ -72,13 +72,15 @@ def test_opened_by_severity_with_links_and_timings() -> None:
     summary = compose(facts(incidents=items, still_open=[items[2], items[3]]), TIMERS, URL)
     opened = dict(summary.opened)
     assert [line.human_id for line in opened["P1"]] == ["INC-1", "INC-2", "INC-3"]
-    assert opened["P3"] == [] and opened["P0"] == []
+    assert opened["P3"] == []
+    assert opened["P0"] == []
     assert opened["P1"][0].url == f"{URL}/incidents/1"
     p1 = next(t for t in summary.timings if t.severity == "P1")
     assert (p1.acknowledged, p1.ack_median, p1.ack_worst) == (3, "4m", "10m")
     assert (p1.resolved, p1.resolve_median, p1.resolve_worst) == (2, "1h", "1h 30m")
     holders = {line.human_id: line.detail for line in summary.still_open}
-    assert "held by alice" in holders["INC-3"] and "nobody has it" in holders["INC-4"]
+    assert "held by alice" in holders["INC-3"]
+    assert "nobody has it" in holders["INC-4"]
 
 
 def test_rca_deadlines_24h_draft_48h_final() -> None:
@@ -123,7 +125,8 @@ def test_rca_deadlines_24h_draft_48h_final() -> None:
     assert lines["INC-1"].startswith("draft overdue by 6h")
     assert lines["INC-2"].startswith("draft due in 4h")
     assert lines["INC-3"].startswith("final due in 18h")
-    assert lines["INC-4"].startswith("final overdue by 2h") and "no completion is recorded" in lines["INC-4"]
+    assert lines["INC-4"].startswith("final overdue by 2h")
+    assert "no completion is recorded" in lines["INC-4"]
     assert "INC-5" not in lines  # P2 needs no RCA by the policy
 
 
@@ -132,7 +135,8 @@ def test_followups_hook_says_when_there_is_no_data() -> None:
     assert NO_FOLLOWUPS in text_part(compose(facts(), TIMERS, URL))
     due = [FollowUp(incident_id=7, owner="bob", due=END + timedelta(hours=3), text="Add an index")]
     summary = compose(facts(followups=due), TIMERS, URL)
-    assert summary.followups_note is None and summary.followups[0].detail.startswith("bob, due")
+    assert summary.followups_note is None
+    assert summary.followups[0].detail.startswith("bob, due")
 
 
 def test_noisiest_rules_rank_incidents_and_flaps() -> None:
@@ -151,10 +155,14 @@ def test_outside_text_is_escaped_everywhere() -> None:
         URL,
     )
     html = html_part(summary)
-    assert "<script>" not in html and "&lt;script&gt;" in html and "&lt;!channel&gt;" in html
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+    assert "&lt;!channel&gt;" in html
     text, blocks = digest_blocks(summary, URL)
     body = text + " ".join(str(b) for b in blocks)
-    assert "<!channel>" not in body and "<!here>" not in body and "<@U123>" not in body
+    assert "<!channel>" not in body
+    assert "<!here>" not in body
+    assert "<@U123>" not in body
     assert "*bold*" not in body
     assert f"<{URL}/incidents/1|INC-1>" in body  # our own links stay links
     for block in blocks:
@@ -166,7 +174,8 @@ def test_slack_digest_stays_within_limits() -> None:
     many = [incident(i, Severity.P2, 1, None, None, title="x" * 300) for i in range(1, 400)]
     summary = compose(facts(incidents=many, still_open=many), TIMERS, URL)
     text, blocks = digest_blocks(summary, URL)
-    assert len(blocks) <= 50 and len(text) <= 3000
+    assert len(blocks) <= 50
+    assert len(text) <= 3000
     for block in blocks:
         if block["type"] == "section":
             assert len(block["text"]["text"]) <= SECTION_LIMIT

@@ -16,8 +16,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_shipped_file_and_defaults() -> None:
     policy = load_report_policy(ROOT / "rules" / "policy" / "reports.yaml")
-    assert policy.daily.at == time(8, 0) and policy.daily.zone == "UTC"
-    assert policy.daily.channels == ("email", "slack") and policy.daily.slack_channels == ("#alerts",)
+    assert policy.daily.at == time(8, 0)
+    assert policy.daily.zone == "UTC"
+    assert policy.daily.channels == ("email", "slack")
+    assert policy.daily.slack_channels == ("#alerts",)
     assert policy.hours.days == (1, 2, 3, 4, 5)
     assert load_report_policy(ROOT / "nowhere.yaml").daily.at == time(8, 0)
 
