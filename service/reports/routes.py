@@ -74,13 +74,12 @@ class ReportsController(Controller):
             raise ValidationException(
                 detail="service: must be 1 to 200 characters", extra=[{"key": "service"}]
             )
-        async with DATABASE.of(request).connection() as conn:
-            data = await response_report(
-                conn,
-                since=start,
-                until=end,
-                service=service,
-                severities=_severities(severity),
-                hours=REPORT_POLICY.of(request).hours,
-            )
+        data = await response_report(
+            DATABASE.of(request),
+            since=start,
+            until=end,
+            service=service,
+            severities=_severities(severity),
+            hours=REPORT_POLICY.of(request).hours,
+        )
         return msgspec.convert(data, ResponseReport)
