@@ -101,6 +101,15 @@ class DailySummary(msgspec.Struct, frozen=True, kw_only=True):
     followups_note: str | None
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def spread(count: int, median: str, worst: str) -> str:
+    """`3: median 4m, worst 10m`, or `none` when nothing was acknowledged or resolved."""
+    return f"{count}: median {median}, worst {worst}" if count else "none"
+
+
 def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import jinja2
 
-from service.domain.daily_summary import DailySummary, Line
+from service.domain.daily_summary import DailySummary, Line, plural, spread
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("service.reports", "templates"),
@@ -42,18 +42,20 @@ def text_part(summary: DailySummary) -> str:
         out.extend(_lines(lines, "none") if lines else [])
     out += ["", "Still open"]
     out.extend(_lines(summary.still_open, "nothing is open"))
-    out += ["", "Time to acknowledge / resolve (median, worst)"]
+    out += ["", "Time to acknowledge and resolve, from opening"]
     for t in summary.timings:
         out.append(
-            f"  {t.severity}: acknowledge {t.ack_median} / {t.ack_worst} ({t.acknowledged}),"
-            f" resolve {t.resolve_median} / {t.resolve_worst} ({t.resolved})"
+            f"  {t.severity}: acknowledged {spread(t.acknowledged, t.ack_median, t.ack_worst)};"
+            f" resolved {spread(t.resolved, t.resolve_median, t.resolve_worst)}"
         )
     out += ["", f"Pages sent: {summary.pages}"]
     out.extend(f"  {target}: {count}" for target, count in summary.pages_by_target)
     out += ["", "Noisiest rules (incidents opened)"]
-    out.extend([f"  {r.rule}: {r.incidents}" for r in summary.most_incidents] or ["  none"])
+    out.extend(
+        [f"  {r.rule}: {plural(r.incidents, 'incident')}" for r in summary.most_incidents] or ["  none"]
+    )
     out += ["", "Most flapping rules (fired again after clearing)"]
-    out.extend([f"  {r.rule}: {r.flaps}" for r in summary.most_flaps] or ["  none"])
+    out.extend([f"  {r.rule}: {plural(r.flaps, 'flap')}" for r in summary.most_flaps] or ["  none"])
     out += ["", "RCAs due or overdue (draft 24 h, complete 48 h after resolution)"]
     out.extend(_lines(summary.rcas, "none due"))
     out += ["", "Follow-ups due"]

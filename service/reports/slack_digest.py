@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from service.domain.daily_summary import DailySummary, Line
+from service.domain.daily_summary import DailySummary, Line, plural, spread
 from service.notifications.channels.slack.text import escape, link
 
 SECTION_LIMIT = 2900  # under Slack's 3,000 with room for the "and N more" line
@@ -41,14 +41,14 @@ def digest_blocks(summary: DailySummary, console_url: str) -> tuple[str, list[di
     counts = ", ".join(f"{severity} {len(lines)}" for severity, lines in summary.opened)
     opened = [_row(line) for _, lines in summary.opened for line in lines]
     timings = [
-        f"`{t.severity}` acknowledge {t.ack_median} median, {t.ack_worst} worst ({t.acknowledged});"
-        f" resolve {t.resolve_median} median, {t.resolve_worst} worst ({t.resolved})"
+        f"`{t.severity}` acknowledged {spread(t.acknowledged, t.ack_median, t.ack_worst)};"
+        f" resolved {spread(t.resolved, t.resolve_median, t.resolve_worst)}"
         for t in summary.timings
         if t.acknowledged or t.resolved
     ]
     pages = [f"• {escape(target)}: {count}" for target, count in summary.pages_by_target]
-    noisy = [f"• {escape(r.rule)}: {r.incidents} incidents" for r in summary.most_incidents]
-    flappy = [f"• {escape(r.rule)}: {r.flaps} flaps" for r in summary.most_flaps]
+    noisy = [f"• {escape(r.rule)}: {plural(r.incidents, 'incident')}" for r in summary.most_incidents]
+    flappy = [f"• {escape(r.rule)}: {plural(r.flaps, 'flap')}" for r in summary.most_flaps]
     followups = [_row(line) for line in summary.followups]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": summary.title[:HEADER_LIMIT]}},
