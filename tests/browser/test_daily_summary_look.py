@@ -19,6 +19,7 @@ from service.incidents.service import IncidentService
 from service.notifications.sender import Sender
 from service.reports.daily_run import DailySummaries
 from service.reports.email_parts import html_part
+from service.testing.fake_slack import SlackMessage
 from service.testing.slack_preview import render
 
 SCHEDULED = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -82,11 +83,12 @@ async def test_digest_and_email_as_people_see_them(db: Database, browser: Any) -
         policy = ReportPolicy(daily=DailySchedule(slack_channels=("#alerts",)))
         runs = DailySummaries(db, policy, TIMERS, URL, clock, "look")
         assert await runs.run_if_due() is not None
-        await deliver_until(
-            [sender],
-            lambda: any(m.blocks and m.blocks[0]["type"] == "header" for m in slack.top_level("#alerts")),
-        )
-        digest = [m for m in slack.top_level("#alerts") if m.blocks and m.blocks[0]["type"] == "header"]
+
+        def digests() -> list[SlackMessage]:
+            return [m for m in slack.top_level("#alerts") if m.blocks and m.blocks[0]["type"] == "header"]
+
+        await deliver_until([sender], lambda: bool(digests()))
+        digest = digests()
         assert len(digest) == 1
         slack.messages = {m.ts: m for m in digest}  # the preview shows the digest alone
         seen = await shoot(browser, render(slack), "daily-summary-slack")
