@@ -14,6 +14,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from notification_harness import (
+    build_notifications,
+    deliver_until,
+    notification_settings,
+    running_fakes,
+)
 
 from service.adapters.postgres.database import Database
 from service.clock import FrozenClock
@@ -21,12 +27,6 @@ from service.domain.incidents import Action, Actor
 from service.domain.report_schedule import DailySchedule, ReportPolicy
 from service.domain.severity import Severity
 from service.reports.daily_run import NO_EMAIL_CHANNEL, DailySummaries
-from tests.integration.notification_harness import (
-    build_notifications,
-    deliver_until,
-    notification_settings,
-    running_fakes,
-)
 
 ROOT = Path(__file__).resolve().parents[2]
 REPLICA = Path(__file__).with_name("summary_replica.py")
