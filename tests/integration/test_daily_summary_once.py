@@ -102,7 +102,7 @@ async def test_two_replicas_through_the_scheduled_time_send_one_digest(
         digest = slack.top_level("#alerts")[-1]
         assert digest.blocks
         assert digest.blocks[0]["text"]["text"] == "Incident summary for 2026-12-01"
-        assert "acknowledge 7m median" in str(digest.blocks)
+        assert "acknowledged 1: median 7m, worst 7m" in str(digest.blocks)
 
 
 async def test_without_an_email_channel_the_run_says_so(db: Database) -> None:
