@@ -135,3 +135,61 @@ async def test_documented_and_guarded(app_and_clock: tuple[Client, FrozenClock])
     operation = schema["paths"]["/api/v1/reports/response"]["get"]
     assert {p["name"] for p in operation["parameters"]} >= {"since", "until", "service", "severity"}
     assert "ResponseReport" in str(operation["responses"]["200"])
+
+
+async def test_pages_out_of_hours_targets_levels_and_flaps(
+    app_and_clock: tuple[Client, FrozenClock], db: Database
+) -> None:
+    client, clock = app_and_clock
+    service = IncidentService(db, clock=clock)
+    opened = await service.declare(
+        title="flappy", severity=Severity.P1, actor=Actor("rules", "rules"), details={"rule": "queue_depth"}
+    )
+    incident = opened.incident.id
+    monday_night = datetime(2026, 11, 2, 3, 0, tzinfo=UTC)
+    saturday = datetime(2026, 11, 7, 12, 0, tzinfo=UTC)
+    rows = [
+        (
+            START + timedelta(minutes=1),
+            "notification_sent",
+            {"channel": "pagerduty", "kind": "trigger", "target": "default"},
+        ),
+        (monday_night, "notification_sent", {"channel": "pagerduty", "kind": "trigger", "target": "default"}),
+        (saturday, "notification_sent", {"channel": "pagerduty", "kind": "trigger", "target": "tech-lead"}),
+        (
+            START + timedelta(minutes=15),
+            "escalated",
+            {"level": 1, "targets": {"slack_usergroups": ["oncall"]}},
+        ),
+        (
+            saturday,
+            "escalated",
+            {"level": 2, "targets": {"slack_users": ["@lead"], "pagerduty": ["tech-lead"]}},
+        ),
+        (START + timedelta(minutes=20), "retriggered", {"rule": "queue_depth"}),
+        (START + timedelta(minutes=40), "retriggered", {"rule": "queue_depth"}),
+    ]
+    for at, kind, data in rows:
+        await db.execute(
+            "INSERT INTO incident_events (incident_id, at, kind, actor, source, data)"
+            " VALUES ($1, $2, $3, 'test', 'test', $4)",
+            incident,
+            at,
+            kind,
+            data,
+        )
+    clock.now = START + timedelta(days=7)
+    since = {"since": "2026-11-01T00:00:00Z"}
+    report = (await client.get("/api/v1/reports/response", params=since, headers=READER)).json()
+    assert report["pages"] == [
+        {"target": "default", "pages": 2, "out_of_hours": 1},
+        {"target": "tech-lead", "pages": 1, "out_of_hours": 1},
+    ]
+    assert {(n["kind"], n["target"], n["out_of_hours"]) for n in report["notified"]} == {
+        ("slack_usergroups", "oncall", 0),
+        ("slack_users", "@lead", 1),
+        ("pagerduty", "tech-lead", 1),
+    }
+    assert report["escalations_by_level"] == [{"level": 1, "escalations": 1}, {"level": 2, "escalations": 1}]
+    assert report["flapping_rules"] == [{"rule": "queue_depth", "alerts": 3, "incidents": 1, "flaps": 2}]
+    assert report["alerts"]["alerts_per_incident"] == 3.0
