@@ -29,7 +29,7 @@ class SummaryIncident(msgspec.Struct, frozen=True, kw_only=True):
     severity: Severity
     status: str
     service: str
-    holder: str | None  # the assignee, else whoever acknowledged it last
+    holder: str | None  # the assignee, else whoever acknowledged it last while it stays acknowledged
     created_at: datetime
     acknowledged_at: datetime | None  # the first acknowledgement
     resolved_at: datetime | None

@@ -45,11 +45,11 @@ def rca_timers(settings: Settings) -> RcaTimers | None:
     return escalation.rca if escalation is not None else None
 
 
-def daily_summaries(context: Context, options: ReportOptions) -> DailySummaries:
+def daily_summaries(context: Context, policy: ReportPolicy, options: ReportOptions) -> DailySummaries:
     settings = context.settings
     return DailySummaries(
         context.db,
-        report_policy(settings),
+        policy,
         rca_timers(settings),
         settings.public_url,
         context.clock,
@@ -62,8 +62,8 @@ def daily_summaries(context: Context, options: ReportOptions) -> DailySummaries:
 
 def make_build(options: ReportOptions) -> Callable[[Context], Component]:
     def build_with(context: Context) -> Component:
-        summaries = daily_summaries(context, options)
         policy = report_policy(context.settings)
+        summaries = daily_summaries(context, policy, options)
         return Component(
             name="reports",
             workers=[

@@ -17,8 +17,9 @@ RCA_LOOKBACK = timedelta(days=7)  # resolved incidents older than this no longer
 _INCIDENT_COLUMNS = """
     i.id, i.title, i.severity, i.status, coalesce(i.labels->>'service', '') AS service, i.created_at,
     i.resolved_at,
-    coalesce(i.assignee, (SELECT e.actor FROM incident_events e WHERE e.incident_id = i.id
-                          AND e.kind = 'acknowledged' ORDER BY e.id DESC LIMIT 1)) AS holder,
+    coalesce(i.assignee, CASE WHEN i.status IN ('acknowledged', 'mitigated') THEN
+        (SELECT e.actor FROM incident_events e WHERE e.incident_id = i.id AND e.kind = 'acknowledged'
+         ORDER BY e.id DESC LIMIT 1) END) AS holder,
     (SELECT min(e.at) FROM incident_events e WHERE e.incident_id = i.id AND e.kind = 'acknowledged')
         AS acknowledged_at
 """

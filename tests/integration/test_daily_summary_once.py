@@ -26,6 +26,7 @@ from service.clock import FrozenClock
 from service.domain.incidents import Action, Actor
 from service.domain.report_schedule import DailySchedule, ReportPolicy
 from service.domain.severity import Severity
+from service.incidents.service import IncidentService
 from service.reports.daily_run import NO_EMAIL_CHANNEL, DailySummaries
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -159,3 +160,16 @@ async def test_a_replica_killed_while_claiming_leaves_the_slot_to_the_other(
     assert run["runner"] == "survivor"
     assert run["outcome"]["email"] == 1
     assert len(await digests(db)) == 1
+
+
+async def test_who_has_it_follows_the_acknowledgement(db: Database) -> None:
+    clock = FrozenClock(SCHEDULED - timedelta(hours=2))
+    incidents = IncidentService(db, clock=clock)
+    opened = await incidents.declare(title="queue", severity=Severity.P2, actor=Actor("rules", "rules"))
+    await incidents.act(opened.incident.id, Action.ACKNOWLEDGE, Actor("alice", "slack"))
+    runs = DailySummaries(db, POLICY, None, URL, clock, "solo")
+    async with db.connection() as conn:
+        assert "held by alice" in (await runs.summary(conn, SCHEDULED)).still_open[0].detail
+    await incidents.act(opened.incident.id, Action.UNACKNOWLEDGE, Actor("alice", "slack"))
+    async with db.connection() as conn:
+        assert "nobody has it" in (await runs.summary(conn, SCHEDULED)).still_open[0].detail
