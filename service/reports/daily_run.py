@@ -5,13 +5,17 @@ written to the outbox in that same transaction, so either the claim and every me
 or none of them do: a replica killed after claiming leaves nothing, and the next one to look takes the
 slot. Other replicas wait on the uncommitted row, then see it and do nothing. Delivery is then the
 outbox's job (at least once, with retries); idempotency keys stop a slot being queued twice.
+
+A slot whose time passed before this process started (it was down at 08:00) is still sent, up to
+MAX_LATE, but only by an installation that has sent an earlier summary: a new one, or a test or demo
+started mid-morning, begins with the first slot that passes while it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -102,6 +106,7 @@ class DailySummaries:
         self._email = email
         self._followups = followups
         self._check_every = check_every
+        self._started = clock()
 
     async def loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -123,6 +128,8 @@ class DailySummaries:
         if slot is None:
             return None
         due_at = schedule.due_at(slot)
+        if due_at < self._started and not await self._has_sent_before(slot):
+            return None  # a new installation starts with the first slot that passes while it runs
         async with self._db.transaction() as conn:
             claimed = await conn.fetchval(
                 "INSERT INTO report_runs (report, slot, due_at, claimed_at, runner)"
@@ -143,6 +150,13 @@ class DailySummaries:
             )
         log.info("daily_summary_queued", slot=slot.isoformat(), **outcome)
         return outcome
+
+    async def _has_sent_before(self, slot: date) -> bool:
+        """Catching up a slot missed while down is for installations that already send summaries."""
+        found = await self._db.fetchval(
+            "SELECT 1 FROM report_runs WHERE report = $1 AND slot < $2 LIMIT 1", REPORT, slot
+        )
+        return found is not None
 
     async def send_now(self) -> dict[str, Any]:
         """`incidentd report daily --send`: the last 24 hours now, outside the schedule's slots."""

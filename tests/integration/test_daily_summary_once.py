@@ -118,6 +118,12 @@ async def test_without_an_email_channel_the_run_says_so(db: Database) -> None:
 async def test_a_replica_killed_while_claiming_leaves_the_slot_to_the_other(
     db: Database, database_url: str
 ) -> None:
+    await db.execute(  # yesterday's was sent: the survivor, started after 08:00, may catch up
+        "INSERT INTO report_runs (report, slot, due_at, claimed_at, runner)"
+        " VALUES ('daily_summary', $1, $2, $2, 'yesterday')",
+        SCHEDULED.date() - timedelta(days=1),
+        SCHEDULED - timedelta(days=1),
+    )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     t0 = time.time() + 1.0  # the scheduled time arrives a second from now, in both processes
 
@@ -137,13 +143,13 @@ async def test_a_replica_killed_while_claiming_leaves_the_slot_to_the_other(
         other = spawn("survivor", "send")
         try:
             await asyncio.sleep(1.0)  # the survivor is polling, blocked on the uncommitted claim
-            assert await db.fetch("SELECT * FROM report_runs") == []
+            assert await db.fetch("SELECT * FROM report_runs WHERE slot = $1", SCHEDULED.date()) == []
             assert await digests(db) == []  # the claimant's queued digest is not visible: not committed
             os.kill(hanging.pid, signal.SIGKILL)
             hanging.wait(10)
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                if await db.fetch("SELECT * FROM report_runs"):
+                if await db.fetch("SELECT * FROM report_runs WHERE slot = $1", SCHEDULED.date()):
                     break
                 await asyncio.sleep(0.1)
             await asyncio.sleep(0.5)  # would a second claim or digest appear?
@@ -156,7 +162,7 @@ async def test_a_replica_killed_while_claiming_leaves_the_slot_to_the_other(
             hanging.wait(10)
         if hanging.stdout is not None:
             hanging.stdout.close()
-    [run] = await db.fetch("SELECT * FROM report_runs")
+    [run] = await db.fetch("SELECT * FROM report_runs WHERE slot = $1", SCHEDULED.date())
     assert run["runner"] == "survivor"
     assert run["outcome"]["email"] == 1
     assert len(await digests(db)) == 1
@@ -173,3 +179,19 @@ async def test_who_has_it_follows_the_acknowledgement(db: Database) -> None:
     await incidents.act(opened.incident.id, Action.UNACKNOWLEDGE, Actor("alice", "slack"))
     async with db.connection() as conn:
         assert "nobody has it" in (await runs.summary(conn, SCHEDULED)).still_open[0].detail
+
+
+async def test_a_missed_slot_is_caught_up_only_where_summaries_were_sent_before(db: Database) -> None:
+    late = FrozenClock(SCHEDULED + timedelta(hours=1))  # started an hour after the scheduled time
+    assert await DailySummaries(db, POLICY, None, URL, late, "new").run_if_due() is None
+    await db.execute(
+        "INSERT INTO report_runs (report, slot, due_at, claimed_at, runner)"
+        " VALUES ('daily_summary', $1, $2, $2, 'yesterday')",
+        SCHEDULED.date() - timedelta(days=1),
+        SCHEDULED - timedelta(days=1),
+    )
+    outcome = await DailySummaries(db, POLICY, None, URL, late, "restarted").run_if_due()
+    assert outcome is not None
+    assert outcome["slack"] == ["#alerts"]
+    too_late = FrozenClock(SCHEDULED + timedelta(hours=7))
+    assert DailySchedule().slot_due(too_late()) is None
