@@ -29,6 +29,7 @@ ORDER = [
     "console",
     "prometheus",
     "alertmanager",
+    "reports",
 ]
 
 

@@ -1,4 +1,4 @@
-"""incidentd command line: serve | migrate | check | users add/list/remove | rules check | rules test."""
+"""incidentd command line: serve | migrate | check | users | rules check | rules test | report daily."""
 
 from __future__ import annotations
 
@@ -144,6 +144,12 @@ def _cmd_check(settings: Settings) -> int:
     from service.config.silence_policy import load_silence_policy
 
     problems.extend(str(p) for p in load_silence_policy(settings.policies, base=Path.cwd())[1])
+    from service.reports.component import report_policy
+
+    try:
+        report_policy(settings)
+    except (PolicyError, ValueError) as exc:
+        problems.append(str(exc))
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -191,6 +197,17 @@ def _cmd_users(settings: Settings, args: argparse.Namespace) -> int:
         return 2
 
 
+def _cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    from service.reports.cli import report_daily
+
+    url, handle = _resolve_database(settings)
+    try:
+        return asyncio.run(report_daily(settings, url, send=args.send, form=args.format))
+    finally:
+        if handle is not None:
+            handle.cleanup()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="incidentd", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -212,6 +229,13 @@ def _parser() -> argparse.ArgumentParser:
     users_sub.add_parser("list", help="list accounts and their roles")
     remove = users_sub.add_parser("remove", help="remove an account and end its sessions")
     remove.add_argument("name")
+    report = sub.add_parser("report", help="reports: the daily summary")
+    report_sub = report.add_subparsers(dest="report_command", required=True)
+    daily = report_sub.add_parser("daily", help="the last 24 hours' summary, now")
+    how = daily.add_mutually_exclusive_group(required=True)
+    how.add_argument("--print", dest="send", action="store_false", help="print it; send nothing")
+    how.add_argument("--send", dest="send", action="store_true", help="queue it for Slack and email now")
+    daily.add_argument("--format", choices=["text", "html", "slack"], default="text", help="with --print")
     return parser
 
 
@@ -231,6 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _cmd_check(settings)
     if args.command == "users":
         return _cmd_users(settings, args)
+    if args.command == "report":
+        return _cmd_report(settings, args)
     if args.command == "rules":
         from service.rules_cli import rules_check, rules_test
 

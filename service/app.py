@@ -72,11 +72,22 @@ def default_components() -> list[ComponentFactory]:
     from service.escalation.component import build as escalation
     from service.notifications.component import build as notifications
     from service.rca.component import build as action_items
+    from service.reports.component import build as reports
     from service.retention.component import build as retention
     from service.slack_commands.component import build as slack_commands
     from service.web.component import build as web
 
-    return [alerting, pushed_alerts, escalation, notifications, action_items, slack_commands, retention, web]
+    return [
+        alerting,
+        pushed_alerts,
+        escalation,
+        notifications,
+        action_items,
+        slack_commands,
+        retention,
+        reports,
+        web,
+    ]
 
 
 log = structlog.get_logger(__name__)

@@ -264,7 +264,11 @@ class SlackDelivery:
         return len(parts)
 
     async def post_notice(self, channel: str, payload: dict[str, Any]) -> None:
-        """A message about no incident in particular (a silence started or ended)."""
+        """A message about no incident in particular (a silence started or ended, the daily digest)."""
+        if payload.get("what") == "digest":  # composed and escaped by service/reports/slack_digest.py
+            text, blocks = payload["text"], payload["blocks"]
+            await self._call("chat.postMessage", channel=channel, text=text, blocks=blocks)
+            return
         await self._call("chat.postMessage", channel=channel, text=notice_text(payload))
 
     async def _remember(
