@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from service.alerting import state_reads as alert_states
+from service.alerting.absence_values import with_absence
 from service.alerting.evaluator import CollectionLike, Evaluator, ValueSource
 from service.alerting.mute_sweeping import sweep_on_mute_changes
 from service.alerting.reload_broadcast import RULE_RELOADS, ReloadBroadcast
@@ -30,7 +31,8 @@ SourceFactory = Callable[[Sources], ValueSource]
 
 class ReloadingSource:
     """Hands an accepted reload's sources to the collector, which keeps what it read from the unchanged
-    ones; a source without `update_sources` (a test's scripted one) is rebuilt instead."""
+    ones; a source without `update_sources` (a test's scripted one) is rebuilt instead. The "series
+    missing" companion rules get their own series from what their watched rule's signal returned."""
 
     def __init__(self, book: RuleBook, factory: SourceFactory) -> None:
         self._book = book
@@ -49,7 +51,7 @@ class ReloadingSource:
                 self._current = self._factory(self._book.current.sources)
             self._generation = self._book.generation
         assert self._current is not None
-        return await self._current.collect(rules, now)
+        return with_absence(rules, await self._current.collect(rules, now))
 
     async def close(self) -> None:
         if self._current is not None:
