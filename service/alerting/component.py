@@ -19,6 +19,8 @@ from service.alerting.mute_sweeping import sweep_on_mute_changes
 from service.alerting.reload_broadcast import RULE_RELOADS, ReloadBroadcast
 from service.alerting.routes import AlertsController
 from service.alerting.rulebook import RULEBOOK, RuleBook
+from service.alerting.source_statuses import RecordingSource
+from service.alerting.sources_api import SourcesController
 from service.components import Component, Context
 from service.domain.incidents import Incident
 from service.domain.rules import Rule, Sources
@@ -78,7 +80,10 @@ def collector_factory(context: Context) -> SourceFactory:
 def build(context: Context, *, source_factory: SourceFactory | None = None) -> Component:
     book = RuleBook(context.settings.rules_dir, context.clock)
     book.reload()
-    source = ReloadingSource(book, source_factory or collector_factory(context))
+    replica = f"{socket.gethostname()}:{os.getpid()}"
+    source = RecordingSource(
+        ReloadingSource(book, source_factory or collector_factory(context)), context.db, replica
+    )
     evaluator = Evaluator(
         db=context.db,
         incidents=context.incidents,
@@ -87,9 +92,7 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
         clock=context.clock,
         muter=context.muter,
     )
-    reloads = ReloadBroadcast(
-        context.db, book, context.clock, replica=f"{socket.gethostname()}:{os.getpid()}"
-    )
+    reloads = ReloadBroadcast(context.db, book, context.clock, replica=replica)
 
     async def run(stop: asyncio.Event) -> None:
         _install_sighup(reloads)
@@ -111,7 +114,7 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
             Worker("rules-reload-follower", reloads.follow, stall_after=60.0),
             Worker("rule-mute-release", release, stall_after=60.0),
         ],
-        routes=[AlertsController],
+        routes=[AlertsController, SourcesController],
         detail_contributors={"alerts": alerts_of},
         provides=[RULEBOOK.given(book), RULE_RELOADS.given(reloads)],
         on_shutdown=[source.close],
