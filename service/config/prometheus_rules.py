@@ -20,8 +20,8 @@ import msgspec
 from service.config.fields import Scalar, duration
 from service.config.yaml_lines import DataPath, Located, Report, decode
 from service.domain.go_templates import template_problem
-from service.domain.promql_parse import expr_problem
 from service.domain.label_severity import DEFAULT_LABEL_SEVERITIES, severity_from_labels
+from service.domain.promql_parse import expr_problem
 from service.domain.rules import (
     LABEL_PATTERN,
     Comparison,
@@ -215,7 +215,7 @@ def _rule(
     if not expr:
         report.error((*path, "expr"), "missing (required)", line_of=path)
         ok = False
-    elif (problem := expr_problem(expr)) is not None:
+    elif (problem := expr_problem(str(row.expr))) is not None:  # as written: positions count from it
         report.error((*path, "expr"), problem)
         ok = False
     for_ = duration(row.for_ if row.for_ is not None else 0, (*path, "for"), report, positive=False)

@@ -106,5 +106,16 @@ def _combine(op: str, values: list[float]) -> float:
         return float(n)
     if op == "group":
         return 1.0
-    variance = math.fsum((v - mean) ** 2 for v in values) / n
+    variance = welford_variance(values)
     return math.sqrt(variance) if op == "stddev" else variance
+
+
+def welford_variance(values: list[float]) -> float:
+    """The running mean and variance Prometheus 2.42 computes, in its order of operations."""
+    count = mean = aux = 0.0
+    for value in values:
+        count += 1
+        delta = value - mean
+        mean += delta / count
+        aux += delta * (value - mean)
+    return aux / count

@@ -70,7 +70,8 @@ class Engine:
     """`step` is the default subquery resolution (Prometheus: the evaluation interval)."""
 
     def __init__(self, series: Sequence[Series], *, step: float = 60.0) -> None:
-        self.series = list(series)
+        # in label order, as Prometheus' storage returns them: order-sensitive sums (stddev) depend on it
+        self.series = sorted(series, key=lambda item: sorted(item.labels.items()))
         self.step = step
         self._query_at = 0.0
 

@@ -103,15 +103,24 @@ RANGE_FUNCTIONS: dict[str, RangeFunction] = {
 }
 
 
+def _kahan(increment: float, total: float, compensation: float) -> tuple[float, float]:
+    t = total + increment
+    if abs(total) >= abs(increment):
+        compensation += (total - t) + increment
+    else:
+        compensation += (increment - t) + total
+    return t, compensation
+
+
 def _variance(points: Points) -> float:
-    """Prometheus 2.42's running mean and variance (Welford), in its order of operations."""
-    count = mean = aux = 0.0
+    """Prometheus 2.42's `stdvar_over_time`: a running mean and variance with Kahan summation."""
+    count = mean = c_mean = aux = c_aux = 0.0
     for _, value in points:
         count += 1
-        delta = value - mean
-        mean += delta / count
-        aux += delta * (value - mean)
-    return aux / count
+        delta = value - (mean + c_mean)
+        mean, c_mean = _kahan(delta / count, mean, c_mean)
+        aux, c_aux = _kahan(delta * (value - (mean + c_mean)), aux, c_aux)
+    return (aux + c_aux) / count
 
 
 def holt_winters(points: Points, smoothing: float, trend: float) -> float | None:

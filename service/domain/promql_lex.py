@@ -45,7 +45,7 @@ _TOKEN = re.compile(
     rf"""(?P<comment>\#[^\n]*)
     |(?P<str>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`[^`]*`)
     |(?P<dur>{_DURATION}(?![A-Za-z0-9_]))
-    |(?P<num>0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![A-Za-z0-9_:]))
+    |(?P<num>0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![A-Za-z0-9_:.]))
     |(?P<ident>[A-Za-z_:][A-Za-z0-9_:]*)
     |(?P<op>=~|!~|==|!=|<=|>=|[-+*/%^<>=(){{}}\[\],:@])""",
     re.VERBOSE,
@@ -125,7 +125,7 @@ def unquote(token: Token, text: str) -> str:
             message = (
                 f"unknown escape sequence {shown} in a string (write \\{shown}, or quote with backticks)"
             )
-            raise ParseError(message, at, text)
+            raise ParseError(message, token.at, text)
     return "".join(out)
 
 

@@ -32,6 +32,7 @@ from service.domain.promql_ast import (
     Subquery,
     type_of,
 )
+from service.domain.promql_checks import check_binary, check_call, start_of
 from service.domain.promql_lex import (
     ParseError,
     Token,
@@ -44,11 +45,7 @@ from service.domain.promql_lex import (
 )
 from service.domain.rules import Matcher
 
-__all__ = [
-    "AGGREGATIONS", "COMPARISONS", "FUNCTIONS", "SET_OPS", "Aggregate", "Binary", "Call", "Expr", "Negate",
-    "Number", "ParseError", "Select", "String", "Subquery", "Unsupported", "expr_problem", "parse_expr",
-    "parse_series",
-]  # fmt: skip
+__all__ = ["Expr", "ParseError", "Unsupported", "expr_problem", "parse_expr", "parse_series"]
 
 
 _LEVELS = [{"or"}, {"and", "unless"}, COMPARISONS, {"+", "-"}, {"*", "/", "%", "atan2"}]
@@ -106,7 +103,7 @@ class _Parser:
         include: tuple[str, ...] = ()
         if self.is_op("bool"):
             if op not in COMPARISONS:
-                self.fail("bool modifier can only be used on comparison operators", self.peek())
+                self.fail("bool modifier can only be used on comparison operators", token)
             self.take()
             bool_ = True
         if self.is_op("on", "ignoring"):
@@ -116,30 +113,14 @@ class _Parser:
             where = self.peek()
             group = self.take().text.removeprefix("group_")
             if op in SET_OPS:
-                self.fail(f"no grouping allowed for {op!r} operation", where)
+                self.fail(f"no grouping allowed for {op!r} operation", start_of(lhs))
             if matching is None:
                 self.fail(f"unexpected <group_{group}>: group modifiers need on(...) or ignoring(...)", where)
             include = self.labels() if self.is_op("(") else ()
         rhs = self.unary() if op == "^" else self.expr(next_level)
         node = Binary(op, lhs, rhs, bool_, on, matching, group, include, token.at)
-        self.check_binary(node, token)
+        check_binary(node, token.at, self.text)
         return node
-
-    def check_binary(self, node: Binary, token: Token) -> None:
-        left, right = type_of(node.lhs), type_of(node.rhs)
-        for side in (left, right):
-            if side not in (SCALAR, VECTOR):
-                self.fail("binary expression must contain only scalar and instant vector types", token)
-        if node.op in SET_OPS and SCALAR in (left, right):
-            self.fail(f"set operator {node.op!r} not allowed in binary scalar expression", token)
-        if node.op in COMPARISONS and left == right == SCALAR and not node.bool_:
-            self.fail("comparisons between scalars must use BOOL modifier", token)
-        if node.matching is not None and SCALAR in (left, right):
-            self.fail("vector matching only allowed between instant vectors", token)
-        if node.on and node.matching is not None:
-            for name in node.include:
-                if name in node.matching:
-                    self.fail(f"label {name!r} must not occur in ON and GROUP clause at once", token)
 
     def unary(self) -> Expr:
         if self.is_op("-", "+"):
@@ -205,16 +186,16 @@ class _Parser:
         return value
 
     def offset(self, node: Expr) -> Expr:
-        token = self.take()
+        self.take()
         sign = -1.0 if self.is_op("-") else 1.0
         if self.is_op("-", "+"):
             self.take()
         amount = sign * self.duration("as an offset")
         if not isinstance(node, Select | Subquery):
             self.fail("offset modifier must be preceded by an instant vector selector or range vector "
-                      "selector or a subquery", token)  # fmt: skip
+                      "selector or a subquery", start_of(node))  # fmt: skip
         if node.offset:
-            self.fail("offset may not be set multiple times", token)
+            self.fail("offset may not be set multiple times", start_of(node))
         if isinstance(node, Select):
             return Select(node.name, node.matchers, node.range_seconds, amount, node.timestamp, node.anchor,
                           node.at)  # fmt: skip
@@ -222,7 +203,7 @@ class _Parser:
                         node.anchor, node.at)  # fmt: skip
 
     def anchor(self, node: Expr) -> Expr:
-        token = self.take()
+        self.take()
         timestamp: float | None = None
         anchor: str | None = None
         if self.is_op("start", "end") and self.peek(1).text == "(":
@@ -242,9 +223,9 @@ class _Parser:
             timestamp = sign * number(value)
         if not isinstance(node, Select | Subquery):
             self.fail("@ modifier must be preceded by an instant vector selector or range vector selector "
-                      "or a subquery", token)  # fmt: skip
+                      "or a subquery", start_of(node))  # fmt: skip
         if node.timestamp is not None or node.anchor is not None:
-            self.fail("@ <timestamp> may not be set multiple times", token)
+            self.fail("@ <timestamp> may not be set multiple times", start_of(node))
         if isinstance(node, Select):
             return Select(
                 node.name, node.matchers, node.range_seconds, node.offset, timestamp, anchor, node.at
@@ -347,6 +328,9 @@ class _Parser:
         param: Expr | None = None
         if op in PARAMETRIC:
             param = self.expr()
+            if self.is_op(")"):
+                self.fail("wrong number of arguments for aggregate expression provided, expected 2, got 1",
+                          start)  # fmt: skip
             self.take(",", context=f" in aggregation {op}")
         inner = self.expr()
         self.take(")", context=f" in aggregation {op}")
@@ -358,7 +342,8 @@ class _Parser:
         if type_of(inner) != VECTOR:
             self.fail(f"expected type instant vector in aggregation expression, got {type_of(inner)}", start)
         if param is not None and type_of(param) != PARAMETRIC[op]:
-            self.fail(f"expected type {PARAMETRIC[op]} in aggregation parameter, got {type_of(param)}", start)
+            self.fail(f"expected type {PARAMETRIC[op]} in aggregation parameter, got {type_of(param)}",
+                      start_of(param))  # fmt: skip
         return Aggregate(op, inner, labels, without, param, start.at)
 
     def call(self, name: str) -> Expr:
@@ -375,24 +360,7 @@ class _Parser:
                 self.fail(f"unexpected {_shown(self.peek())} in call to {name!r}, expected ',' or ')'",
                           self.peek())  # fmt: skip
         self.take(")")
-        signature = FUNCTIONS[name]
-        least = len(signature.args) - signature.optional
-        if signature.variadic and len(args) < least:
-            self.fail(f"expected at least {least} argument(s) in call to {name!r}, got {len(args)}", start)
-        if not signature.variadic and signature.optional and not least <= len(args) <= len(signature.args):
-            self.fail(f"expected at most {len(signature.args)} argument(s) in call to {name!r}, got "
-                      f"{len(args)}", start)  # fmt: skip
-        if not signature.variadic and not signature.optional and len(args) != len(signature.args):
-            self.fail(
-                f"expected {len(signature.args)} argument(s) in call to {name!r}, got {len(args)}", start
-            )
-        for index, arg in enumerate(args):
-            wanted = signature.args[min(index, len(signature.args) - 1)]
-            got = type_of(arg)
-            if got != wanted:
-                self.fail(
-                    f"expected type {wanted} in call to function {name!r}, got {got}", getattr(arg, "at", 0)
-                )
+        check_call(name, args, start.at, self.text)
         return Call(name, tuple(args), start.at)
 
 
