@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import textwrap
 from datetime import timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from service.domain.absence import absence_rows
 from service.domain.alert_incidents import value_text
 from service.domain.rules import Level
 from service.domain.severity import Severity
+from service.rules_cli import rules_test
 
 PACK = """\
 sources:
@@ -116,3 +118,42 @@ def test_a_silent_target_holds_the_companion(tmp_path: Path) -> None:
     assert answered.values["Depth_absent"] == [({}, 1.0)]
     silent = with_absence(listed, Collected({"Depth": [], "Depth_absent": []}, ["Depth_absent"]))  # type: ignore[arg-type]
     assert silent.values["Depth_absent"] is None
+
+
+RULE_TEST = """\
+rule_files: [r.yaml]
+evaluation_interval: 30s
+tests:
+  - name: the series is missing from 1m to 6m30s; absent.for is 5m
+    input_series:
+      - series: 'Depth{queue="jobs"}'
+        values: "3 3 _x12 4"
+    alert_rule_test:
+      - eval_time: 30s
+        alertname: Depth_absent
+        exp_alerts: []
+      - eval_time: 5m30s
+        alertname: Depth_absent
+        exp_alerts:
+          - {state: pending}
+      - eval_time: 6m
+        alertname: Depth_absent
+        exp_alerts:
+          - labels: {service: api, absent: "true"}
+            severity: P3
+            annotations:
+              title: 'No data for Depth: queue_depth{queue="jobs"} matches no series'
+      - eval_time: 7m
+        alertname: Depth_absent
+        exp_alerts:
+          - {state: resolved}
+"""
+
+
+def test_rules_test_runs_the_absent_alert_from_the_watched_rules_series(tmp_path: Path) -> None:
+    load(tmp_path, "for: 5m\n")
+    (tmp_path / "t.yaml").write_text(RULE_TEST)
+    out = io.StringIO()
+    assert rules_test([tmp_path / "t.yaml"], out) == 0, out.getvalue()
+    (tmp_path / "t.yaml").write_text(RULE_TEST.replace("eval_time: 6m\n", "eval_time: 5m30s\n"))
+    assert rules_test([tmp_path / "t.yaml"], io.StringIO()) == 1, "one evaluation early it is still pending"
