@@ -42,6 +42,7 @@ groups:
         when: above
         warning: 100
         severity: {warning: P3}
+        absent: {for: 1m}
 """
 
 
@@ -123,6 +124,12 @@ async def test_sources_list_each_targets_last_scrape_from_any_replica(
             await asyncio.sleep(0.05)
         newer = next(t for t in fleet["targets"] if t["up"])
         assert newer["last_read_at"] > first_read, "the next round replaces the row"
+
+        rules = {r["name"]: r for r in (await b.get("/api/v1/rules", headers=AUTH)).json()["rules"]}
+        assert (rules["Depth"]["absent_for_seconds"], rules["Depth"]["absent_rule"]) == (60.0, "Depth_absent")
+        companion = rules["Depth_absent"]
+        assert companion["absence_of"] == "Depth"
+        assert companion["health"] == "no data", "a silent target holds it: the series may be on it"
 
         schema = (await b.get("/schema/openapi.json")).json()
         operation = schema["paths"]["/api/v1/sources"]["get"]
