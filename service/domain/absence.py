@@ -28,6 +28,7 @@ from service.domain.units import UnitKind, format_quantity
 
 ABSENT_SUFFIX = "_absent"
 MISSING_TEXT = "no series"
+BACK_TEXT = "series present again"
 
 Rows = Sequence[tuple[Mapping[str, str], float]]
 
@@ -76,7 +77,7 @@ def absent_rule(rule: Rule) -> Rule | None:
         labels={**rule.labels, "absent": "true"},
         annotations={
             "title": title,
-            "summary": f"{what} matches no series (missing for {waited} or more)",
+            "summary": f"no series for {waited} or more: {rule.name} cannot fire while its data is missing",
             "description": description,
             **runbook,
         },

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from service.domain.absence import MISSING_TEXT
+from service.domain.absence import BACK_TEXT, MISSING_TEXT
 from service.domain.alerts import TransitionKind
 from service.domain.evaluation import RuleTransition
 from service.domain.rules import Comparison, Level, Rule
@@ -112,6 +112,9 @@ def alert_details(rule: Rule, transition: RuleTransition, count: int) -> dict[st
         "runbook": runbook,
         "source_file": f"{rule.file}:{rule.line}" if rule.file else None,
     }
+    if rule.absence_of is not None:  # no reading to show or keep as a peak: the series is missing, or back
+        back = transition.kind is TransitionKind.RESOLVED
+        details.update(value=None, value_text=BACK_TEXT if back else MISSING_TEXT)
     return details
 
 

@@ -99,8 +99,12 @@ async def test_a_series_missing_for_absent_for_pages_once_and_says_the_data_is_m
         _, events = await incidents.get(incident.id)
         assert [e.kind for e in events] == ["declared"], "one page, whichever replica won the slot"
         declared = events[0].data
-        assert declared["summary"] == 'queue_depth{queue="jobs"} matches no series (missing for 1m or more)'
+        assert (
+            declared["summary"]
+            == "no series for 1m or more: QueueDepthHigh cannot fire while its data is missing"
+        )
         assert declared["value_text"] == "no series"
+        assert declared["value"] is None, "no number to show as a reading or a peak"
         assert "missing data, not a high or low value" in declared["description"]
         assert declared["threshold_text"] is None
         labels = await db.fetchval(
@@ -114,6 +118,7 @@ async def test_a_series_missing_for_absent_for_pages_once_and_says_the_data_is_m
         incident, events = await incidents.get(incident.id)
         assert incident.status.value == "resolved"
         assert [e.kind for e in events][-2:] == ["alert_cleared", "resolved"]
+        assert events[-2].data["value_text"] == "series present again"
         assert (
             await db.fetchval(
                 "SELECT count(*) FROM alert_states WHERE rule = 'QueueDepthHigh' AND status <> 'resolved'"
