@@ -20,7 +20,16 @@ sys.path.insert(0, str(HERE))
 
 import harness  # noqa: E402  (bench/ is not a package; the runner is started as a script)
 
-ORDER = ["parse", "evaluation", "escalation", "slack", "console", "prometheus", "alertmanager"]
+ORDER = [
+    "parse",
+    "evaluation",
+    "escalation",
+    "slack",
+    "console",
+    "prometheus",
+    "source_statuses",
+    "alertmanager",
+]
 
 
 def _summary() -> None:
