@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
+from service.config.rule_files import load_rules
 from service.domain.promql_eval import Engine, Series
 from service.domain.promql_parse import ParseError, Unsupported, expr_problem, parse_expr
 
@@ -87,3 +89,25 @@ def test_what_the_engine_cannot_evaluate_is_refused_by_name() -> None:
     with pytest.raises(ParseError):
         parse_expr("sum by (job) x")
     assert math.isnan(_values("scalar(x)", 600)[()])
+
+
+def test_a_threshold_rules_promql_signal_is_checked_too(tmp_path: Path) -> None:
+    (tmp_path / "r.yaml").write_text(
+        "sources:\n"
+        "  prometheus:\n"
+        "    - {name: prom, url: 'http://127.0.0.1:9090'}\n"
+        "groups:\n"
+        "  - name: g\n"
+        "    labels: {service: api}\n"
+        "    rules:\n"
+        "      - alert: Cpu\n"
+        "        signal: {source: prom, promql: 'avg by (instance) (rate(node_cpu_seconds_total[5m]'}\n"
+        "        when: above\n"
+        "        warning: 80%\n"
+        "        severity: P3\n"
+    )
+    _, problems = load_rules([tmp_path])
+    assert [str(p).removeprefix(f"{tmp_path}/") for p in problems] == [
+        "r.yaml:9: Cpu.signal.promql: not valid PromQL at 1:51 of the expression: unexpected end of input in "
+        "call to 'rate', expected ',' or ')' (at the end)"
+    ]
