@@ -125,9 +125,10 @@ async def test_sources_list_each_targets_last_scrape_from_any_replica(
         newer = next(t for t in fleet["targets"] if t["up"])
         assert newer["last_read_at"] > first_read, "the next round replaces the row"
 
-        rules = {r["name"]: r for r in (await b.get("/api/v1/rules", headers=AUTH)).json()["rules"]}
-        assert (rules["Depth"]["absent_for_seconds"], rules["Depth"]["absent_rule"]) == (60.0, "Depth_absent")
-        companion = rules["Depth_absent"]
+        listed = {r["name"]: r for r in (await b.get("/api/v1/rules", headers=AUTH)).json()["rules"]}
+        depth = listed["Depth"]
+        assert (depth["absent_for_seconds"], depth["absent_rule"]) == (60.0, "Depth_absent")
+        companion = listed["Depth_absent"]
         assert companion["absence_of"] == "Depth"
         assert companion["health"] == "no data", "a silent target holds it: the series may be on it"
 
