@@ -6,6 +6,8 @@ tests hold our verdicts to promtool's on good and broken files), and the
 rules-test engine (promql_eval) evaluates what it parses. Parsing accepts all of
 2.42's PromQL (selectors, `offset`, `@`, subqueries, every function and
 aggregation); whatever the engine does not evaluate is refused there, by name.
+Our own rather than PyPI's `promql-parser` (a binding of a Rust parser for a later
+grammar): its errors carry no position (`x +* y` is just "invalid promql query").
 """
 
 from __future__ import annotations
