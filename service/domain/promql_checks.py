@@ -3,6 +3,8 @@ what a binary operator may join, and what each function takes."""
 
 from __future__ import annotations
 
+import re
+import warnings
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -66,3 +68,33 @@ def check_call(name: str, args: Sequence[Expr], at: int, text: str) -> None:
         got = type_of(arg)
         if got != wanted:
             _fail(text, f"expected type {wanted} in call to function {name!r}, got {got}", start_of(arg))
+
+
+_RE2_ALSO_REFUSES = (
+    "missing ), unterminated subpattern",
+    "unbalanced parenthesis",
+    "unterminated character set",
+    "nothing to repeat",
+    "multiple repeat",
+    "min repeat greater than max repeat",
+)
+_LOOKAROUND = re.compile(r"\(\?<?[=!]")
+_BACKREFERENCE = re.compile(r"(?<!\\)(?:\\\\)*\\[1-9]")
+
+
+def regex_problem(pattern: str) -> str | None:
+    """Why Go's RE2 (Prometheus' regexp) refuses a pattern, as far as Python's `re` can tell: its
+    structural errors, plus look-arounds and back-references, which RE2 lacks. An escape only RE2 knows
+    (`\\z`, `\\pL`, `\\Q...\\E`) is not reported."""
+    if _LOOKAROUND.search(pattern):
+        return "error parsing regexp: invalid or unsupported Perl syntax (look-arounds)"
+    if _BACKREFERENCE.search(pattern):
+        return "error parsing regexp: invalid escape sequence (back-references)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            if str(exc).startswith(_RE2_ALSO_REFUSES):
+                return f"error parsing regexp: {exc}"
+    return None

@@ -51,6 +51,10 @@ _TOKEN = re.compile(
     re.VERBOSE,
 )
 _NUMBER_WORDS = {"inf", "nan"}
+# Prometheus reads its keywords in any case (`SUM(x) BY (job)`, `a AND b`); function names are exact.
+KEYWORDS = {"sum", "avg", "count", "min", "max", "group", "stddev", "stdvar", "topk", "bottomk",
+            "count_values", "quantile", "and", "or", "unless", "atan2", "by", "without", "on", "ignoring",
+            "group_left", "group_right", "bool", "offset"}  # fmt: skip
 _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
 
 
@@ -79,6 +83,8 @@ def tokenize(text: str) -> list[Token]:
         value = match.group(kind)
         if kind == "ident" and value.lower() in _NUMBER_WORDS:
             kind = "num"
+        elif kind == "ident" and value.lower() in KEYWORDS:
+            value = value.lower()  # a label name keeps its spelling: the parser reads it from the text
         if kind == "op" and value in "[]":
             in_range = value == "["
         if kind != "comment":

@@ -34,7 +34,7 @@ from service.domain.promql_ast import (
     Subquery,
     type_of,
 )
-from service.domain.promql_checks import check_binary, check_call, start_of
+from service.domain.promql_checks import check_binary, check_call, regex_problem, start_of
 from service.domain.promql_lex import (
     ParseError,
     Token,
@@ -281,12 +281,10 @@ class _Parser:
                 self.fail(f"unexpected {_shown(value)} in label matching, expected string", value)
             self.take()
             text = unquote(value, self.text)
-            if op.text in {"=~", "!~"}:
-                try:
-                    re.compile(text)
-                except re.error as exc:
-                    self.fail(f"invalid regular expression {text!r}: {exc}", value)
-            found.append(Matcher(label.text, op.text, text))
+            if op.text in {"=~", "!~"} and (problem := regex_problem(text)) is not None:
+                self.fail(f"{problem}: {text!r}", label)
+            name_as_written = self.text[label.at : label.at + len(label.text)]
+            found.append(Matcher(name_as_written, op.text, text))
             if self.is_op(","):
                 self.take()
             elif not self.is_op("}"):
@@ -309,7 +307,8 @@ class _Parser:
             token = self.peek()
             if token.kind != "ident" or not _LABEL.match(token.text):
                 self.fail(f"unexpected {_shown(token)} in grouping opts, expected label", token)
-            names.append(self.take().text)
+            names.append(self.text[token.at : token.at + len(token.text)])
+            self.take()
             if self.is_op(","):
                 self.take()
             elif not self.is_op(")"):
