@@ -63,7 +63,10 @@ PROMETHEUS_ANSWERS: dict[str, tuple[int, dict[str, Any] | str]] = {
         200,
         _vector(({"__name__": "up", "instance": "a:9100"}, "1"), ({"instance": "b"}, "0")),
     ),
-    "scalar(sum(up))": (200, {"status": "success", "data": {"resultType": "scalar", "result": [1.0, "42.5"]}}),
+    "scalar(sum(up))": (
+        200,
+        {"status": "success", "data": {"resultType": "scalar", "result": [1.0, "42.5"]}},
+    ),
     "up[5m]": (200, {"status": "success", "data": {"resultType": "matrix", "result": []}}),
     "refused_by_the_server": (  # valid PromQL (rules check passes it) that the server still refuses
         400,
