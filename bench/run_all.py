@@ -28,6 +28,7 @@ ORDER = [
     "slack",
     "console",
     "prometheus",
+    "source_statuses",
     "alertmanager",
     "reports",
 ]

@@ -13,11 +13,14 @@ from typing import Any
 import structlog
 
 from service.alerting import state_reads as alert_states
+from service.alerting.absence_values import with_absence
 from service.alerting.evaluator import CollectionLike, Evaluator, ValueSource
 from service.alerting.mute_sweeping import sweep_on_mute_changes
 from service.alerting.reload_broadcast import RULE_RELOADS, ReloadBroadcast
 from service.alerting.routes import AlertsController
 from service.alerting.rulebook import RULEBOOK, RuleBook
+from service.alerting.source_statuses import RecordingSource
+from service.alerting.sources_api import SourcesController
 from service.components import Component, Context
 from service.domain.incidents import Incident
 from service.domain.rules import Rule, Sources
@@ -30,7 +33,8 @@ SourceFactory = Callable[[Sources], ValueSource]
 
 class ReloadingSource:
     """Hands an accepted reload's sources to the collector, which keeps what it read from the unchanged
-    ones; a source without `update_sources` (a test's scripted one) is rebuilt instead."""
+    ones; a source without `update_sources` (a test's scripted one) is rebuilt instead. The "series
+    missing" companion rules get their own series from what their watched rule's signal returned."""
 
     def __init__(self, book: RuleBook, factory: SourceFactory) -> None:
         self._book = book
@@ -49,7 +53,7 @@ class ReloadingSource:
                 self._current = self._factory(self._book.current.sources)
             self._generation = self._book.generation
         assert self._current is not None
-        return await self._current.collect(rules, now)
+        return with_absence(rules, await self._current.collect(rules, now))
 
     async def close(self) -> None:
         if self._current is not None:
@@ -76,7 +80,10 @@ def collector_factory(context: Context) -> SourceFactory:
 def build(context: Context, *, source_factory: SourceFactory | None = None) -> Component:
     book = RuleBook(context.settings.rules_dir, context.clock)
     book.reload()
-    source = ReloadingSource(book, source_factory or collector_factory(context))
+    replica = f"{socket.gethostname()}:{os.getpid()}"
+    source = RecordingSource(
+        ReloadingSource(book, source_factory or collector_factory(context)), context.db, replica
+    )
     evaluator = Evaluator(
         db=context.db,
         incidents=context.incidents,
@@ -85,9 +92,7 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
         clock=context.clock,
         muter=context.muter,
     )
-    reloads = ReloadBroadcast(
-        context.db, book, context.clock, replica=f"{socket.gethostname()}:{os.getpid()}"
-    )
+    reloads = ReloadBroadcast(context.db, book, context.clock, replica=replica)
 
     async def run(stop: asyncio.Event) -> None:
         _install_sighup(reloads)
@@ -109,7 +114,7 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
             Worker("rules-reload-follower", reloads.follow, stall_after=60.0),
             Worker("rule-mute-release", release, stall_after=60.0),
         ],
-        routes=[AlertsController],
+        routes=[AlertsController, SourcesController],
         detail_contributors={"alerts": alerts_of},
         provides=[RULEBOOK.given(book), RULE_RELOADS.given(reloads)],
         on_shutdown=[source.close],

@@ -16,6 +16,7 @@ from service.adapters.postgres.database import DATABASE
 from service.alerting import state_reads as alert_states
 from service.alerting.reload_broadcast import RULE_RELOADS
 from service.alerting.rulebook import RULEBOOK, RuleBook
+from service.domain.absence import absent_name
 from service.domain.evaluation import alert_labels
 from service.domain.rules import Rule
 from service.http.auth import can_read, can_write
@@ -61,6 +62,11 @@ class RuleView(msgspec.Struct, frozen=True):
     value: float | None = None
     matched_series: int | None = None
     health: str | None = None
+    # Opt-in "series missing" alert: on the watched rule, how long no series may last and the companion
+    # rule's name; on the companion (health "missing" or "present"), the rule it watches.
+    absent_for_seconds: float | None = None
+    absent_rule: str | None = None
+    absence_of: str | None = None
 
 
 class RulesView(msgspec.Struct, frozen=True):
@@ -96,6 +102,8 @@ def _health(rule: Rule, row: Any) -> str | None:
         return "no series"
     if row["matched"] is None:
         return None  # evaluated before this was recorded
+    if rule.absence_of is not None:
+        return "missing" if row["matched"] else "present"
     value = row["value"]
     return "breaching" if value is not None and rule.level_for(value) is not None else "healthy"
 
@@ -168,6 +176,9 @@ class AlertsController(Controller):
                     value=row["value"] if row else None,
                     matched_series=row["matched"] if row else None,
                     health=_health(rule, row),
+                    absent_for_seconds=rule.absent.for_.total_seconds() if rule.absent else None,
+                    absent_rule=absent_name(rule.name) if rule.absent else None,
+                    absence_of=rule.absence_of,
                 )
             )
         return RulesView(

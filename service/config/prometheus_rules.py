@@ -21,6 +21,7 @@ from service.config.fields import Scalar, duration
 from service.config.yaml_lines import DataPath, Located, Report, decode
 from service.domain.go_templates import template_problem
 from service.domain.label_severity import DEFAULT_LABEL_SEVERITIES, severity_from_labels
+from service.domain.promql_parse import expr_problem
 from service.domain.rules import (
     LABEL_PATTERN,
     Comparison,
@@ -37,7 +38,6 @@ from service.domain.units import UnitKind
 
 DEFAULT_INTERVAL = timedelta(minutes=1)  # Prometheus' default evaluation_interval
 _ALERT_NAME = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:]*$")
-_OPENERS = {"(": ")", "[": "]", "{": "}"}
 
 
 class _PromRule(msgspec.Struct, kw_only=True):
@@ -75,36 +75,6 @@ def is_prometheus_rules(data: Any) -> bool:
         ):
             return True
     return False
-
-
-def expr_problem(expr: str) -> str | None:
-    """Brackets and quotes must balance; the full PromQL check is Prometheus' own, at query time."""
-    stack: list[str] = []
-    quote: str | None = None
-    escaped = False
-    for char in expr:
-        if quote is not None:
-            if escaped:
-                escaped = False
-            elif char == "\\" and quote != "`":
-                escaped = True
-            elif char == quote:
-                quote = None
-            continue
-        if char in "\"'`":
-            quote = char
-        elif char in _OPENERS:
-            stack.append(_OPENERS[char])
-        elif char in ")]}":
-            if not stack or stack.pop() != char:
-                return f"unexpected {char!r}"
-        elif char == "#":
-            break
-    if quote is not None:
-        return f"unclosed {quote} quote"
-    if stack:
-        return f"unclosed bracket: expected {stack[-1]!r}"
-    return None
 
 
 def _level(severity: Severity) -> Level:
@@ -245,8 +215,8 @@ def _rule(
     if not expr:
         report.error((*path, "expr"), "missing (required)", line_of=path)
         ok = False
-    elif (problem := expr_problem(expr)) is not None:
-        report.error((*path, "expr"), f"cannot read the PromQL: {problem}")
+    elif (problem := expr_problem(str(row.expr))) is not None:  # as written: positions count from it
+        report.error((*path, "expr"), problem)
         ok = False
     for_ = duration(row.for_ if row.for_ is not None else 0, (*path, "for"), report, positive=False)
     keep = duration(row.keep_firing_for or 0, (*path, "keep_firing_for"), report, positive=False)

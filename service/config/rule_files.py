@@ -17,6 +17,17 @@ import msgspec
 
 from service.config.fields import Scalar, duration
 from service.config.prometheus_rules import build_prometheus_groups, is_prometheus_rules
+from service.config.rule_fields import (
+    RawAbsent,
+    UnitRow,
+    absent_check,
+    comparison,
+    labels_ok,
+    ordered,
+    severity_map,
+    threshold,
+    unit_kind,
+)
 from service.config.rule_signals import build_signal
 from service.config.rule_sources import build_sources
 from service.config.yaml_lines import (
@@ -28,12 +39,12 @@ from service.config.yaml_lines import (
     dotted,
     load_located,
 )
+from service.domain.absence import absent_rule
 from service.domain.rules import (
     DEFAULT_GROUP_BY,
     GROUP_BY_ALL,
     LABEL_PATTERN,
     NAME_PATTERN,
-    Comparison,
     Level,
     Rule,
     RuleGroup,
@@ -42,26 +53,17 @@ from service.domain.rules import (
     Sources,
     template_problems,
 )
-from service.domain.severity import Severity
-from service.domain.units import Quantity, UnitKind, parse_kind, parse_quantity
 
 DEFAULT_SUMMARY = "{{ alertname }} is {{ value }}, {{ comparison }} the {{ level }} threshold {{ threshold }}"
-_COMPARISONS = {
-    "above": Comparison.ABOVE,
-    ">": Comparison.ABOVE,
-    "below": Comparison.BELOW,
-    "<": Comparison.BELOW,
-}
 
 
-class _Rule(msgspec.Struct, kw_only=True):
+class _Rule(UnitRow, kw_only=True):
     # Nothing is required at this stage, so a row missing `signal` still gets its thresholds checked.
     alert: str | None = None
     signal: dict[str, Any] | None = None
     when: str | None = None
     warning: Scalar | None = None
     critical: Scalar | None = None
-    unit: str | None = None
     for_: Scalar = msgspec.field(default=0, name="for")
     keep_firing_for: Scalar = 0
     severity: str | dict[str, str] | None = None
@@ -69,6 +71,7 @@ class _Rule(msgspec.Struct, kw_only=True):
     annotations: dict[str, str] = msgspec.field(default_factory=dict)
     group_by: list[str] | None = None
     auto_resolve: bool = False
+    absent: RawAbsent | None = None
 
 
 class _Group(msgspec.Struct, kw_only=True):
@@ -171,15 +174,6 @@ def load_rules(
     return RuleSet(groups=tuple(groups), sources=sources, warnings=warnings), errors
 
 
-def _labels(raw: dict[str, str], path: DataPath, report: Report) -> bool:
-    ok = True
-    for name in raw:
-        if not LABEL_PATTERN.match(name):
-            report.error((*path, name), "label names are letters, digits and _ (not starting with a digit)")
-            ok = False
-    return ok
-
-
 def _build_group(
     raw: _Group,
     path: DataPath,
@@ -200,7 +194,7 @@ def _build_group(
     else:
         group_seen[raw.name] = where
     interval = duration(raw.interval, (*path, "interval"), report, positive=True)
-    ok = _labels(raw.labels, (*path, "labels"), report) and ok
+    ok = labels_ok(raw.labels, (*path, "labels"), report) and ok
     if raw.source is not None and sources.kind_of(raw.source) is None and raw.source not in broken:
         report.error((*path, "source"), f"unknown source {raw.source!r}{_known(sources)}")
         ok = False
@@ -215,8 +209,17 @@ def _build_group(
             report.error((*rule_path, "alert"), f"duplicate rule name {row.alert!r} (first at {first})")
             continue
         rule_seen[row.alert] = f"{report.doc.file}:{report.doc.line(rule_path)}"
-        if rule is not None:
-            rules.append(rule)
+        if rule is None:
+            continue
+        rules.append(rule)
+        companion = absent_rule(rule)
+        if companion is not None:
+            if companion.name in rule_seen:
+                report.error((*rule_path, "absent"), f"its alert is named {companion.name!r}, which is "
+                             f"already a rule (at {rule_seen[companion.name]}): rename one")  # fmt: skip
+                continue
+            rule_seen[companion.name] = f"{companion.file}:{companion.line}, the absent: alert of {rule.name}"
+            rules.append(companion)
     if not raw.rules:
         report.error((*path, "rules"), "a group needs at least one rule")
     if not ok or interval is None:
@@ -234,52 +237,6 @@ def _build_group(
 def _known(sources: Sources) -> str:
     names = sources.names()
     return f" (declared: {', '.join(names)})" if names else " (no sources are declared)"
-
-
-def _threshold(raw: Scalar | None, path: DataPath, report: Report) -> tuple[Quantity | None, bool]:
-    if raw is None:
-        return None, True
-    try:
-        return parse_quantity(raw), True
-    except ValueError as exc:
-        report.error(path, str(exc))
-        return None, False
-
-
-def _severity(raw: str | dict[str, str], levels: list[Level], path: DataPath, report: Report) -> Any:
-    mapping: dict[Level, Severity] = {}
-    entries = {level.value: raw for level in levels} if isinstance(raw, str) else dict(raw)
-    ok = True
-    for key, text in entries.items():
-        where = path if isinstance(raw, str) else (*path, key)
-        try:
-            level = Level(key)
-        except ValueError:
-            report.error(where, f"unknown level {key!r}: expected warning or critical")
-            ok = False
-            continue
-        try:
-            mapping[level] = Severity.parse(text)
-        except ValueError as exc:
-            report.error(where, str(exc))
-            ok = False
-    for level in levels:
-        if ok and level not in mapping:
-            report.error(path, f"no severity for the {level.value} level (e.g. {level.value}: P2)")
-            ok = False
-    if ok and len(mapping) == 2 and mapping[Level.CRITICAL] > mapping[Level.WARNING]:
-        crit, warn = mapping[Level.CRITICAL].label, mapping[Level.WARNING].label
-        report.error(path, f"critical ({crit}) must be at least as severe as warning ({warn})")
-        ok = False
-    return mapping if ok else None
-
-
-def _comparison(raw: str, path: DataPath, report: Report) -> Comparison | None:
-    found = _COMPARISONS.get(raw.strip().lower())
-    if found is None:
-        hint = " (an unquoted > or < is YAML block syntax: quote it or write above/below)" if not raw else ""
-        report.error(path, f"expected above or below, got {raw!r}{hint}")
-    return found
 
 
 def _build_rule(
@@ -302,24 +259,24 @@ def _build_rule(
     signal: Signal | None = None
     if row.signal is not None:
         signal = build_signal(row.signal, (*path, "signal"), report, group.source, sources, broken)
-    comparison = _comparison(row.when, (*path, "when"), report) if row.when is not None else None
-    warning, warning_ok = _threshold(row.warning, (*path, "warning"), report)
-    critical, critical_ok = _threshold(row.critical, (*path, "critical"), report)
-    ok = ok and signal is not None and comparison is not None and warning_ok and critical_ok
+    direction = comparison(row.when, (*path, "when"), report) if row.when is not None else None
+    warning, warning_ok = threshold(row.warning, (*path, "warning"), report)
+    critical, critical_ok = threshold(row.critical, (*path, "critical"), report)
+    ok = ok and signal is not None and direction is not None and warning_ok and critical_ok
     if row.warning is None and row.critical is None:
         report.error((*path, "critical"), "missing: give warning, critical or both", line_of=path)
         ok = False
-    unit = _unit(row, path, report, signal, warning, critical)
-    if comparison is not None and warning is not None and critical is not None:
-        ok = _ordered(comparison, warning, critical, (*path, "warning"), report) and ok
+    unit = unit_kind(row, path, report, signal, warning, critical)
+    if direction is not None and warning is not None and critical is not None:
+        ok = ordered(direction, warning, critical, (*path, "warning"), report) and ok
     for_ = duration(row.for_, (*path, "for"), report, positive=False)
     keep = duration(row.keep_firing_for, (*path, "keep_firing_for"), report, positive=False)
     levels = [lv for lv, q in ((Level.WARNING, row.warning), (Level.CRITICAL, row.critical)) if q is not None]
     severity = (
-        _severity(row.severity, levels, (*path, "severity"), report) if row.severity is not None else None
+        severity_map(row.severity, levels, (*path, "severity"), report) if row.severity is not None else None
     )
     labels = {**group.labels, **row.labels}
-    ok = _labels(row.labels, (*path, "labels"), report) and ok
+    ok = labels_ok(row.labels, (*path, "labels"), report) and ok
     if not labels.get("service"):
         report.error(
             (*path, "labels"),
@@ -337,7 +294,11 @@ def _build_rule(
         if name != GROUP_BY_ALL and not LABEL_PATTERN.match(name):
             report.error((*path, "group_by", index), f"not a label name: {name!r}")
             ok = False
-    if not ok or row.alert is None or signal is None or comparison is None or unit is None:
+    absent = None
+    if row.absent is not None:
+        absent = absent_check(row.absent, (*path, "absent"), report, interval)
+        ok = absent is not None and ok
+    if not ok or row.alert is None or signal is None or direction is None or unit is None:
         return None
     if for_ is None or keep is None or severity is None or interval is None:
         return None
@@ -345,7 +306,7 @@ def _build_rule(
         name=row.alert,
         group=group.name,
         signal=signal,
-        comparison=comparison,
+        comparison=direction,
         unit=unit,
         warning=warning,
         critical=critical,
@@ -360,62 +321,5 @@ def _build_rule(
         interval=interval,
         file=report.doc.file,
         line=report.doc.line(path),
+        absent=absent,
     )
-
-
-def _unit(
-    row: _Rule,
-    path: DataPath,
-    report: Report,
-    signal: Signal | None,
-    warning: Quantity | None,
-    critical: Quantity | None,
-) -> UnitKind | None:
-    """The rule's unit kind: declared, or read off its thresholds; it must agree with the signal."""
-    declared: UnitKind | None = None
-    if row.unit is not None:
-        try:
-            declared = parse_kind(row.unit)
-        except ValueError as exc:
-            report.error((*path, "unit"), str(exc))
-            return None
-    expected = declared or (signal.unit if signal is not None else None)
-    because = "the rule's unit" if declared else "its signal"
-    ok = True
-    for field, quantity in (("warning", warning), ("critical", critical)):
-        if quantity is None:
-            continue
-        if expected is None:
-            expected, because = quantity.kind, "the warning threshold"
-        elif quantity.kind is not expected:
-            hint = (
-                f"; write it with a unit, e.g. {_example(expected)}"
-                if quantity.kind is UnitKind.COUNT
-                else ""
-            )
-            report.error(
-                (*path, field), f"{quantity.text!r} is a {quantity.kind} but {because} is a {expected}{hint}"
-            )
-            ok = False
-    if declared and signal is not None and signal.unit is not None and signal.unit is not declared:
-        report.error((*path, "unit"), f"{declared} does not match the signal, which yields a {signal.unit}")
-        ok = False
-    return expected if ok else None
-
-
-def _example(kind: UnitKind) -> str:
-    return {UnitKind.PERCENT: "3%", UnitKind.DURATION: "1.5s", UnitKind.BYTES: "5GB"}.get(kind, "200")
-
-
-def _ordered(
-    comparison: Comparison, warning: Quantity, critical: Quantity, path: DataPath, report: Report
-) -> bool:
-    if comparison is Comparison.ABOVE and warning.value >= critical.value:
-        report.error(path, f"{warning.text} is not below critical {critical.text}: with when: above, "
-                     "the warning level must be reached first")  # fmt: skip
-        return False
-    if comparison is Comparison.BELOW and warning.value <= critical.value:
-        report.error(path, f"{warning.text} is not above critical {critical.text}: with when: below, "
-                     "the warning level must be reached first")  # fmt: skip
-        return False
-    return True

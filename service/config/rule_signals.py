@@ -14,6 +14,7 @@ import msgspec
 
 from service.config.fields import Scalar, duration
 from service.config.yaml_lines import DataPath, Report, decode
+from service.domain.promql_parse import expr_problem
 from service.domain.rules import LABEL_PATTERN, Selector, Signal, SignalKind, Sources, parse_selector
 from service.domain.units import UnitKind, parse_kind
 
@@ -152,6 +153,9 @@ def build_signal(
         ok = good_n and good_d
     elif kind is not SignalKind.PROMQL:
         metric, ok = _selector(getattr(sig, given[0]), (*path, given[0]), report)
+    elif sig.promql is not None and (problem := expr_problem(sig.promql)) is not None:
+        report.error((*path, "promql"), problem)
+        ok = False
     source = _source(sig, kind, metric, path, report, group_source, sources, broken)
     ok = ok and source is not None
     quantile = None

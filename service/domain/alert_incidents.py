@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from service.domain.absence import BACK_TEXT, MISSING_TEXT
 from service.domain.alerts import TransitionKind
 from service.domain.evaluation import RuleTransition
 from service.domain.rules import Comparison, Level, Rule
@@ -73,7 +74,10 @@ def incident_labels(rule: Rule, labels: Mapping[str, str]) -> dict[str, str]:
 
 
 def value_text(rule: Rule, value: float) -> str:
-    """A reading as its thresholds are written: `4.2%`, `1.5s`, and `260 jobs` when they count jobs."""
+    """A reading as its thresholds are written: `4.2%`, `1.5s`, and `260 jobs` when they count jobs;
+    a "series missing" alert has no reading to show, only that the series is missing."""
+    if rule.absence_of is not None:
+        return MISSING_TEXT
     text = format_quantity(value, rule.unit)
     written = next((q.text for q in (rule.critical, rule.warning) if q is not None), "")
     noun = written.split()[-1] if rule.unit is UnitKind.COUNT and len(written.split()) == 2 else ""
@@ -108,6 +112,9 @@ def alert_details(rule: Rule, transition: RuleTransition, count: int) -> dict[st
         "runbook": runbook,
         "source_file": f"{rule.file}:{rule.line}" if rule.file else None,
     }
+    if rule.absence_of is not None:  # no reading to show or keep as a peak: the series is missing, or back
+        back = transition.kind is TransitionKind.RESOLVED
+        details.update(value=None, value_text=BACK_TEXT if back else MISSING_TEXT)
     return details
 
 

@@ -12,25 +12,35 @@ what it does not implement. Agreement with real promtool is tested.
 from __future__ import annotations
 
 import math
-import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from service.domain.derivations import histogram_quantile
-from service.domain.promql_functions import MATH, RANGE_FUNCTIONS, Points, predict_linear
-from service.domain.promql_parse import (
-    COMPARISONS,
-    SET_OPS,
+from service.domain.promql_aggregate import aggregate, quantile
+from service.domain.promql_ast import (
+    MATRIX,
     Aggregate,
-    Binary,
     Call,
     Expr,
     Negate,
     Number,
     Select,
     String,
-    Unsupported,
+    Subquery,
+    type_of,
 )
+from service.domain.promql_binary import apply_binary, drop_name
+from service.domain.promql_functions import (
+    CLOCK,
+    MATH,
+    RANGE_FUNCTIONS,
+    Points,
+    clock_value,
+    holt_winters,
+    predict_linear,
+)
+from service.domain.promql_labels import label_join, label_replace
+from service.domain.promql_lex import Unsupported
 
 LOOKBACK_SECONDS = 300.0
 Labels = dict[str, str]
@@ -51,16 +61,23 @@ class Series:
     points: list[tuple[float, float | Stale]]  # (seconds, value), oldest first
 
 
-def _drop_name(labels: Mapping[str, str]) -> Labels:
-    return {k: v for k, v in labels.items() if k != "__name__"}
+Matrix = list[tuple[Labels, Points]]
+_KEEP_NAME = {"label_replace", "label_join", "sort", "sort_desc", "last_over_time"}
+_NATIVE = {"histogram_count", "histogram_sum", "histogram_fraction"}
 
 
 class Engine:
-    def __init__(self, series: Sequence[Series]) -> None:
-        self.series = list(series)
+    """`step` is the default subquery resolution (Prometheus: the evaluation interval)."""
+
+    def __init__(self, series: Sequence[Series], *, step: float = 60.0) -> None:
+        # in label order, as Prometheus' storage returns them: order-sensitive sums (stddev) depend on it
+        self.series = sorted(series, key=lambda item: sorted(item.labels.items()))
+        self.step = step
+        self._query_at = 0.0
 
     def query(self, expr: Expr, at: float) -> Vector:
         """An instant query: the rows an alerting rule turns into alerts (a scalar is one unlabelled row)."""
+        self._query_at = at
         result = self._eval(expr, at)
         if isinstance(result, float):
             return [({}, result)]
@@ -77,28 +94,59 @@ class Engine:
                 chosen.append(item)
         return chosen
 
-    def _instant(self, node: Select, at: float) -> Vector:
+    def _moved(self, node: Select | Subquery, at: float) -> float:
+        """The time a selector or subquery reads at: its `@` time (start()/end() are the query's own time
+        in an instant query), less its offset."""
+        if node.timestamp is not None:
+            at = node.timestamp
+        elif node.anchor is not None:
+            at = self._query_at
+        return at - node.offset
+
+    def _instant(self, node: Select, at: float, *, stamped: bool = False) -> Vector:
+        at = self._moved(node, at)
         rows: Vector = []
         for item in self._select(node):
-            latest: float | Stale | None = None
+            latest: tuple[float, float | Stale] | None = None
             for t, v in item.points:
                 if t > at:
                     break
                 if t >= at - LOOKBACK_SECONDS:
-                    latest = v
-            if latest is not None and not isinstance(latest, Stale):
-                rows.append((dict(item.labels), latest))
+                    latest = (t, v)
+            if latest is not None and not isinstance(latest[1], Stale):
+                rows.append((dict(item.labels), latest[0] if stamped else latest[1]))
         return rows
 
-    def _range(self, node: Select, at: float) -> list[tuple[Labels, Points]]:
-        assert node.range_seconds is not None
-        start = at - node.range_seconds
+    def _range(self, node: Select | Subquery, at: float) -> tuple[Matrix, float, float]:
+        """The range's series and its window [start, end]."""
+        end = self._moved(node, at)
+        start = end - (node.range_seconds or 0.0)
+        if isinstance(node, Subquery):
+            return self._subquery(node, start, end), start, end
         found = []
         for item in self._select(node):
-            points = [(t, v) for t, v in item.points if start <= t <= at and not isinstance(v, Stale)]
+            points = [(t, v) for t, v in item.points if start <= t <= end and not isinstance(v, Stale)]
             if points:
                 found.append((item.labels, points))
-        return found
+        return found, start, end
+
+    def _subquery(self, node: Subquery, start: float, end: float) -> Matrix:
+        """The inner expression at every multiple of the step inside [start, end], as Prometheus aligns it."""
+        step_ms = round((node.step_seconds or self.step) * 1000)
+        start_ms, end_ms = round(start * 1000), round(end * 1000)
+        first = step_ms * (start_ms // step_ms)
+        if first < start_ms:
+            first += step_ms
+        series: dict[tuple[tuple[str, str], ...], tuple[Labels, Points]] = {}
+        for ms in range(first, end_ms + 1, step_ms):
+            result = self._eval(node.expr, ms / 1000)
+            rows = [({}, result)] if isinstance(result, float) else result
+            if isinstance(rows, str):
+                raise Unsupported("a subquery needs an instant vector")
+            for labels, value in rows:
+                key = tuple(sorted(labels.items()))
+                series.setdefault(key, (labels, []))[1].append((ms / 1000, value))
+        return list(series.values())
 
     def _eval(self, node: Expr, at: float) -> Vector | float | str:
         if isinstance(node, Number):
@@ -109,16 +157,24 @@ class Engine:
             if node.range_seconds is not None:
                 raise Unsupported("a range vector must be the argument of a function such as rate()")
             return self._instant(node, at)
+        if isinstance(node, Subquery):
+            raise Unsupported("a subquery must be the argument of a function such as max_over_time()")
         if isinstance(node, Negate):
             inner = self._eval(node.expr, at)
             if isinstance(inner, str):
                 raise Unsupported("cannot negate a string")
-            return -inner if isinstance(inner, float) else [(_drop_name(ls), -v) for ls, v in inner]
+            return -inner if isinstance(inner, float) else [(drop_name(ls), -v) for ls, v in inner]
         if isinstance(node, Aggregate):
-            return _aggregate(node, self._vector(node.expr, at))
+            param = None if node.param is None else self._eval(node.param, at)
+            if isinstance(param, list):
+                raise Unsupported(f"the parameter of {node.op} must be a scalar or string")
+            return aggregate(node, self._vector(node.expr, at), param)
         if isinstance(node, Call):
             return self._call(node, at)
-        return self._binary(node, at)
+        lhs, rhs = self._eval(node.lhs, at), self._eval(node.rhs, at)
+        if isinstance(lhs, str) or isinstance(rhs, str):
+            raise Unsupported("binary operators do not take strings")
+        return apply_binary(node, lhs, rhs)
 
     def _vector(self, node: Expr, at: float) -> Vector:
         result = self._eval(node, at)
@@ -132,59 +188,82 @@ class Engine:
             raise Unsupported("expected a scalar (a number)")
         return result
 
+    def _string(self, node: Expr, at: float) -> str:
+        result = self._eval(node, at)
+        if not isinstance(result, str):
+            raise Unsupported("expected a string")
+        return result
+
     def _call(self, node: Call, at: float) -> Vector | float:
         name, args = node.name, node.args
+        if name in _NATIVE:
+            raise Unsupported(
+                f"{name}() reads native histograms, which the rules test evaluator does not have"
+            )
         if name == "time":
             return at
+        if name == "pi":
+            return math.pi
         if name == "vector":
             return [({}, self._scalar(args[0], at))]
         if name == "scalar":
             rows = self._vector(args[0], at)
             return rows[0][1] if len(rows) == 1 else math.nan
-        if name in RANGE_FUNCTIONS or name in {"predict_linear", "absent_over_time"}:
-            if not args or not isinstance(args[0], Select) or args[0].range_seconds is None:
-                raise Unsupported(f"{name}() takes a range vector such as x[5m]")
-            selector = args[0]
-            ranges = self._range(selector, at)
-            if name == "absent_over_time":
-                return [] if ranges else [(_absent_labels(selector), 1.0)]
-            if name == "predict_linear":
-                ahead = self._scalar(args[1], at)
-                return [(_drop_name(ls), predict_linear(ps, at, ahead)) for ls, ps in ranges if len(ps) >= 2]
-            function = RANGE_FUNCTIONS[name]
-            assert selector.range_seconds is not None
-            out = [(_drop_name(ls), function(ps, at - selector.range_seconds, at)) for ls, ps in ranges]
-            return [(ls, v) for ls, v in out if v is not None]
+        if any(type_of(arg) == MATRIX for arg in args):
+            return self._range_call(name, args, at)
         if name == "absent":
             rows = self._vector(args[0], at)
             target = args[0] if isinstance(args[0], Select) else None
             return [] if rows else [(_absent_labels(target), 1.0)]
-        if name == "timestamp":
-            raise Unsupported("timestamp() is not supported by the rules test evaluator")
         if name == "histogram_quantile":
             return _quantile(self._scalar(args[0], at), self._vector(args[1], at))
+        if name in CLOCK:
+            rows = self._vector(args[0], at) if args else [({}, at)]
+            return [(drop_name(ls), clock_value(name, v)) for ls, v in rows]
+        if name == "timestamp":
+            if isinstance(args[0], Select):
+                return [(drop_name(ls), t) for ls, t in self._instant(args[0], at, stamped=True)]
+            return [(drop_name(ls), at) for ls, _ in self._vector(args[0], at)]
         rows = self._vector(args[0], at)
+        if name in {"sort", "sort_desc"}:
+            return sorted(rows, key=lambda row: row[1], reverse=name == "sort_desc")
+        if name == "label_replace":
+            dst, replacement, src, regex = (self._string(a, at) for a in args[1:])
+            return label_replace(rows, dst, replacement, src, regex)
+        if name == "label_join":
+            dst, separator, *sources = (self._string(a, at) for a in args[1:])
+            return label_join(rows, dst, separator, sources)
         bounds = [self._scalar(a, at) for a in args[1:]]
-        return [(_drop_name(ls), MATH[name](v, *bounds)) for ls, v in rows]
+        return [(drop_name(ls), MATH[name](v, *bounds)) for ls, v in rows]
 
-    def _binary(self, node: Binary, at: float) -> Vector | float:
-        lhs, rhs = self._eval(node.lhs, at), self._eval(node.rhs, at)
-        if isinstance(lhs, str) or isinstance(rhs, str):
-            raise Unsupported("binary operators do not take strings")
-        if node.op in SET_OPS:
-            if not isinstance(lhs, list) or not isinstance(rhs, list):
-                raise Unsupported(f"{node.op} needs instant vectors on both sides")
-            return _set_op(node, lhs, rhs)
-        compare = node.op in COMPARISONS
-        if isinstance(lhs, float) and isinstance(rhs, float):
-            if compare and not node.bool_:
-                raise Unsupported("comparisons between scalars must use the bool modifier")
-            return _apply(node.op, lhs, rhs)[0]
-        if isinstance(lhs, float) or isinstance(rhs, float):
-            return _vector_scalar(node, lhs, rhs)
-        assert isinstance(lhs, list)
-        assert isinstance(rhs, list)
-        return _vector_vector(node, lhs, rhs)
+    def _range_call(self, name: str, args: Sequence[Expr], at: float) -> Vector:
+        selector = next(arg for arg in args if type_of(arg) == MATRIX)
+        assert isinstance(selector, Select | Subquery)
+        ranges, start, end = self._range(selector, at)
+        if name == "absent_over_time":
+            target = selector if isinstance(selector, Select) else None
+            return [] if ranges else [(_absent_labels(target), 1.0)]
+        keep = name in _KEEP_NAME
+
+        def shown(labels: Labels) -> Labels:
+            return dict(labels) if keep else drop_name(labels)
+
+        if name == "predict_linear":
+            ahead = self._scalar(args[1], at)
+            return [(shown(ls), predict_linear(ps, at, ahead)) for ls, ps in ranges if len(ps) >= 2]
+        if name == "quantile_over_time":
+            q = self._scalar(args[0], at)
+            return [(shown(ls), quantile(q, [v for _, v in ps])) for ls, ps in ranges]
+        if name == "holt_winters":
+            smoothing, trend = self._scalar(args[1], at), self._scalar(args[2], at)
+            for factor in (smoothing, trend):
+                if not 0 < factor < 1:
+                    raise Unsupported(f"invalid smoothing or trend factor {factor:g}: expected 0 < f < 1")
+            found = [(shown(ls), holt_winters(ps, smoothing, trend)) for ls, ps in ranges]
+            return [(ls, v) for ls, v in found if v is not None]
+        function = RANGE_FUNCTIONS[name]
+        out = [(shown(ls), function(ps, start, end)) for ls, ps in ranges]
+        return [(ls, v) for ls, v in out if v is not None]
 
 
 def _absent_labels(selector: Select | None) -> Labels:
@@ -195,154 +274,6 @@ def _absent_labels(selector: Select | None) -> Labels:
     for m in selector.matchers:
         counts[m.label] = counts.get(m.label, 0) + 1
     return {k: v for k, v in labels.items() if counts[k] == 1}
-
-
-def _power(a: float, b: float) -> float:
-    """Go's math.Pow: no exceptions, NaN or an infinity instead."""
-    try:
-        return math.pow(a, b)
-    except ZeroDivisionError:
-        return math.inf
-    except (ValueError, OverflowError):
-        return math.nan if a < 0 else math.inf
-
-
-_OPS: dict[str, Callable[[float, float], float]] = {
-    "+": operator.add, "-": operator.sub, "*": operator.mul, "^": _power, "atan2": math.atan2,
-}  # fmt: skip
-_CMP: dict[str, Callable[[float, float], bool]] = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
-    ">=": operator.ge,
-}  # fmt: skip
-
-
-def _divide(a: float, b: float) -> float:
-    if b == 0:
-        return math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a) * math.copysign(1, b)
-    return a / b
-
-
-def _modulo(a: float, b: float) -> float:
-    return math.nan if b == 0 else math.fmod(a, b)
-
-
-def _apply(op: str, a: float, b: float) -> tuple[float, bool]:
-    """(value, keep): comparisons keep the left value when true; `bool` callers use keep as 1/0."""
-    if op in _CMP:
-        return (1.0 if _CMP[op](a, b) else 0.0), _CMP[op](a, b)
-    if op == "/":
-        return _divide(a, b), True
-    if op == "%":
-        return _modulo(a, b), True
-    return _OPS[op](a, b), True
-
-
-def _vector_scalar(node: Binary, lhs: Vector | float, rhs: Vector | float) -> Vector:
-    swap = isinstance(lhs, float)
-    rows = rhs if swap else lhs
-    scalar = lhs if swap else rhs
-    assert isinstance(rows, list)
-    assert isinstance(scalar, float)
-    out: Vector = []
-    for labels, value in rows:
-        a, b = (scalar, value) if swap else (value, scalar)
-        result, keep = _apply(node.op, a, b)
-        if node.op in COMPARISONS:
-            if node.bool_:
-                out.append((_drop_name(labels), result))
-            elif keep:
-                out.append((labels, value))
-        else:
-            out.append((_drop_name(labels), result))
-    return out
-
-
-def _signature(labels: Mapping[str, str], node: Binary) -> tuple[tuple[str, str], ...]:
-    if node.matching is not None and node.on:
-        return tuple(sorted((k, labels.get(k, "")) for k in node.matching))
-    ignored = set(node.matching or ()) | {"__name__"}
-    return tuple(sorted((k, v) for k, v in labels.items() if k not in ignored))
-
-
-def _set_op(node: Binary, lhs: Vector, rhs: Vector) -> Vector:
-    right = {_signature(ls, node) for ls, _ in rhs}
-    if node.op == "and":
-        return [(ls, v) for ls, v in lhs if _signature(ls, node) in right]
-    if node.op == "unless":
-        return [(ls, v) for ls, v in lhs if _signature(ls, node) not in right]
-    left = {_signature(ls, node) for ls, _ in lhs}
-    return [*lhs, *((ls, v) for ls, v in rhs if _signature(ls, node) not in left)]
-
-
-def _vector_vector(node: Binary, lhs: Vector, rhs: Vector) -> Vector:
-    many, one = (rhs, lhs) if node.group == "right" else (lhs, rhs)
-    ones: dict[tuple[tuple[str, str], ...], Sample] = {}
-    for sample in one:
-        key = _signature(sample[0], node)
-        if key in ones:
-            side = "left" if one is lhs else "right"
-            raise Unsupported(f"many-to-many matching: several series on the {side} side match {dict(key)}")
-        ones[key] = sample
-    if node.group is None:
-        seen: set[tuple[tuple[str, str], ...]] = set()
-        for labels, _ in many:
-            key = _signature(labels, node)
-            if key in seen and key in ones:
-                raise Unsupported(f"many-to-one matching needs group_left or group_right ({dict(key)})")
-            seen.add(key)
-    out: Vector = []
-    for labels, value in many:
-        match = ones.get(_signature(labels, node))
-        if match is None:
-            continue
-        a, b = (match[1], value) if node.group == "right" else (value, match[1])
-        result, keep = _apply(node.op, a, b)
-        compare = node.op in COMPARISONS
-        if compare and not node.bool_ and not keep:
-            continue
-        result_labels = dict(labels) if compare and not node.bool_ else _drop_name(labels)
-        if node.group is None and node.matching is not None:
-            if node.on:
-                result_labels = {k: v for k, v in result_labels.items() if k in node.matching}
-            else:
-                result_labels = {k: v for k, v in result_labels.items() if k not in node.matching}
-        for name in node.include:
-            if name in match[0]:
-                result_labels[name] = match[0][name]
-            else:
-                result_labels.pop(name, None)
-        out.append((result_labels, a if compare and not node.bool_ else result))
-    return out
-
-
-def _aggregate(node: Aggregate, rows: Vector) -> Vector:
-    groups: dict[tuple[tuple[str, str], ...], list[float]] = {}
-    for labels, value in rows:
-        if node.without:
-            kept = {k: v for k, v in labels.items() if k not in node.labels and k != "__name__"}
-        else:
-            kept = {k: labels[k] for k in node.labels if k in labels}
-        groups.setdefault(tuple(sorted(kept.items())), []).append(value)
-    return [(dict(key), _combine(node.op, values)) for key, values in groups.items()]
-
-
-def _combine(op: str, values: list[float]) -> float:
-    n = len(values)
-    mean = math.fsum(values) / n
-    if op == "sum":
-        return math.fsum(values)
-    if op == "avg":
-        return mean
-    if op == "min":
-        return min(values, key=lambda v: (math.isnan(v), v))
-    if op == "max":
-        return max(values, key=lambda v: (not math.isnan(v), v))
-    if op == "count":
-        return float(n)
-    if op == "group":
-        return 1.0
-    variance = math.fsum((v - mean) ** 2 for v in values) / n
-    return math.sqrt(variance) if op == "stddev" else variance
 
 
 def _quantile(q: float, rows: Vector) -> Vector:

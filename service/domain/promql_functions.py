@@ -8,9 +8,11 @@ back, extrapolated towards the range's edges unless a sample is missing there
 
 from __future__ import annotations
 
+import calendar
 import itertools
 import math
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 Points = list[tuple[float, float]]
 
@@ -96,7 +98,58 @@ RANGE_FUNCTIONS: dict[str, RangeFunction] = {
     "count_over_time": lambda ps, s, e: float(len(ps)),
     "last_over_time": lambda ps, s, e: ps[-1][1],
     "present_over_time": lambda ps, s, e: 1.0,
+    "stddev_over_time": lambda ps, s, e: math.sqrt(_variance(ps)),
+    "stdvar_over_time": lambda ps, s, e: _variance(ps),
 }
+
+
+def _kahan(increment: float, total: float, compensation: float) -> tuple[float, float]:
+    t = total + increment
+    if abs(total) >= abs(increment):
+        compensation += (total - t) + increment
+    else:
+        compensation += (increment - t) + total
+    return t, compensation
+
+
+def _variance(points: Points) -> float:
+    """Prometheus 2.42's `stdvar_over_time`: a running mean and variance with Kahan summation."""
+    count = mean = c_mean = aux = c_aux = 0.0
+    for _, value in points:
+        count += 1
+        delta = value - (mean + c_mean)
+        mean, c_mean = _kahan(delta / count, mean, c_mean)
+        aux, c_aux = _kahan(delta * (value - (mean + c_mean)), aux, c_aux)
+    return (aux + c_aux) / count
+
+
+def holt_winters(points: Points, smoothing: float, trend: float) -> float | None:
+    """Prometheus 2.42's double exponential smoothing; None with fewer than two samples."""
+    if len(points) < 2:
+        return None
+    s0, s1 = 0.0, points[0][1]
+    b = points[1][1] - points[0][1]
+    for index in range(1, len(points)):
+        x = smoothing * points[index][1]
+        if index > 1:
+            b = trend * (s1 - s0) + (1 - trend) * b
+        y = (1 - smoothing) * (s1 + b)
+        s0, s1 = s1, x + y
+    return s1
+
+
+def _go_math(function: Callable[[float], float]) -> Callable[[float], float]:
+    """Go's math functions answer NaN (or an infinity) where Python's raise."""
+
+    def call(value: float) -> float:
+        try:
+            return function(value)
+        except (ValueError, OverflowError):
+            if function is math.atanh and abs(value) == 1:
+                return math.copysign(math.inf, value)
+            return math.inf if function in (math.cosh, math.sinh) and value > 0 else math.nan
+
+    return call
 
 
 def _round(value: float, to: float = 1.0) -> float:
@@ -112,4 +165,24 @@ MATH: dict[str, Callable[..., float]] = {
     "log10": lambda v: math.log10(v) if v > 0 else (-math.inf if v == 0 else math.nan),
     "clamp": lambda v, lo, hi: math.nan if lo > hi else max(lo, min(hi, v)),
     "clamp_min": lambda v, lo: max(lo, v), "clamp_max": lambda v, hi: min(hi, v),
+    "sgn": lambda v: v if math.isnan(v) else float((v > 0) - (v < 0)),
+    "deg": lambda v: v * 180 / math.pi, "rad": lambda v: v * math.pi / 180,
+    **{name: _go_math(getattr(math, name)) for name in
+       ("acos", "acosh", "asin", "asinh", "atan", "atanh", "cos", "cosh", "sin", "sinh", "tan", "tanh")},
 }  # fmt: skip
+CLOCK: dict[str, Callable[[datetime], float]] = {
+    "day_of_month": lambda d: float(d.day),
+    "day_of_week": lambda d: float(d.isoweekday() % 7),
+    "day_of_year": lambda d: float(d.timetuple().tm_yday),
+    "days_in_month": lambda d: float(calendar.monthrange(d.year, d.month)[1]),
+    "hour": lambda d: float(d.hour),
+    "minute": lambda d: float(d.minute),
+    "month": lambda d: float(d.month),
+    "year": lambda d: float(d.year),
+}
+
+
+def clock_value(name: str, seconds: float) -> float:
+    if not math.isfinite(seconds):
+        return math.nan
+    return CLOCK[name](datetime.fromtimestamp(math.floor(seconds), tz=UTC))

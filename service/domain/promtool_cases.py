@@ -55,7 +55,7 @@ def run_promtool_case(rules: Sequence[Rule], case: PromTestCase) -> list[Failure
     names = {check.alertname for check in case.checks}
     tested = [rule for rule in rules if rule.alertname in names]
     exprs = compile_exprs(tested)
-    engine = Engine(case.series)
+    engine = Engine(case.series, step=case.evaluation_interval.total_seconds())
     states: dict[str, dict[str, AlertState]] = {rule.name: {} for rule in tested}
     checks = sorted(case.checks, key=lambda c: c.eval_time)
     last = max((c.eval_time for c in checks), default=timedelta(0))

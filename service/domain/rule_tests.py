@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
+from service.domain.absence import absence_rows
 from service.domain.alerts import AlertState, AlertStatus, series_key
 from service.domain.evaluation import Alert, SeriesValues, current_alerts, evaluate, probe_rows
 from service.domain.rules import Level, Rule, RuleSet, SignalKind
@@ -99,6 +100,10 @@ def expand_values(text: str) -> list[float | None]:
 
 
 def _inputs_for(rule: Rule, series: Sequence[InputSeries], step: int) -> SeriesValues:
+    """A "series missing" rule (`<alert>_absent`) reads the input series of the rule it watches."""
+    if rule.absence_of is not None:
+        watched = msgspec.structs.replace(rule, name=rule.absence_of, absence_of=None)
+        return absence_rows(rule, list(_inputs_for(watched, series, step))) or []
     values: list[tuple[Mapping[str, str], float]] = [
         (s.labels, v) for s in series if s.name == rule.name and (v := _value(s, step)) is not None
     ]

@@ -147,6 +147,14 @@ class PrometheusAlert(msgspec.Struct, frozen=True, kw_only=True):
     level: Level
 
 
+class AbsentCheck(msgspec.Struct, frozen=True, kw_only=True):
+    """Opt-in: the rule's signal matching no series for `for_` raises an alert that says so."""
+
+    for_: timedelta
+    severity: Severity
+    line: int = 0
+
+
 class Rule(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     group: str
@@ -167,6 +175,8 @@ class Rule(msgspec.Struct, frozen=True, kw_only=True):
     file: str = ""
     line: int = 0
     prometheus: PrometheusAlert | None = None
+    absent: AbsentCheck | None = None
+    absence_of: str | None = None  # set on the synthetic "series missing" rule: the rule it watches
 
     @property
     def alertname(self) -> str:

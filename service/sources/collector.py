@@ -44,7 +44,10 @@ from service.sources.failures import SourceError
 from service.sources.metrics import SOURCE_DURATION, SOURCE_FAILURES, SOURCE_UP
 from service.sources.prometheus_api import instant_query
 from service.sources.sql_probes import ProbeRunner
+from service.sources.statuses import Collection, SourceStatus, summary, target_statuses
 from service.sources.target_scrapes import TargetScrapes, TargetStatus
+
+__all__ = ["Collection", "Collector", "SourceStatus"]
 
 log = structlog.get_logger(__name__)
 
@@ -53,27 +56,6 @@ SourceKind = Literal["scrape", "prometheus", "sql"]
 # skipping a read for that would halve its rate.
 _DUE_SLACK = 0.9
 _SCRAPE_KINDS = {SignalKind.GAUGE, SignalKind.RATE, SignalKind.RATIO, SignalKind.QUANTILE}
-
-
-class SourceStatus(msgspec.Struct, frozen=True, kw_only=True):
-    source: str  # the source's name from the rule files (e.g. "self", "app", a probe name)
-    kind: str  # "scrape" | "prometheus" | "sql"
-    ok: bool
-    error: str | None  # short, human, no secrets (never a DSN password or token)
-    labels: dict[str, str]  # the target's static labels (for the synthetic up==0 alert)
-    duration_seconds: float
-    cached: bool = False  # True when this collect() reused a read made less than an interval ago
-    read_at: datetime | None = None  # when the read this status describes happened
-    warning: str | None = None  # a read that worked with something dropped (duplicate samples)
-
-
-class Collection(msgspec.Struct, frozen=True, kw_only=True):
-    at: datetime
-    values: dict[str, list[tuple[dict[str, str], float]] | None]  # by rule name; None = unreadable -> held
-    statuses: list[SourceStatus]  # one per source attempted, one per target of a scrape source
-    inert: list[str]  # sources skipped because their url_env / database env is unset
-    # By rule: the {job, instance} of scrape targets that did not answer; their alerts are held.
-    held: dict[str, list[dict[str, str]]] = msgspec.field(default_factory=dict)
 
 
 class _Read(msgspec.Struct, kw_only=True):
@@ -294,7 +276,7 @@ class Collector:
         try:
             if kind == "scrape":
                 scraped, per_target = await self._scrape(name, address, readers, now)
-                error = _summary(per_target)
+                error = summary(per_target)
             elif kind == "prometheus":
                 rows, errors = await self._query_all(address, readers, now, timeout)
                 error = next(iter(errors.values()), None)
@@ -315,6 +297,7 @@ class Collector:
             labels=labels,
             duration_seconds=duration,
             read_at=now,
+            samples=sum(len(r) for r in rows.values()) if kind != "scrape" and error is None else None,
         )
         self._observe(status, self._reads.get(name))
         return _Read(
@@ -328,32 +311,7 @@ class Collector:
         source = next(t for t in self._sources.scrape if t.name == name)
         targets = self._scrapes.targets(source, None if source.many else url)
         scraped = await self._scrapes.scrape(self._http(), source, targets, readers, now)
-        statuses = [
-            SourceStatus(
-                source=name,
-                kind="scrape",
-                ok=s.ok,
-                error=s.error,
-                labels=dict(s.target.labels),
-                duration_seconds=s.duration_seconds,
-                read_at=now,
-                warning=s.warning,
-            )
-            for s in scraped
-        ]
-        for file, problem in self._scrapes.file_errors(source).items():
-            statuses.append(
-                SourceStatus(
-                    source=name,
-                    kind="scrape",
-                    ok=False,
-                    error=problem,
-                    labels={"job": source.job_name, "instance": file, "file_sd": file},
-                    duration_seconds=0.0,
-                    read_at=now,
-                )
-            )
-        return scraped, statuses
+        return scraped, target_statuses(source, scraped, self._scrapes.file_errors(source), now)
 
     async def _query_all(
         self, url: str, readers: list[Rule], now: datetime, timeout: float
@@ -392,16 +350,3 @@ class Collector:
             log.warning("source_down", source=status.source, kind=status.kind, error=status.error)
         elif not was_ok and status.ok:
             log.info("source_up", source=status.source, kind=status.kind)
-
-
-def _summary(statuses: Sequence[SourceStatus]) -> str | None:
-    """The source's own error: None when every target answered and every target file reads (or when
-    there are no targets at all, like a file_sd directory that is still empty)."""
-    down = [s for s in statuses if not s.ok]
-    if not down:
-        return None
-    first = down[0]
-    where = first.labels.get("instance", "")
-    if len(statuses) == 1:
-        return first.error
-    return f"{len(down)} of {len(statuses)} down; {where}: {first.error}"

@@ -41,6 +41,8 @@ class TargetStatus(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None
     duration_seconds: float
     warning: str | None = None  # the scrape worked with samples dropped (duplicates)
+    samples: int | None = None  # in the exposition (all of them, not only those the rules read)
+    dropped_samples: int = 0
 
 
 def target_key(target: Target) -> dict[str, str]:
@@ -141,6 +143,8 @@ class TargetScrapes:
                     error=None,
                     duration_seconds=time.perf_counter() - started,
                     warning=_duplicates_dropped(source.name, target, exposition),
+                    samples=len(exposition.samples),
+                    dropped_samples=exposition.duplicates,
                 )
 
         statuses = list(await asyncio.gather(*(one(t) for t in targets)))

@@ -12,6 +12,7 @@ from typing import Any
 from litestar import Request
 
 from service.alerting.rulebook import RULEBOOK
+from service.domain.absence import MISSING_TEXT
 from service.domain.incidents import Incident
 from service.domain.units import format_quantity
 from service.escalation.service import ESCALATION
@@ -35,6 +36,8 @@ def alert_describer(request: AnyRequest) -> Callable[[str, str | None, float | N
             return "no data", None
         if rule is None:
             return f"{value:g}", None
+        if rule.absence_of is not None:
+            return MISSING_TEXT, None  # a "series missing" alert has no reading, only that it is missing
         threshold = rule.critical if level == "critical" else rule.warning
         return format_quantity(value, rule.unit), threshold.text if threshold else None
 

@@ -63,11 +63,14 @@ PROMETHEUS_ANSWERS: dict[str, tuple[int, dict[str, Any] | str]] = {
         200,
         _vector(({"__name__": "up", "instance": "a:9100"}, "1"), ({"instance": "b"}, "0")),
     ),
-    "scalar(time())": (200, {"status": "success", "data": {"resultType": "scalar", "result": [1.0, "42.5"]}}),
+    "scalar(sum(up))": (
+        200,
+        {"status": "success", "data": {"resultType": "scalar", "result": [1.0, "42.5"]}},
+    ),
     "up[5m]": (200, {"status": "success", "data": {"resultType": "matrix", "result": []}}),
-    "sum(": (
+    "refused_by_the_server": (  # valid PromQL (rules check passes it) that the server still refuses
         400,
-        {"status": "error", "errorType": "bad_data", "error": "parse error: unclosed left parenthesis"},
+        {"status": "error", "errorType": "bad_data", "error": "query processing would load too many samples"},
     ),
     "nan_value": (200, _vector(({}, "NaN"))),
 }
@@ -250,9 +253,9 @@ RULES = SOURCES + "\n".join(
             when="below",
             severity="P1",
         ),
-        _rule("Scalar", "source: prom, promql: 'scalar(time())', unit: count", warning="100"),
+        _rule("Scalar", "source: prom, promql: 'scalar(sum(up))', unit: count", warning="100"),
         _rule("Matrix", "source: prom, promql: 'up[5m]', unit: count"),
-        _rule("BadQuery", "source: prom, promql: 'sum(', unit: count"),
+        _rule("BadQuery", "source: prom, promql: refused_by_the_server, unit: count"),
         _rule("NanValue", "source: prom, promql: nan_value, unit: count"),
         _rule("Proxied", "source: proxy, promql: up, unit: count", when="below"),
         "  - name: probes",

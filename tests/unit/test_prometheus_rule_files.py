@@ -143,7 +143,8 @@ groups:
         "9: BadTemplate.annotations.summary: {{ if }} is not supported in annotations "
         "(only values and functions)",
         "12: BadFor.for: bad duration '5 minutes': expected e.g. 30s, 5m, 1h30m, 2d",
-        "14: Unbalanced.expr: cannot read the PromQL: unclosed bracket: expected ')'",
+        "14: Unbalanced.expr: not valid PromQL at 1:20 of the expression: unexpected end of input in "
+        "aggregation sum, expected ')' (at the end)",
         "17: Typo.lables: unknown field; did you mean 'labels'?",
         "18: Both.record: give alert or record, not both",
         "23: Templated.labels.instance: templated label values are not supported; write a fixed value",
