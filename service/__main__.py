@@ -65,7 +65,13 @@ def _serve(settings: Settings) -> int:
     app = build_app(settings, url)
     log.info("serving", host=settings.host, port=settings.port, public_url=settings.public_url)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", access_log=False, lifespan="on"
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        proxy_headers=False,  # the console decides whom to believe (INCIDENTD_AUTH_PROXY_FROM)
     )
     server = uvicorn.Server(config)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it; as KeyboardInterrupt it reaches the

@@ -21,7 +21,7 @@ from service.adapters.postgres.database import DATABASE
 from service.domain.durations import format_duration
 from service.rca.markdown_html import markdown_to_safe_html
 from service.web import sessions
-from service.web.auth import WebUser, current_user
+from service.web.auth import WebUser, current_user, with_new_session
 from service.web.options import WEB_CLOCK
 
 AnyRequest = Request[Any, Any, Any]
@@ -112,4 +112,6 @@ async def page(
         async with DATABASE.of(request).connection() as conn:
             await sessions.set_flash(conn, user.token, None)
     body = render(template, user=user, flash=flash, now=WEB_CLOCK.of(request)(), **context)
-    return html(body, status_code)
+    response = html(body, status_code)
+    with_new_session(request, response)
+    return response
