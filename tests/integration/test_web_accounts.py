@@ -54,7 +54,7 @@ async def people(db: Database, clock: FrozenClock) -> None:
 
 async def _client(database_url: str, clock: FrozenClock, options: WebOptions) -> AsyncIterator[Client]:
     app = build_app(settings(), database_url, clock=clock, components=[make_build(options)])
-    async with AsyncTestClient(app=PeerFromHeader(app)) as client:  # type: ignore[arg-type]
+    async with AsyncTestClient(app=PeerFromHeader(app)) as client:
         await wait_until_ready(app)
         yield client
 

@@ -1,4 +1,4 @@
-"""The rules page's reading: a source's status from its SourceDown rule, and rules in the order that matters."""
+"""The rules page: a source's status from its SourceDown rule, and rules in the order that matters."""
 
 from __future__ import annotations
 
