@@ -80,7 +80,8 @@ async def test_main_pages_pass_an_axe_core_wcag_aa_audit(fresh: Console, browser
         for path in ["/", f"/incidents/{incident_id}", f"/incidents/{incident_id}/rca", "/alerts",
                      "/rules", "/silences", "/oncall?service=checkout", "/account/password"]:  # fmt: skip
             response = await page.goto(path)
-            assert response.status == 200 and page.url == fresh.url + path, (path, page.url)
+            assert response.status == 200, path
+            assert page.url == fresh.url + path
             problems += await audit(page, f"{scheme} {path}")
         if scheme == "dark":
             await shot(page, "password-dark")
@@ -92,7 +93,8 @@ async def test_main_pages_pass_an_axe_core_wcag_aa_audit(fresh: Console, browser
     page = await context.new_page()
     await page.set_content('<html lang="en"><title>x</title><main><img src="x.png"><input></main></html>')
     found = " ".join(await audit(page, "broken"))
-    assert "image-alt" in found and "label" in found
+    assert "image-alt" in found
+    assert "label" in found
     await context.close()
 
 

@@ -65,8 +65,10 @@ async def test_the_rules_page_tells_breaching_quiet_unmatched_and_unreadable_apa
             r"<tr class=\"health-row-[^\"]*\">\s*<td><strong>([^<]+)</strong>.*?</tr>", page.text, re.S
         )
     }
-    assert "breaching" in rows["IncidentdApiLatencyHigh"] and "3.2s" in rows["IncidentdApiLatencyHigh"]
-    assert "healthy" in rows["IncidentdCpuHigh"] and "42%" in rows["IncidentdCpuHigh"]
+    assert "breaching" in rows["IncidentdApiLatencyHigh"]
+    assert "3.2s" in rows["IncidentdApiLatencyHigh"]
+    assert "healthy" in rows["IncidentdCpuHigh"]
+    assert "42%" in rows["IncidentdCpuHigh"]
     assert "no series matched" in rows["IncidentdErrorRateHigh"]
     assert any("not evaluated yet" in row for row in rows.values())  # the rules without a reading
     order = list(rows)
@@ -79,7 +81,8 @@ async def test_the_rules_page_tells_breaching_quiet_unmatched_and_unreadable_apa
     sources = page.text[page.text.index('id="sources"') : page.text.index('id="rules-table"')]
     app_row = re.search(r"<tr><td><code>app</code>.*?</tr>", sources, re.S)
     self_row = re.search(r"<tr><td><code>self</code>.*?</tr>", sources, re.S)
-    assert app_row is not None and self_row is not None
+    assert app_row is not None
+    assert self_row is not None
     assert "▼ down" in app_row.group(0)
     assert "connect: connection refused" in app_row.group(0)
     assert f"INC-{incident}" in app_row.group(0)
