@@ -17,6 +17,7 @@ from service.web import routes_incidents, routes_ops, routes_rca, routes_session
 from service.web.answers import WEB_EXCEPTION_HANDLERS
 from service.web.change_feed import WEB_FEED, ChangeFeed
 from service.web.options import WEB_CLOCK, WEB_OPTIONS, WebOptions, options_from_env
+from service.web.service_names import SERVICE_NAMES, ServiceNames
 
 STATIC_DIR = Path(str(resources.files("service.web") / "static"))
 
@@ -66,7 +67,12 @@ def make_build(options: WebOptions) -> Callable[[Context], Component]:
         return Component(
             name="web",
             routes=[pages, static],
-            provides=[WEB_FEED.given(feed), WEB_CLOCK.given(context.clock), WEB_OPTIONS.given(options)],
+            provides=[
+                WEB_FEED.given(feed),
+                WEB_CLOCK.given(context.clock),
+                WEB_OPTIONS.given(options),
+                SERVICE_NAMES.given(ServiceNames()),
+            ],
             on_shutdown=[feed.close],
         )
 
