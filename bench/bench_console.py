@@ -268,7 +268,8 @@ async def run(args: argparse.Namespace) -> bool:
     print(line("incident (server)", pages["incident_server"]))
     print(line("change -> second page", delays))
     print(f"\npage weight with assets: list {list_kb:.1f} KB, incident {incident_kb:.1f} KB")
-    p99 = percentile(pages["list_server"] + pages["incident_server"], 0.99)  # the aim is server time
+    # The aim is each page's server time.
+    p99 = max(percentile(pages["list_server"], 0.99), percentile(pages["incident_server"], 0.99))
     met = p99 < AIM_P99_MS and max(list_kb, incident_kb) < AIM_WEIGHT_KB
     met = met and percentile(delays, 0.99) < AIM_CHANGE_P99_MS
     print(
