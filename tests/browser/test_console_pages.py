@@ -62,6 +62,22 @@ async def test_a_responder_silences_from_the_console_and_expires_it_a_viewer_onl
     await page.get_by_role("button", name="Expire silence").click()
     await expect(page.get_by_role("status").first).to_contain_text("ended")
     await expect(page.locator("table[aria-labelledby=expired]")).to_contain_text("ended early by ada")
+
+    # Keyboard only: the skip link comes first, and the form is filled and sent in tab order.
+    await page.goto("/silences")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+    await page.get_by_label("Matchers").focus()
+    await page.keyboard.type("service=search")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type("15m")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("reindex")
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.textContent") == "Silence"
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("status").first).to_contain_text('Silenced {service="search"} for 15m')
     await page.context.close()
 
 
