@@ -41,6 +41,7 @@ async def alerts_page(request: AnyRequest) -> Response[str]:
                 "since": row["firing_since"] or row["breach_since"],
                 "labels": ", ".join(f"{k}={v}" for k, v in sorted(dict(row["labels"]).items())),
                 "incident_id": row["incident_id"],
+                "muted": row["muted"],
             }
         )
     return await page(request, "alerts.html", alerts=lines, rules_loaded=RULEBOOK.maybe(request) is not None)

@@ -87,3 +87,22 @@ async def test_the_rules_page_tells_breaching_quiet_unmatched_and_unreadable_apa
     assert "connect: connection refused" in app_row.group(0)
     assert f"INC-{incident}" in app_row.group(0)
     assert ">up<" in self_row.group(0)
+
+
+async def test_the_alerts_page_marks_alerts_held_back_by_a_silence(db: Database, database_url: str) -> None:
+    now = datetime.now(UTC)
+    async with db.connection() as conn:
+        await accounts.add_user(conn, "vic", PASSWORD, Role.VIEWER, now)
+        await conn.executemany(
+            "INSERT INTO alert_states (rule, series, group_key, labels, status, level, value, updated_at,"
+            " breach_since, firing_since, muted) VALUES ($1, 's', $1, '{}', 'firing', 'critical', 5, $2, $2, $2, $3)",
+            [("DiskFull", now, True), ("CpuHigh", now, False)],
+        )
+    app = build_app(settings(), database_url, clock=FrozenClock(now))
+    async with AsyncTestClient(app=app) as client:
+        await wait_until_ready(app)
+        assert await login(client, "vic") == 303
+        page = await client.get("/alerts")
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"<tr><td>(\w+)</td>.*?</tr>", page.text, re.S)}
+    assert ">muted</a>" in rows["DiskFull"]
+    assert ">muted</a>" not in rows["CpuHigh"]
