@@ -95,7 +95,8 @@ async def test_the_alerts_page_marks_alerts_held_back_by_a_silence(db: Database,
         await accounts.add_user(conn, "vic", PASSWORD, Role.VIEWER, now)
         await conn.executemany(
             "INSERT INTO alert_states (rule, series, group_key, labels, status, level, value, updated_at,"
-            " breach_since, firing_since, muted) VALUES ($1, 's', $1, '{}', 'firing', 'critical', 5, $2, $2, $2, $3)",
+            " breach_since, firing_since, muted)"
+            " VALUES ($1, 's', $1, '{}', 'firing', 'critical', 5, $2, $2, $2, $3)",
             [("DiskFull", now, True), ("CpuHigh", now, False)],
         )
     app = build_app(settings(), database_url, clock=FrozenClock(now))
