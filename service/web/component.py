@@ -57,6 +57,7 @@ def make_build(options: WebOptions) -> Callable[[Context], Component]:
                 routes_silences.silences_page,
                 routes_silences.silence_create,
                 routes_silences.silence_expire,
+                routes_silences.window_start,
             ],
             exception_handlers=WEB_EXCEPTION_HANDLERS,
             include_in_schema=False,

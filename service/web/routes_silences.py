@@ -77,13 +77,7 @@ async def silence_create(request: AnyRequest) -> Redirect:
             matchers = parse_matchers(text)
         except MatcherError as exc:
             raise ValueError(f"matchers: {exc}") from None
-        raw = form.get("duration", "").strip()
-        try:
-            duration = parse_duration(raw)
-        except ValueError:
-            raise ValueError(f"duration: {raw!r} is not a duration (e.g. 30m, 2h, 1d)") from None
-        if duration <= timedelta(0) or duration > MAX_DURATION:
-            raise ValueError("duration: between 1 minute and 30 days")
+        duration = _duration(form.get("duration", "").strip())
         comment = form.get("comment", "").strip()
         if not comment:
             raise ValueError("comment: say why, so the next person knows whether it can end")
@@ -93,6 +87,41 @@ async def silence_create(request: AnyRequest) -> Redirect:
             matchers=matchers, starts_at=now, ends_at=now + duration, created_by=user.name, comment=comment
         )
         return f"Silenced {render(matchers)} for {format_duration(duration)} (id {silence_id})"
+
+    return await apply_change(request, PATH, change, expected=(SilenceRefused, ValueError, LookupError))
+
+
+def _duration(raw: str) -> timedelta:
+    try:
+        duration = parse_duration(raw)
+    except ValueError:
+        raise ValueError(f"duration: {raw!r} is not a duration (e.g. 30m, 2h, 1d)") from None
+    if duration <= timedelta(0) or duration > MAX_DURATION:
+        raise ValueError("duration: between 1 minute and 30 days")
+    return duration
+
+
+@post(PATH + "/windows", include_in_schema=False)
+async def window_start(request: AnyRequest) -> Redirect:
+    """A one-off maintenance window from now, as `/incident maintenance start 2h service=…` in Slack."""
+
+    async def change(user: WebUser, form: dict[str, str]) -> str:
+        name = form.get("name", "").strip()[:200]
+        if not name:
+            raise ValueError("name: say what the maintenance is, e.g. 'payments db failover'")
+        text = form.get("matchers", "").strip()
+        try:
+            matchers = parse_matchers(text) if text else []
+        except MatcherError as exc:
+            raise ValueError(f"matchers: {exc}") from None
+        duration = _duration(form.get("duration", "").strip())
+        service = _silences(request)
+        now = service.clock()
+        await service.start_window(
+            name=name, matchers=matchers, starts_at=now, ends_at=now + duration, owner=user.name
+        )
+        scope = render(matchers) if matchers else "every alert"
+        return f"Maintenance '{name}' started: {scope} is muted for {format_duration(duration)}"
 
     return await apply_change(request, PATH, change, expected=(SilenceRefused, ValueError, LookupError))
 

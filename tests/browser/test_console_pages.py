@@ -47,6 +47,18 @@ async def test_a_responder_silences_from_the_console_and_expires_it_a_viewer_onl
     await expect(current).to_contain_text("active")
     await shot(page, "silences")
 
+    await page.get_by_text("Start a one-off maintenance window now").click()
+    await page.get_by_label("What").fill("payments db failover")
+    await page.get_by_label("Mute which alerts").fill("service=payments")
+    await page.get_by_role("button", name="Start maintenance").click()
+    await expect(page.get_by_role("status").first).to_contain_text(
+        "Maintenance 'payments db failover' started"
+    )
+    windows = page.locator("table[aria-labelledby=windows]")
+    await expect(windows.get_by_role("row", name="payments db failover")).to_contain_text("open now")
+    await expect(windows.get_by_role("row", name="payments db failover")).to_contain_text("one-off")
+    await shot(page, "silences-window")
+
     await page.get_by_label("Matchers").fill("service=~[")
     await page.get_by_label("Why").fill("typo")
     await page.get_by_role("button", name="Silence", exact=True).click()
