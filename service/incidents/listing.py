@@ -108,7 +108,9 @@ _FILTERS = (
     ("q", SEARCH_TEXT + " ILIKE ${n}::text"),
 )
 
+# The page and the count in one round trip: `total` always yields one row, the page zero or more.
 _PAGE_SQL = """
+WITH page AS (
 SELECT i.*, step.due_at AS next_step_at, step.level AS next_step_level
 FROM (
     (SELECT i.* FROM incidents i
@@ -126,6 +128,9 @@ LEFT JOIN LATERAL (
 ) step ON true
 ORDER BY (i.status = 'resolved'), i.id DESC
 LIMIT $3
+), total AS (SELECT count(*) AS matching FROM incidents i WHERE true {where})
+SELECT page.*, total.matching FROM total LEFT JOIN page ON true
+ORDER BY (page.status = 'resolved'), page.id DESC
 """
 
 
@@ -154,10 +159,9 @@ async def search(
     clauses, args = _conditions(filters, first=4)
     where = "".join(f" AND {c}" for c in clauses)
     group, after_id = cursor if cursor else (-1, 0)
-    rows = await conn.fetch(_PAGE_SQL.format(where=where), group, after_id, limit + 1, *args)
-    counted, _ = _conditions(filters, first=1)
-    count_sql = "SELECT count(*) FROM incidents i WHERE " + (" AND ".join(counted) or "true")  # noqa: S608
-    total: int = await conn.fetchval(count_sql, *args)
+    found = await conn.fetch(_PAGE_SQL.format(where=where), group, after_id, limit + 1, *args)
+    total: int = found[0]["matching"]
+    rows = [r for r in found if r["id"] is not None]
     more = len(rows) > limit
     rows = rows[:limit]
     page_rows = [Row(incident_from_row(r), r["next_step_at"], r["next_step_level"]) for r in rows]
