@@ -1,6 +1,7 @@
 """The web console at 10,000 incidents: page server time, page weight, and action-to-screen delay.
 
     python bench/bench_console.py [--seconds 20] [--rate 20] [--incidents 10000] [--changes 50]
+                                  [--profile FILE]  # the server's pyinstrument profile, as text
 
 Seeds a scratch database (see bench/harness.py) with 10,000 incidents and 100 timeline events on the
 incident under test, runs the real app in its own process (uvicorn, as `incidentd serve` does),
@@ -24,6 +25,7 @@ import asyncio
 import os
 import random
 import re
+import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -86,7 +88,7 @@ async def prepare(admin_url: str, incidents: int) -> tuple[str, int, str]:
     return url, target, cookie
 
 
-def serve(database_url: str, port: int) -> None:
+def serve(database_url: str, port: int, profile: str) -> None:
     import msgspec
     import uvicorn
 
@@ -102,9 +104,24 @@ def serve(database_url: str, port: int) -> None:
     )
     configure_logging(log_format="json", level="error")
     app = build_app(settings, database_url, components=[build_escalation, build_web])
-    uvicorn.run(
-        ServerTiming(app), host="127.0.0.1", port=port, log_level="error", access_log=False, lifespan="on"
-    )
+    profiler = None
+    if profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001, async_mode="enabled")
+        profiler.start()
+    # uvicorn re-raises the SIGTERM it stopped on; as KeyboardInterrupt it reaches the `finally`.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        uvicorn.run(
+            ServerTiming(app), host="127.0.0.1", port=port, log_level="error", access_log=False, lifespan="on"
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if profiler is not None:
+            profiler.stop()
+            Path(profile).write_text(profiler.output_text(unicode=False, color=False), encoding="utf-8")
 
 
 class ServerTiming:
@@ -243,7 +260,7 @@ async def run(args: argparse.Namespace) -> bool:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--serve", "--port", str(port), "--database-url", url,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        "--profile", args.profile, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
@@ -306,12 +323,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--incidents", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument("--profile", default="", help="write the server's pyinstrument profile to this file")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.database_url, args.port)
+        serve(args.database_url, args.port, args.profile)
         return
     sys.exit(0 if asyncio.run(run(args)) else 1)
 
