@@ -196,6 +196,11 @@ async def test_the_proxy_header_is_believed_only_from_the_proxy_and_only_for_kno
     assert unknown.status_code == 403
     assert "no account" in unknown.text
 
+    password = await client.get("/account/password", headers=from_proxy)
+    assert "keeps no password for you" in password.text
+    assert 'name="new_password"' not in password.text
+    client.cookies.clear()
+
     assert await login(client, "vic") == 303  # vic's cookie, but the proxy now vouches for ada
     switched = await client.get("/", headers=from_proxy)
     assert ">ada <span" in switched.text
