@@ -15,7 +15,9 @@ from browser.console_harness import Console, login, shot
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 # axe-core as the axe-playwright-python package ships it: no CDN, no Node.
 AXE = (resources.files("axe_playwright_python") / "axe.min.js").read_text(encoding="utf-8")
-WCAG_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+WCAG_AA = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]}
+}
 
 
 async def incident_with_history(console: Console) -> int:
