@@ -1,13 +1,16 @@
 """The web console at 10,000 incidents: page server time, page weight, and action-to-screen delay.
 
     python bench/bench_console.py [--seconds 20] [--rate 20] [--incidents 10000] [--changes 50]
+                                  [--profile FILE]  # the server's pyinstrument profile, as text
 
 Seeds a scratch database (see bench/harness.py) with 10,000 incidents and 100 timeline events on the
 incident under test, runs the real app in its own process (uvicorn, as `incidentd serve` does),
 and measures from another process:
 
 - the list page (a mix of filters and later pages) and the incident page, requested open-loop at
-  a fixed rate; latency is counted from the scheduled send, over loopback, so it bounds server time;
+  a fixed rate: client time is counted from the scheduled send over loopback (it includes waiting in
+  this process and in the server's queue), server time is what the server itself spent from receiving
+  the request to starting its answer (a `Server-Timing` header added by the benchmark's wrapper);
 - the weight of each page with the assets it loads;
 - the delay from an API call changing the incident to a second open page (subscribed to the
   server-sent events, re-reading its live regions as the page's script does) showing it.
@@ -22,10 +25,12 @@ import asyncio
 import os
 import random
 import re
+import signal
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import asyncpg
@@ -83,7 +88,7 @@ async def prepare(admin_url: str, incidents: int) -> tuple[str, int, str]:
     return url, target, cookie
 
 
-def serve(database_url: str, port: int) -> None:
+def serve(database_url: str, port: int, profile: str) -> None:
     import msgspec
     import uvicorn
 
@@ -99,17 +104,69 @@ def serve(database_url: str, port: int) -> None:
     )
     configure_logging(log_format="json", level="error")
     app = build_app(settings, database_url, components=[build_escalation, build_web])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False, lifespan="on")
+    profiler = None
+    if profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001, async_mode="enabled")
+        profiler.start()
+    # uvicorn re-raises the SIGTERM it stopped on; as KeyboardInterrupt it reaches the `finally`.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        uvicorn.run(
+            ServerTiming(app), host="127.0.0.1", port=port, log_level="error", access_log=False, lifespan="on"
+        )
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if profiler is not None:
+            profiler.stop()
+            Path(profile).write_text(profiler.output_text(unicode=False, color=False), encoding="utf-8")
 
 
-async def timed_get(session: aiohttp.ClientSession, url: str, scheduled: float, out: list[float]) -> bool:
+class ServerTiming:
+    """Adds `Server-Timing: app;dur=<ms>`: the time from the request reaching the app to its answer
+    starting (the console renders the whole page before it starts answering)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                spent = (time.perf_counter() - started) * 1000
+                message = {
+                    **message,
+                    "headers": [*message["headers"], (b"server-timing", f"app;dur={spent:.2f}".encode())],
+                }
+            await send(message)
+
+        await self.app(scope, receive, timed_send)
+
+
+def server_ms(response: aiohttp.ClientResponse) -> float | None:
+    found = re.search(r"dur=([0-9.]+)", response.headers.get("server-timing", ""))
+    return float(found.group(1)) if found else None
+
+
+async def timed_get(
+    session: aiohttp.ClientSession, url: str, scheduled: float, out: list[float], server: list[float]
+) -> bool:
     await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
     async with session.get(url) as response:
         await response.read()
         ok = response.status == 200
         if not ok:
             print(f"GET {url}: HTTP {response.status}", file=sys.stderr)
+        spent = server_ms(response)
     out.append((time.perf_counter() - scheduled) * 1000)
+    if spent is not None:
+        server.append(spent)
     return ok
 
 
@@ -117,16 +174,20 @@ async def page_load(
     session: aiohttp.ClientSession, base: str, seconds: float, rate: float, target: int
 ) -> dict[str, list[float]]:
     rng = random.Random(11)
-    results: dict[str, list[float]] = {"list": [], "incident": []}
+    results: dict[str, list[float]] = {"list": [], "incident": [], "list_server": [], "incident_server": []}
     for path in [*LISTS, f"/incidents/{target}"]:  # warm up; not counted
-        await timed_get(session, base + path, time.perf_counter(), [])
+        await timed_get(session, base + path, time.perf_counter(), [], [])
     start = time.perf_counter() + 0.1
     tasks = []
     for index in range(int(seconds * rate)):
         kind = "incident" if index % 2 else "list"
         path = f"/incidents/{target}" if kind == "incident" else rng.choice(LISTS)
         tasks.append(
-            asyncio.create_task(timed_get(session, base + path, start + index / rate, results[kind]))
+            asyncio.create_task(
+                timed_get(
+                    session, base + path, start + index / rate, results[kind], results[f"{kind}_server"]
+                )
+            )
         )
     failures = [ok for ok in await asyncio.gather(*tasks) if not ok]
     if failures:
@@ -199,7 +260,7 @@ async def run(args: argparse.Namespace) -> bool:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
         sys.executable, __file__, "--serve", "--port", str(port), "--database-url", url,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        "--profile", args.profile, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )  # fmt: skip
     try:
         base = f"http://127.0.0.1:{port}"
@@ -218,18 +279,26 @@ async def run(args: argparse.Namespace) -> bool:
         await drop_database(admin_url, url)
     print(f"\nWeb console: {args.rate:g} req/s for {args.seconds:g} s, {args.incidents:,} incidents\n")
     print(f"{'what':<22} {'count':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
-    print(line("list page", pages["list"]))
-    print(line("incident page (100 ev)", pages["incident"]))
+    print(line("list page (client)", pages["list"]))
+    print(line("list page (server)", pages["list_server"]))
+    print(line("incident (client)", pages["incident"]))
+    print(line("incident (server)", pages["incident_server"]))
     print(line("change -> second page", delays))
     print(f"\npage weight with assets: list {list_kb:.1f} KB, incident {incident_kb:.1f} KB")
-    p99 = percentile(pages["list"] + pages["incident"], 0.99)
+    # The aim is each page's server time.
+    p99 = max(percentile(pages["list_server"], 0.99), percentile(pages["incident_server"], 0.99))
     met = p99 < AIM_P99_MS and max(list_kb, incident_kb) < AIM_WEIGHT_KB
     met = met and percentile(delays, 0.99) < AIM_CHANGE_P99_MS
     print(
-        f"aims: p99 < {AIM_P99_MS:g} ms, < {AIM_WEIGHT_KB:g} KB, change p99 < {AIM_CHANGE_P99_MS:g} ms:"
-        f" {harness.verdict(met)}"
+        f"aims: server p99 < {AIM_P99_MS:g} ms, < {AIM_WEIGHT_KB:g} KB,"
+        f" change p99 < {AIM_CHANGE_P99_MS:g} ms: {harness.verdict(met)}"
     )
-    for key, values in (("list_p99", pages["list"]), ("incident_p99", pages["incident"])):
+    for key, values in (
+        ("list_p99", pages["list"]),
+        ("incident_p99", pages["incident"]),
+        ("list_server_p99", pages["list_server"]),
+        ("incident_server_p99", pages["incident_server"]),
+    ):
         value = percentile(values, 0.99)
         harness.record("console", key, value, "ms", target=f"< {AIM_P99_MS:g}", met=value < AIM_P99_MS)
     heaviest = max(list_kb, incident_kb)
@@ -254,12 +323,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--incidents", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument("--profile", default="", help="write the server's pyinstrument profile to this file")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--database-url", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.database_url, args.port)
+        serve(args.database_url, args.port, args.profile)
         return
     sys.exit(0 if asyncio.run(run(args)) else 1)
 

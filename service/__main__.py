@@ -37,7 +37,10 @@ FIRST_PASSWORD_FILE = "first-admin-password"  # noqa: S105 - a file name, not a 
 def _tell_first_password(settings: Settings, user: str, password: str) -> None:
     """On a terminal the password is shown once; otherwise stdout is somebody's log collector, so it goes
     to a file only this user can read, and the output names the file, never the password."""
-    then = f"Log in at {settings.public_url}/login, then add people with `incidentd users add NAME`."
+    then = (
+        f"Log in at {settings.public_url}/login (you will be asked to choose your own password),"
+        " then add people with `incidentd users add NAME`."
+    )
     if sys.stdout.isatty():
         print(
             f"\nCreated the first console account: user '{user}', password {password}\n{then}\n", flush=True
@@ -65,7 +68,13 @@ def _serve(settings: Settings) -> int:
     app = build_app(settings, url)
     log.info("serving", host=settings.host, port=settings.port, public_url=settings.public_url)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", access_log=False, lifespan="on"
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        proxy_headers=False,  # the console decides whom to believe (INCIDENTD_AUTH_PROXY_FROM)
     )
     server = uvicorn.Server(config)
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it; as KeyboardInterrupt it reaches the
@@ -241,8 +250,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from service.web.options import options_from_env
+
     try:
         settings = load_settings()
+        options_from_env(settings.environment)  # the console's own settings, refused just as early
     except SettingsError as exc:
         print(f"incidentd: invalid setting: {exc}", file=sys.stderr)
         return 2

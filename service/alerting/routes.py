@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -108,6 +109,41 @@ def _health(rule: Rule, row: Any) -> str | None:
     return "breaching" if value is not None and rule.level_for(value) is not None else "healthy"
 
 
+def rule_views(book: RuleBook, last: Mapping[str, Any]) -> list[RuleView]:
+    """Every loaded rule with what its last evaluation read (`last`: rule_evaluations rows by rule);
+    the API and the console's rules page show the same."""
+    views = []
+    for rule in book.current.rules():
+        row = last.get(rule.name)
+        views.append(
+            RuleView(
+                name=rule.name,
+                group=rule.group,
+                enabled=rule.enabled,
+                comparison=rule.comparison.value,
+                warning=rule.warning.text if rule.warning else None,
+                critical=rule.critical.text if rule.critical else None,
+                severity={level.value: sev.label for level, sev in rule.severity.items()},
+                interval_seconds=rule.interval.total_seconds(),
+                for_seconds=rule.for_.total_seconds(),
+                source=rule.signal.source,
+                file=rule.file,
+                line=rule.line,
+                last_evaluated_at=row["evaluated_at"] if row else None,
+                last_duration_ms=row["duration_ms"] if row else None,
+                last_series=row["series"] if row else None,
+                data_missing=row["data_missing"] if row else None,
+                value=row["value"] if row else None,
+                matched_series=row["matched"] if row else None,
+                health=_health(rule, row),
+                absent_for_seconds=rule.absent.for_.total_seconds() if rule.absent else None,
+                absent_rule=absent_name(rule.name) if rule.absent else None,
+                absence_of=rule.absence_of,
+            )
+        )
+    return views
+
+
 class AlertsController(Controller):
     path = "/api/v1"
     tags = ["alerts"]  # noqa: RUF012 - Litestar reads this class attribute
@@ -152,37 +188,11 @@ class AlertsController(Controller):
         book = _book(request)
         async with DATABASE.of(request).connection() as conn:
             last = {row["rule"]: row for row in await alert_states.slots(conn)}
-        views = []
-        for rule in book.current.rules():
-            row = last.get(rule.name)
-            views.append(
-                RuleView(
-                    name=rule.name,
-                    group=rule.group,
-                    enabled=rule.enabled,
-                    comparison=rule.comparison.value,
-                    warning=rule.warning.text if rule.warning else None,
-                    critical=rule.critical.text if rule.critical else None,
-                    severity={level.value: sev.label for level, sev in rule.severity.items()},
-                    interval_seconds=rule.interval.total_seconds(),
-                    for_seconds=rule.for_.total_seconds(),
-                    source=rule.signal.source,
-                    file=rule.file,
-                    line=rule.line,
-                    last_evaluated_at=row["evaluated_at"] if row else None,
-                    last_duration_ms=row["duration_ms"] if row else None,
-                    last_series=row["series"] if row else None,
-                    data_missing=row["data_missing"] if row else None,
-                    value=row["value"] if row else None,
-                    matched_series=row["matched"] if row else None,
-                    health=_health(rule, row),
-                    absent_for_seconds=rule.absent.for_.total_seconds() if rule.absent else None,
-                    absent_rule=absent_name(rule.name) if rule.absent else None,
-                    absence_of=rule.absence_of,
-                )
-            )
         return RulesView(
-            digest=book.digest, loaded_at=book.loaded_at, last_reload_problems=book.last_problems, rules=views
+            digest=book.digest,
+            loaded_at=book.loaded_at,
+            last_reload_problems=book.last_problems,
+            rules=rule_views(book, last),
         )
 
     @post(

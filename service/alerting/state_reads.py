@@ -58,3 +58,20 @@ async def listing(
 
 async def slots(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return list(await conn.fetch("SELECT * FROM rule_evaluations ORDER BY rule"))
+
+
+async def source_down_states(conn: asyncpg.Connection, rules: list[str]) -> list[asyncpg.Record]:
+    """The synthetic `SourceDown_*` rules' alerts (one per source, or per scrape target), with the
+    error their incident's timeline last recorded: what the console says about each source."""
+    return list(
+        await conn.fetch(
+            """
+            SELECT a.rule, a.status, a.labels, a.incident_id, a.updated_at,
+                   (SELECT e.data ->> 'error' FROM incident_events e
+                    WHERE e.incident_id = a.incident_id AND e.data ? 'error'
+                    ORDER BY e.id DESC LIMIT 1) AS error
+            FROM alert_states a WHERE a.rule = ANY($1::text[])
+            """,
+            rules,
+        )
+    )

@@ -95,25 +95,31 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-_WHERE = """
-    ($1::text[] IS NULL OR i.status = ANY($1))
-    AND ($2::smallint IS NULL OR i.severity = $2)
-    AND ($3::text IS NULL OR i.labels ->> 'service' = $3)
-    AND ($4::text IS NULL OR i.title ILIKE $4 OR i.dedup_key ILIKE $4 OR i.assignee ILIKE $4
-         OR ('INC-' || i.id) ILIKE $4)
-"""
+SEARCH_TEXT = "(i.title || ' ' || i.dedup_key || ' ' || coalesce(i.assignee, '') || ' INC-' || i.id::text)"
 
+# Only the filters in use become SQL (each combination its own prepared statement), so the planner
+# sees the real conditions and uses the status, service, severity and trigram search indexes; values
+# always go as $n parameters (S608 below: the SQL text is built from these constants only).
+# $1 = group, $2 = after id, $3 = limit; filter values follow.
+_FILTERS = (
+    ("status", "i.status = ANY(${n}::text[])"),
+    ("severity", "i.severity = ${n}::smallint"),
+    ("service", "i.labels ->> 'service' = ${n}::text"),
+    ("q", SEARCH_TEXT + " ILIKE ${n}::text"),
+)
 
-_PAGE_SQL = f"""
+# The page and the count in one round trip: `total` always yields one row, the page zero or more.
+_PAGE_SQL = """
+WITH page AS (
 SELECT i.*, step.due_at AS next_step_at, step.level AS next_step_level
 FROM (
     (SELECT i.* FROM incidents i
-     WHERE (i.status = 'resolved') = false AND $5::int <= 0 AND ($5::int < 0 OR i.id < $6) AND {_WHERE}
-     ORDER BY i.id DESC LIMIT $7)
+     WHERE (i.status = 'resolved') = false AND $1::int <= 0 AND ($1::int < 0 OR i.id < $2) {where}
+     ORDER BY i.id DESC LIMIT $3)
     UNION ALL
     (SELECT i.* FROM incidents i
-     WHERE (i.status = 'resolved') = true AND ($5::int < 1 OR i.id < $6) AND {_WHERE}
-     ORDER BY i.id DESC LIMIT $7)
+     WHERE (i.status = 'resolved') = true AND ($1::int < 1 OR i.id < $2) {where}
+     ORDER BY i.id DESC LIMIT $3)
 ) i
 LEFT JOIN LATERAL (
     SELECT due_at, level FROM escalation_steps s
@@ -121,9 +127,28 @@ LEFT JOIN LATERAL (
     ORDER BY due_at LIMIT 1
 ) step ON true
 ORDER BY (i.status = 'resolved'), i.id DESC
-LIMIT $7
-"""  # noqa: S608 - _WHERE is a constant; values go as $n parameters
-_COUNT_SQL = f"SELECT count(*) FROM incidents i WHERE {_WHERE}"  # noqa: S608 - as above
+LIMIT $3
+), total AS (SELECT count(*) AS matching FROM incidents i WHERE true {where})
+SELECT page.*, total.matching FROM total LEFT JOIN page ON true
+ORDER BY (page.status = 'resolved'), page.id DESC
+"""
+
+
+def _conditions(filters: Filters, first: int) -> tuple[list[str], list[object]]:
+    """The filters in use as SQL conditions, their parameters numbered from `first`."""
+    values = {
+        "status": _statuses(filters.status),
+        "severity": int(Severity.parse(filters.severity)) if filters.severity else None,
+        "service": filters.service or None,
+        "q": f"%{_escape_like(filters.q)}%" if filters.q else None,
+    }
+    clauses: list[str] = []
+    args: list[object] = []
+    for name, template in _FILTERS:
+        if values[name] is not None:
+            args.append(values[name])
+            clauses.append(template.replace("{n}", str(first + len(args) - 1)))
+    return clauses, args
 
 
 async def search(
@@ -131,15 +156,12 @@ async def search(
 ) -> Page:
     """One page after `cursor` (group 0 = open, 1 = resolved; then id): each group is a range of the
     open-first index, so a deep page costs what the first one costs."""
-    args = (
-        _statuses(filters.status),
-        int(Severity.parse(filters.severity)) if filters.severity else None,
-        filters.service or None,
-        f"%{_escape_like(filters.q)}%" if filters.q else None,
-    )
+    clauses, args = _conditions(filters, first=4)
+    where = "".join(f" AND {c}" for c in clauses)
     group, after_id = cursor if cursor else (-1, 0)
-    rows = await conn.fetch(_PAGE_SQL, *args, group, after_id, limit + 1)
-    total: int = await conn.fetchval(_COUNT_SQL, *args)
+    found = await conn.fetch(_PAGE_SQL.format(where=where), group, after_id, limit + 1, *args)
+    total: int = found[0]["matching"]
+    rows = [r for r in found if r["id"] is not None]
     more = len(rows) > limit
     rows = rows[:limit]
     page_rows = [Row(incident_from_row(r), r["next_step_at"], r["next_step_level"]) for r in rows]

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from service.domain.incidents import Incident, TimelineEvent, allowed_actions
+from service.domain.incidents import Incident, TimelineEvent, allowed_actions, incident_page_url
 
 SeverityName = Literal["P0", "P1", "P2", "P3"]
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
@@ -64,7 +64,9 @@ class EventView(msgspec.Struct):
 class IncidentView(msgspec.Struct):
     id: int
     human_id: str
+    # The console page a person opens (the link PagerDuty and Slack carry); api_url is this resource.
     url: str
+    api_url: str
     dedup_key: str
     title: str
     description: str
@@ -86,7 +88,8 @@ class IncidentView(msgspec.Struct):
         return cls(
             id=incident.id,
             human_id=incident.human_id,
-            url=f"{base_url}/api/v1/incidents/{incident.id}",
+            url=incident_page_url(base_url, incident.id),
+            api_url=f"{base_url}/api/v1/incidents/{incident.id}",
             dedup_key=incident.dedup_key,
             title=incident.title,
             description=incident.description,

@@ -36,6 +36,7 @@ class User(msgspec.Struct, frozen=True):
     name: str
     role: Role
     created_at: datetime
+    must_change_password: bool = False
 
 
 class AccountError(Exception):
@@ -77,20 +78,35 @@ _DUMMY_HASH = _HASHER.hash("incidentd-no-such-user")
 
 
 def _user(row: asyncpg.Record) -> User:
-    return User(name=row["name"], role=Role(row["role"]), created_at=row["created_at"])
+    return User(
+        name=row["name"],
+        role=Role(row["role"]),
+        created_at=row["created_at"],
+        must_change_password=row["must_change_password"],
+    )
 
 
-async def add_user(conn: asyncpg.Connection, name: str, password: str, role: Role, at: datetime) -> User:
+async def add_user(
+    conn: asyncpg.Connection,
+    name: str,
+    password: str,
+    role: Role,
+    at: datetime,
+    *,
+    must_change_password: bool = False,
+) -> User:
     check_name(name)
     check_password(password)
     digest = await hash_password(password)
     row = await conn.fetchrow(
-        "INSERT INTO users (name, password_hash, role, created_at) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (name) DO NOTHING RETURNING name, role, created_at",
+        "INSERT INTO users (name, password_hash, role, created_at, must_change_password)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING"
+        " RETURNING name, role, created_at, must_change_password",
         name,
         digest,
         role.value,
         at,
+        must_change_password,
     )
     if row is None:
         raise AccountError(f"user {name!r} already exists")
@@ -104,7 +120,33 @@ async def remove_user(conn: asyncpg.Connection, name: str) -> bool:
 
 
 async def list_users(conn: asyncpg.Connection) -> list[User]:
-    return [_user(r) for r in await conn.fetch("SELECT name, role, created_at FROM users ORDER BY name")]
+    return [
+        _user(r)
+        for r in await conn.fetch(
+            "SELECT name, role, created_at, must_change_password FROM users ORDER BY name"
+        )
+    ]
+
+
+async def exists(conn: asyncpg.Connection, name: str) -> bool:
+    found: bool = await conn.fetchval("SELECT EXISTS (SELECT 1 FROM users WHERE name = $1)", name)
+    return found
+
+
+async def change_password(conn: asyncpg.Connection, name: str, current: str, new: str, at: datetime) -> None:
+    """Replace the password after checking the current one; clears a forced change."""
+    check_password(new)
+    if new == current:
+        raise AccountError("new password: choose one different from the current password")
+    if await authenticate(conn, name, current) is None:
+        raise AccountError("current password: that is not your current password")
+    await conn.execute(
+        "UPDATE users SET password_hash = $2, must_change_password = false, password_changed_at = $3"
+        " WHERE name = $1",
+        name,
+        await hash_password(new),
+        at,
+    )
 
 
 async def count_users(conn: asyncpg.Connection) -> int:
@@ -113,7 +155,9 @@ async def count_users(conn: asyncpg.Connection) -> int:
 
 
 async def authenticate(conn: asyncpg.Connection, name: str, password: str) -> User | None:
-    row = await conn.fetchrow("SELECT name, role, created_at, password_hash FROM users WHERE name = $1", name)
+    row = await conn.fetchrow(
+        "SELECT name, role, created_at, must_change_password, password_hash FROM users WHERE name = $1", name
+    )
     if row is None:
         await verify_password(_DUMMY_HASH, password)
         return None

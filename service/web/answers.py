@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Request, Response
 from litestar.response import Redirect
@@ -17,7 +18,16 @@ from service.adapters.postgres.database import DATABASE, DatabaseUnavailable
 from service.domain.incidents import InvalidTransition
 from service.incidents.service import Conflict, IncidentNotFound
 from service.web import sessions
-from service.web.auth import Forbidden, LoginRequired, WebUser, login_redirect, require_responder
+from service.web.auth import (
+    PASSWORD_PATH,
+    Forbidden,
+    LoginRequired,
+    PasswordChangeRequired,
+    WebUser,
+    login_redirect,
+    require_responder,
+    with_new_session,
+)
 from service.web.render import SECURITY_HEADERS, html, render
 
 AnyRequest = Request[Any, Any, Any]
@@ -34,7 +44,9 @@ async def form_of(request: AnyRequest) -> dict[str, str]:
 async def back(request: AnyRequest, user: WebUser, location: str, message: str) -> Redirect:
     async with DATABASE.of(request).connection() as conn:
         await sessions.set_flash(conn, user.token, message[:2000])
-    return Redirect(path=location, status_code=303, headers=dict(SECURITY_HEADERS))
+    response = Redirect(path=location, status_code=303, headers=dict(SECURITY_HEADERS))
+    with_new_session(request, response)
+    return response
 
 
 Change = Callable[[WebUser, dict[str, str]], Awaitable[str]]
@@ -74,6 +86,13 @@ def _login_required(request: AnyRequest, exc: Exception) -> Response[Any]:
     return error_page(request, 401, "Log in first", "your session has ended; log in again")
 
 
+def _password_change(request: AnyRequest, exc: Exception) -> Response[Any]:
+    assert isinstance(exc, PasswordChangeRequired)
+    if request.method == "GET" and _wants_html(request):
+        return Redirect(path=f"{PASSWORD_PATH}?next={quote(exc.next_path, safe='/')}", status_code=303)
+    return error_page(request, 403, "Change your password", "change your one-time password first")
+
+
 def _forbidden(request: AnyRequest, exc: Exception) -> Response[Any]:
     return error_page(request, 403, "Not allowed", str(exc))
 
@@ -92,6 +111,7 @@ def _unavailable(request: AnyRequest, exc: Exception) -> Response[Any]:
 
 WEB_EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     LoginRequired: _login_required,
+    PasswordChangeRequired: _password_change,
     Forbidden: _forbidden,
     IncidentNotFound: _not_found,
     DatabaseUnavailable: _unavailable,

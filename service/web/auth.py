@@ -10,14 +10,17 @@ import hmac
 from typing import Any
 from urllib.parse import quote
 
-from litestar import Request
+from litestar import Request, Response
+from litestar.datastructures import Cookie
 
 from service.adapters.postgres.database import DATABASE, Database
 from service.clock import Clock
 from service.domain.incidents import Actor
-from service.web import sessions
+from service.incidents.routes import PUBLIC_URL
+from service.web import accounts, sessions
 from service.web.accounts import Role
-from service.web.options import WEB_CLOCK
+from service.web.options import WEB_CLOCK, WEB_OPTIONS
+from service.web.proxy_trust import proxy_user
 from service.web.sessions import Session
 
 AnyRequest = Request[Any, Any, Any]
@@ -38,12 +41,24 @@ class Forbidden(Exception):
     """Logged in, but this role or this request may not do that (HTTP 403)."""
 
 
+class PasswordChangeRequired(Exception):
+    """Logged in with a password someone else chose (the first admin's): change it before anything else."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__("change your password first")
+        self.next_path = next_path
+
+
+PASSWORD_PATH = "/account/password"  # noqa: S105 - a page, not a secret
+
+
 class WebUser:
     """The person behind a request: their session, and the cookie that names it."""
 
-    def __init__(self, session: Session, token: str) -> None:
+    def __init__(self, session: Session, token: str, *, via_proxy: bool = False) -> None:
         self.session = session
         self.token = token
+        self.via_proxy = via_proxy
 
     @property
     def name(self) -> str:
@@ -71,20 +86,60 @@ def _clock(request: AnyRequest) -> Clock:
     return WEB_CLOCK.of(request)
 
 
+NEW_SESSION = "web_new_session"
+
+
 async def current_user(request: AnyRequest) -> WebUser | None:
+    """The session's person; behind a trusted authenticating proxy, the person the proxy names.
+
+    A proxy-named person gets a session of their own (for CSRF tokens and messages), set as a
+    cookie on the next page; a cookie for someone else than the proxy names is ignored.
+    """
     cached = request.scope.get("state", {}).get("web_user")
     if isinstance(cached, WebUser):
         return cached
+    options = WEB_OPTIONS.of(request)
+    vouched = proxy_user(request, options)
     token = request.cookies.get(sessions.COOKIE)
-    if not token:
+    if not token and vouched is None:
         return None
+    now = _clock(request)()
     async with _db(request).connection() as conn:
-        session = await sessions.lookup(conn, token, _clock(request)())
-    if session is None:
+        session = await sessions.lookup(conn, token, now, options.session_lifetime) if token else None
+        if vouched is not None and (session is None or session.user_name != vouched):
+            if not await accounts.exists(conn, vouched):
+                raise Forbidden(
+                    f"the sign-in proxy names you {vouched!r}, but incidentd has no account by that name;"
+                    " an admin adds it with `incidentd users add`"
+                )
+            token = await sessions.create(conn, vouched, now, options.session_lifetime)
+            session = await sessions.lookup(conn, token, now, options.session_lifetime)
+            setattr(request.state, NEW_SESSION, token)
+    if session is None or token is None:
         return None
-    user = WebUser(session, token)
+    user = WebUser(session, token, via_proxy=vouched is not None)
     request.state.web_user = user
     return user
+
+
+def session_cookie(request: AnyRequest, token: str) -> Cookie:
+    return Cookie(
+        key=sessions.COOKIE,
+        value=token,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=PUBLIC_URL.of(request).startswith("https://"),
+        max_age=int(WEB_OPTIONS.of(request).session_lifetime.absolute.total_seconds()),
+    )
+
+
+def with_new_session(request: AnyRequest, response: Response[Any]) -> Response[Any]:
+    """Hand the browser the cookie of a session made for a proxy-named person during this request."""
+    token = request.scope.get("state", {}).get(NEW_SESSION)
+    if isinstance(token, str):
+        response.cookies.append(session_cookie(request, token))
+    return response
 
 
 def _here(request: AnyRequest) -> str:
@@ -92,10 +147,12 @@ def _here(request: AnyRequest) -> str:
     return f"{path}?{request.url.query}" if request.url.query else path
 
 
-async def require_user(request: AnyRequest) -> WebUser:
+async def require_user(request: AnyRequest, *, changing_password: bool = False) -> WebUser:
     user = await current_user(request)
     if user is None:
         raise LoginRequired(_here(request))
+    if user.session.must_change_password and not user.via_proxy and not changing_password:
+        raise PasswordChangeRequired(_here(request))
     return user
 
 

@@ -13,10 +13,11 @@ from litestar import Router
 from litestar.static_files import create_static_files_router
 
 from service.components import Component, Context
-from service.web import routes_incidents, routes_ops, routes_rca, routes_session
+from service.web import routes_incidents, routes_ops, routes_rca, routes_session, routes_silences
 from service.web.answers import WEB_EXCEPTION_HANDLERS
 from service.web.change_feed import WEB_FEED, ChangeFeed
-from service.web.options import WEB_CLOCK, WEB_OPTIONS, WebOptions
+from service.web.options import WEB_CLOCK, WEB_OPTIONS, WebOptions, options_from_env
+from service.web.service_names import SERVICE_NAMES, ServiceNames
 
 STATIC_DIR = Path(str(resources.files("service.web") / "static"))
 
@@ -30,6 +31,8 @@ def make_build(options: WebOptions) -> Callable[[Context], Component]:
                 routes_session.login_page,
                 routes_session.login_submit,
                 routes_session.logout,
+                routes_session.password_page,
+                routes_session.password_submit,
                 routes_incidents.incidents_list,
                 routes_incidents.incident_page,
                 routes_incidents.incident_live,
@@ -50,6 +53,11 @@ def make_build(options: WebOptions) -> Callable[[Context], Component]:
                 routes_rca.rca_chart,
                 routes_ops.alerts_page,
                 routes_ops.oncall_page,
+                routes_ops.rules_page,
+                routes_silences.silences_page,
+                routes_silences.silence_create,
+                routes_silences.silence_expire,
+                routes_silences.window_start,
             ],
             exception_handlers=WEB_EXCEPTION_HANDLERS,
             include_in_schema=False,
@@ -60,7 +68,12 @@ def make_build(options: WebOptions) -> Callable[[Context], Component]:
         return Component(
             name="web",
             routes=[pages, static],
-            provides=[WEB_FEED.given(feed), WEB_CLOCK.given(context.clock), WEB_OPTIONS.given(options)],
+            provides=[
+                WEB_FEED.given(feed),
+                WEB_CLOCK.given(context.clock),
+                WEB_OPTIONS.given(options),
+                SERVICE_NAMES.given(ServiceNames()),
+            ],
             on_shutdown=[feed.close],
         )
 
@@ -68,4 +81,5 @@ def make_build(options: WebOptions) -> Callable[[Context], Component]:
 
 
 def build(context: Context) -> Component:
-    return make_build(WebOptions())(context)
+    """Sessions' lifetime and the sign-in proxy come from the environment (service/web/options.py)."""
+    return make_build(options_from_env(context.settings.environment))(context)

@@ -2,7 +2,8 @@
 
 Values reach a page in two ways only: escaped by Jinja (titles, labels, names, numbers),
 or as Markdown rendered by the RCA sanitiser (notes, RCA text), marked safe after nh3
-has cleaned it. Nothing else is ever marked safe.
+has cleaned it. Nothing else is ever marked safe, except the remembered output of an
+autoescaped template (a timeline entry).
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ from importlib import resources
 from typing import Any
 
 import jinja2
+import msgspec
 from litestar import Request, Response
 from markupsafe import Markup
 
 from service.adapters.postgres.database import DATABASE
 from service.domain.durations import format_duration
+from service.domain.incidents import TimelineEvent
 from service.rca.markdown_html import markdown_to_safe_html
 from service.web import sessions
-from service.web.auth import WebUser, current_user
+from service.web.auth import WebUser, current_user, with_new_session
 from service.web.options import WEB_CLOCK
 
 AnyRequest = Request[Any, Any, Any]
@@ -85,7 +88,31 @@ def _iso(value: datetime | None) -> str:
 
 
 _ENV.filters.update(markdown=_markdown, duration=_duration, when=_when, iso=_iso)
-_ENV.globals.update(asset_version=ASSET_VERSION)
+
+
+class _Shown(msgspec.Struct, frozen=True):
+    """What a timeline entry shows: every value that reaches its HTML, so equal keys render equally."""
+
+    id: int
+    kind: str
+    at: datetime
+    actor: str
+    source: str
+
+
+@functools.lru_cache(maxsize=8192)
+def _timeline_item_html(shown: _Shown, summary: str, text: str | None) -> str:
+    return _ENV.get_template("_event.html").render(e=shown, summary=summary, text=text)
+
+
+def _timeline_item(event: TimelineEvent, summary: str, text: str | None) -> Markup:
+    """One timeline entry, rendered by its autoescaped template once: events never change after they
+    are written, and an open page re-reads its timeline on every change."""
+    shown = _Shown(id=event.id, kind=event.kind, at=event.at, actor=event.actor, source=event.source)
+    return Markup(_timeline_item_html(shown, summary, text))  # noqa: S704 - autoescaped template output
+
+
+_ENV.globals.update(asset_version=ASSET_VERSION, timeline_item=_timeline_item)
 
 
 def render(template: str, **context: Any) -> str:
@@ -112,4 +139,6 @@ async def page(
         async with DATABASE.of(request).connection() as conn:
             await sessions.set_flash(conn, user.token, None)
     body = render(template, user=user, flash=flash, now=WEB_CLOCK.of(request)(), **context)
-    return html(body, status_code)
+    response = html(body, status_code)
+    with_new_session(request, response)
+    return response

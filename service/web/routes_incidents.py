@@ -27,6 +27,7 @@ from service.web.change_feed import WEB_FEED
 from service.web.incident_page import incident_context
 from service.web.options import WEB_CLOCK, WEB_OPTIONS
 from service.web.render import html, page, render
+from service.web.service_names import SERVICE_NAMES
 from service.web.views import SEVERITY_WORD
 
 AnyRequest = Request[Any, Any, Any]
@@ -44,7 +45,7 @@ async def incidents_list(request: AnyRequest) -> Response[str]:
     cursor = listing.parse_cursor(params.get("after"))
     async with DATABASE.of(request).connection() as conn:
         found = await listing.search(conn, filters, cursor)
-        services = await listing.services(conn)
+        services = await SERVICE_NAMES.of(request).get(conn)
     return await page(
         request,
         "list.html",

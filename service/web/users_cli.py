@@ -63,6 +63,8 @@ async def users_command(url: str, command: str, name: str | None, role: str, pas
 async def ensure_first_admin(url: str) -> str | None:
     """Create `admin` with a random password when there is no account at all; returns that password.
 
+    That password has been printed or written to a file, so the first login must replace it.
+
     Two replicas starting together cannot both create it: the insert is ON CONFLICT DO NOTHING
     and only the one that inserted reports a password.
     """
@@ -72,7 +74,9 @@ async def ensure_first_admin(url: str) -> str | None:
             return None
         password = secrets.token_urlsafe(15)
         try:
-            await accounts.add_user(conn, FIRST_ADMIN, password, Role.ADMIN, datetime.now(UTC))
+            await accounts.add_user(
+                conn, FIRST_ADMIN, password, Role.ADMIN, datetime.now(UTC), must_change_password=True
+            )
         except AccountError:
             return None
         return password

@@ -120,6 +120,9 @@ async def test_lifecycle_over_http(client: AsyncTestClient) -> None:  # type: ig
     assert (await client.post(f"{base}/reopen", headers=WRITER)).status_code == 200
 
     detail = (await client.get(base, headers=READER)).json()
+    public = load_settings({}).public_url
+    assert detail["incident"]["url"] == f"{public}/incidents/{incident_id}"  # the console page
+    assert detail["incident"]["api_url"] == f"{public}/api/v1/incidents/{incident_id}"
     all_kinds = [e["kind"] for e in detail["timeline"]]
     assert "escalation_stopped" in all_kinds  # the escalation component reacts to the acknowledge
     kinds = [k for k in all_kinds if not k.startswith("escalation_")]
