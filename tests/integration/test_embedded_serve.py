@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from demo.processes import free_port
+from service.testing import child_processes
 
 pytestmark = pytest.mark.slow
 
@@ -39,14 +40,21 @@ def test_console_script_serves_on_embedded_postgres_and_stops_it(
         }
     )
     script = Path(sys.executable).parent / "incidentd"
-    process = subprocess.Popen(
-        [str(script), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log_path = tmp_path / "incidentd.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(script), "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **child_processes.spawn_options(),
+        )
+    child_processes.track(process.pid)
     pid_file = tmp_path / "postgres" / "postmaster.pid"
     try:
         deadline = time.monotonic() + 60
         while not _ready(f"http://127.0.0.1:{port}"):
-            assert process.poll() is None, "incidentd exited before it was ready"
+            assert process.poll() is None, f"incidentd exited before it was ready:\n{log_path.read_text()[-3000:]}"
             assert time.monotonic() < deadline, "incidentd not ready within 60 s"
             time.sleep(0.2)
         assert pid_file.exists()
@@ -66,5 +74,6 @@ def test_console_script_serves_on_embedded_postgres_and_stops_it(
         else:
             pytest.fail("the embedded PostgreSQL is still running after incidentd stopped")
     finally:
-        if process.poll() is None:
-            process.kill()
+        child_processes.kill_group(process.pid)  # incidentd and, if it could not stop it, its PostgreSQL
+        child_processes.forget(process.pid)
+        process.wait(timeout=10)
