@@ -14,7 +14,7 @@ from typing import Any
 
 
 class TcpProxy:
-    """Listens on 127.0.0.1; forwards to a TCP address, or to a Unix socket (`unix_path`: embedded PostgreSQL)."""
+    """Listens on 127.0.0.1; forwards to a TCP address or a Unix socket (`unix_path`: embedded PostgreSQL)."""
 
     def __init__(
         self, target_host: str, target_port: int, listen_port: int = 0, *, unix_path: str | None = None

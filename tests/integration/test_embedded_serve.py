@@ -54,7 +54,8 @@ def test_console_script_serves_on_embedded_postgres_and_stops_it(
     try:
         deadline = time.monotonic() + 60
         while not _ready(f"http://127.0.0.1:{port}"):
-            assert process.poll() is None, f"incidentd exited before it was ready:\n{log_path.read_text()[-3000:]}"
+            output = log_path.read_text()[-3000:] if process.poll() is not None else ""
+            assert process.poll() is None, f"incidentd exited before it was ready:\n{output}"
             assert time.monotonic() < deadline, "incidentd not ready within 60 s"
             time.sleep(0.2)
         assert pid_file.exists()
