@@ -101,11 +101,16 @@ async def _storm_costs(db: Database) -> list[float]:
 async def _plans(db: Database) -> None:
     async with db.connection() as conn:
         claim_sql, storm_sql = _CAPTURED["claim"], _CAPTURED["claim_storm_members"]
+        back_sql = _CAPTURED["retry_backing_off"]
         for name, sql, args in (
             ("claim", claim_sql, (datetime.now(UTC), PAUSED)),
             ("storm members", storm_sql, ("storm-1",)),
+            ("target back: retry what backs off for it", back_sql, ("slack", "#alerts", datetime.now(UTC))),
         ):
+            tx = conn.transaction()  # EXPLAIN ANALYZE runs an UPDATE for real: rolled back
+            await tx.start()
             plan = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}", *args)
+            await tx.rollback()
             print(f"\nEXPLAIN ANALYZE: {name}")
             for line in plan:
                 print("  " + line[0])
@@ -128,8 +133,13 @@ async def _capture() -> None:
             _CAPTURED[self.name] = query
             return []
 
+        async def execute(self, query: str, *_: object) -> str:
+            _CAPTURED[self.name] = query
+            return "UPDATE 0"
+
     await store.claim(Capture("claim"), datetime.now(UTC), PAUSED)
     await store.claim_storm_members(Capture("claim_storm_members"), "storm-1")
+    await store.retry_backing_off(Capture("retry_backing_off"), "slack", "#alerts", datetime.now(UTC))
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -32,6 +32,7 @@ ORDER = [
     "alertmanager",
     "reports",
 ]
+LAST = ["soak"]  # ten minutes of faults; the quick figures come first
 
 
 def _summary() -> None:
@@ -52,7 +53,8 @@ def _summary() -> None:
 
 def main() -> int:
     available = {p.stem.removeprefix("bench_"): p for p in sorted(HERE.glob("bench_*.py"))}
-    wanted = sys.argv[1:] or [n for n in ORDER if n in available] + sorted(set(available) - set(ORDER))
+    rest = sorted(set(available) - set(ORDER) - set(LAST))
+    wanted = sys.argv[1:] or [n for n in [*ORDER, *rest, *LAST] if n in available]
     unknown = [n for n in wanted if n not in available]
     if unknown:
         print(f"unknown benchmark {unknown[0]!r} (have: {', '.join(sorted(available))})", file=sys.stderr)

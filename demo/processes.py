@@ -15,6 +15,8 @@ from pathlib import Path
 
 import aiohttp
 
+from service.testing import child_processes
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -43,8 +45,9 @@ class ServiceProcess:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            **child_processes.spawn_options(),
         )
+        child_processes.track(self.process.pid)
         log.close()
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
@@ -66,19 +69,26 @@ class ServiceProcess:
     def kill(self) -> None:
         """SIGKILL, as a crash would: no shutdown hooks run."""
         if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            child_processes.kill_group(self.process.pid)
             self.process.wait(timeout=10)
+        self._forget()
+
+    def _forget(self) -> None:
+        if self.process is not None:
+            child_processes.forget(self.process.pid)
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM and wait, so an embedded PostgreSQL is stopped by the service itself."""
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
+        if self.process.poll() is None:
+            child_processes.kill_group(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                child_processes.kill_group(self.process.pid)
+                self.process.wait(timeout=10)
+        self._forget()
 
 
 def stop_leftover_postgres(data_dir: Path) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import types
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,7 +19,23 @@ import pytest
 
 from service.adapters.postgres.database import Database
 from service.adapters.postgres.migrations import migrate
+from service.testing import child_processes
 from service.testing.databases import create_scratch_database, drop_database, truncate_all
+
+
+def _interrupted(signum: int, _frame: types.FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM/SIGHUP end the run like Ctrl-C, so fixtures' teardown stops the processes they started."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupted)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    child_processes.kill_all()  # anything a fixture could not stop (interrupted mid-setup)
+
 
 ROOT = Path(__file__).resolve().parent.parent
 

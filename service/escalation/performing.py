@@ -109,7 +109,9 @@ class StepPerformer:
     ) -> StepInfo:
         level = ladder.level(step.level)
         data = self._told(incident, ladder, level, reason, step.attempt)
-        await self.incidents.record_in(tx, incident, "escalated", actor, data)
+        # Stamped with the moment the next rung is timed from: the timeline then shows each level told
+        # exactly its `respond_within` after the one before, however long this transaction took to get here.
+        await self.incidents.record_in(tx, incident, "escalated", actor, data, at=now)
         await store.finish(tx.conn, step.id, now, reason=reason)
         following = next_rung(self.policy, ladder, incident.severity, level.number, step.attempt, now)
         await store.insert(tx.conn, incident.id, following, now)
@@ -144,7 +146,7 @@ class StepPerformer:
             return await self._climb(tx, incident, ladder, rungs[0], now, "manual", actor)
         level = ladder.level(level_above(ladder, await store.highest_told(tx.conn, incident.id)))
         data = self._told(incident, ladder, level, "manual", 1)
-        await self.incidents.record_in(tx, incident, "escalated", actor, data)
+        await self.incidents.record_in(tx, incident, "escalated", actor, data, at=now)
         done = PlannedStep(kind=StepKind.ESCALATE, due_at=now, level=level.number)
         await store.insert(tx.conn, incident.id, done, now, state="done", finished_at=now, reason="manual")
         following = rungs[0] if rungs else None

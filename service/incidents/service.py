@@ -381,9 +381,13 @@ class IncidentService:
         kind: str,
         actor: Actor,
         data: dict[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
     ) -> IncidentChange:
-        """Same as `record`, inside a transaction the caller already holds (workers use this)."""
-        now = self._clock()
+        """Same as `record`, inside a transaction the caller already holds (workers use this).
+
+        `at`: the moment the caller decided on, when other rows it writes are timed from it too."""
+        now = at or self._clock()
         await repo.touch(tx.conn, incident.id, now)
         return await self._apply(tx, incident, incident, [(kind, dict(data or {}))], actor, now)
 

@@ -70,6 +70,7 @@ class Sender:
         self._wake = asyncio.Event()
         self._claim_lock = asyncio.Lock()
         self._paused: dict[str, float] = {}
+        self._failing: set[str] = set()  # "channel:target" whose last send here failed and may retry
         self._loop: asyncio.AbstractEventLoop | None = (
             None  # "channel:target" -> monotonic time it may send again
         )
@@ -205,6 +206,7 @@ class Sender:
             return
         done = self._clock()
         await store.mark(conn, [r.id for r in batch], "sent", done)
+        await self._target_back(conn, head, done)
         if coalesced:
             await store.mark(conn, coalesced, "coalesced", done)
             SENDS.labels(channel=head.channel, outcome="coalesced").inc(len(coalesced))
@@ -281,6 +283,16 @@ class Sender:
             )
         return maybe_sent
 
+    async def _target_back(self, conn: asyncpg.Connection, head: OutboxRow, now: datetime) -> None:
+        """After a success that follows failures (here, or of this row on any replica), retry the rest now."""
+        key = f"{head.channel}:{head.target}"
+        if head.attempts == 0 and key not in self._failing:
+            return
+        self._failing.discard(key)
+        released = await store.retry_backing_off(conn, head.channel, head.target, now)
+        if released:
+            log.info("notification_target_back", channel=head.channel, target=head.target, due_now=released)
+
     async def _failed(self, tx: IncidentTransaction, head: OutboxRow, exc: DeliveryError) -> None:
         now = self._clock()
         conn = tx.conn
@@ -294,6 +306,7 @@ class Sender:
                 base = self._delivery.backoff_initial.total_seconds() * 2 ** (attempts - 1)
                 delay = min(self._delivery.backoff_max.total_seconds(), base) * random.uniform(0.5, 1.0)  # noqa: S311
             await store.reschedule(conn, head.id, now + timedelta(seconds=delay), str(exc))
+            self._failing.add(f"{head.channel}:{head.target}")
             if head.kind == "storm_summary":
                 retry_at = now + timedelta(seconds=delay) + _STORM_MEMBERS_AFTER
                 await store.postpone_storm_members(conn, str(head.payload["storm_key"]), retry_at)

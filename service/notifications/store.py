@@ -192,6 +192,22 @@ async def release(conn: asyncpg.Connection, channel: str, target: str, now: date
     return int(result.rsplit(maxsplit=1)[-1])
 
 
+async def retry_backing_off(conn: asyncpg.Connection, channel: str, target: str, now: datetime) -> int:
+    """A send to this target just went through: the intents waiting out a backoff for it are due now.
+
+    Without this, a page that failed during an outage waits out its backoff (up to `backoff_max`)
+    after the provider is back; the first success proves it is back for all of them."""
+    result: str = await conn.execute(
+        "UPDATE notification_outbox SET next_attempt_at = $3 WHERE id IN ("
+        " SELECT id FROM notification_outbox WHERE status = 'pending' AND channel = $1 AND target = $2"
+        " AND attempts > 0 AND next_attempt_at > $3 FOR UPDATE SKIP LOCKED)",
+        channel,
+        target,
+        now,
+    )
+    return int(result.rsplit(maxsplit=1)[-1])
+
+
 async def retry_dead(conn: asyncpg.Connection, row_id: int, now: datetime) -> OutboxRow | None:
     record = await conn.fetchrow(
         f"UPDATE notification_outbox SET status = 'pending', attempts = 0, next_attempt_at = $2"

@@ -14,9 +14,14 @@ from typing import Any
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int, listen_port: int = 0) -> None:
+    """Listens on 127.0.0.1; forwards to a TCP address or a Unix socket (`unix_path`: embedded PostgreSQL)."""
+
+    def __init__(
+        self, target_host: str, target_port: int, listen_port: int = 0, *, unix_path: str | None = None
+    ) -> None:
         self.target_host = target_host
         self.target_port = target_port
+        self.unix_path = unix_path
         self.port = listen_port
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -37,9 +42,12 @@ class TcpProxy:
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(
-                self.target_host, self.target_port
-            )
+            if self.unix_path is not None:
+                upstream_reader, upstream_writer = await asyncio.open_unix_connection(self.unix_path)
+            else:
+                upstream_reader, upstream_writer = await asyncio.open_connection(
+                    self.target_host, self.target_port
+                )
         except OSError:
             client_writer.close()
             return
@@ -71,11 +79,11 @@ class TcpProxy:
 class ThreadedTcpProxy:
     """The same proxy on its own thread and loop, so it forwards whatever the test's loop is doing."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, *, unix_path: str | None = None) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy", daemon=True)
         self._thread.start()
-        self._proxy = TcpProxy(target_host, target_port)
+        self._proxy = TcpProxy(target_host, target_port, unix_path=unix_path)
         self._call(self._proxy.start())
 
     def _call(self, coro: Coroutine[Any, Any, None]) -> None:

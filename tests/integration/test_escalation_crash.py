@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from service.adapters.postgres.database import Database
+from service.testing import child_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "writer-token-crash"
@@ -65,15 +66,19 @@ async def start(database_url: str, policy: Path, port: int, log: Path) -> subpro
         "INCIDENTD_TEMPLATES_DIR": str(ROOT / "incident_templates"),
         "INCIDENTD_LOG_FORMAT": "json",
     }
+    options = child_processes.spawn_options()
     with log.open("ab") as out:
-        process = await asyncio.to_thread(
-            subprocess.Popen,
-            [sys.executable, "-c", LAUNCH],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
+        process: subprocess.Popen[bytes] = await asyncio.to_thread(
+            lambda: subprocess.Popen(
+                [sys.executable, "-c", LAUNCH],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                **options,
+            )
         )
+    child_processes.track(process.pid)
     async with httpx.AsyncClient() as client:
         for _ in range(300):
             if process.poll() is not None:
@@ -93,6 +98,7 @@ async def start(database_url: str, policy: Path, port: int, log: Path) -> subpro
 def kill(process: subprocess.Popen[bytes]) -> None:
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
+    child_processes.forget(process.pid)
 
 
 async def wait_for(db: Database, query: str, expected: int, timeout: float = 15.0) -> int:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from escalation_support import Rig, rig
 
 from service.adapters.postgres.database import Database
+from service.clock import FrozenClock
 from service.domain.incidents import Action, Actor
 from service.domain.severity import Severity
 from service.incidents.service import Conflict, IncidentNotFound
@@ -208,3 +209,37 @@ async def test_escalate_now_and_service_policy(db: Database) -> None:
         (4, timedelta(hours=2)),
     ]
     assert r.escalation.oncall({"service": "api"})[0].policy == "default"
+
+
+class CreepingClock(FrozenClock):
+    """Every reading is later than the last, as on a loaded machine where each step of a transaction waits."""
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(milliseconds=700)
+        return self.now
+
+
+async def test_each_level_is_told_its_respond_within_after_the_one_before_as_the_timeline_shows(
+    db: Database,
+) -> None:
+    r = rig(db, clock=CreepingClock())
+    incident_id = await declare(r)
+    await advance(r, timedelta(minutes=15))
+    await advance(r, timedelta(minutes=15))
+    told = await events(r, incident_id, "escalated")
+    assert [data["level"] for _, _, data in told] == [1, 2]
+    pending = await db.fetch(
+        "SELECT level, due_at FROM escalation_steps WHERE incident_id = $1 AND state = 'pending'"
+        " AND kind = 'escalate' ORDER BY due_at",
+        incident_id,
+    )
+    _, timeline = await r.incidents.get(incident_id)
+    level_1, level_2 = (e.at for e in timeline if e.kind == "escalated")
+    # 002's matrix: level 2 has respond_within 15 min after level 1 was told (rules/policy/escalation.yaml)
+    armed = await db.fetchval(
+        "SELECT due_at FROM escalation_steps WHERE incident_id = $1 AND level = 2 AND kind = 'escalate'",
+        incident_id,
+    )
+    assert armed - level_1 == timedelta(minutes=15), "level 2 is timed from the moment level 1 shows as told"
+    assert level_2 >= armed
+    assert pending, "the ladder goes on"

@@ -19,6 +19,7 @@ from notification_harness import ROOT, ROUTING_KEY, SLACK_TOKEN, outbox
 
 from service.adapters.postgres.database import Database
 from service.app import default_components
+from service.testing import child_processes
 from service.testing.fake_pagerduty import FakePagerDuty
 from service.testing.fake_slack import FakeSlack
 
@@ -99,7 +100,10 @@ async def test_sigkill_after_commit_before_delivery_loses_nothing_and_sends_once
     log = (tmp_path / "service.log").open("wb")
 
     async def start() -> asyncio.subprocess.Process:
-        process = await asyncio.create_subprocess_exec(*_command(), env=env, cwd=ROOT, stdout=log, stderr=log)
+        process = await asyncio.create_subprocess_exec(
+            *_command(), env=env, cwd=ROOT, stdout=log, stderr=log, **child_processes.spawn_options()
+        )
+        child_processes.track(process.pid)
 
         async def ready() -> bool:
             try:

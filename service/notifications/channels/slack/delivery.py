@@ -10,8 +10,11 @@ chat.postMessage, the key travels in the message's metadata, and a post that
 was under way when the process died is first looked up in the channel's history
 (`conversations.history`, `include_all_metadata`). Thread replies of a send that
 may have gone out (see `maybe_sent`) carry the outbox id and are looked up the
-same way in `conversations.replies`. Reading history needs the `channels:history`
-(and, for private channels, `groups:history`) scope; without it we post anyway.
+same way in `conversations.replies`. Storm summaries do the same per message: the
+incidents a summary message will name are recorded under one attempt key (with
+`summary` set) before it is posted, and a retry looks that key up before posting
+them again. Reading history needs the `channels:history` (and, for private
+channels, `groups:history`) scope; without it we post anyway.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from service.notifications.silence_notices import notice_text
 _TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable"})
 POST_EVENT = "incidentd_incident"
 REPLY_EVENT = "incidentd_update"
+STORM_EVENT = "incidentd_storm"
 _LOOKUP_PAGES = 5  # of 200 messages each; a post under way is among the channel's newest
 log = structlog.get_logger(__name__)
 
@@ -106,15 +110,17 @@ class SlackDelivery:
         )
         text, blocks = messages.slack_blocks(snapshot)
         if ref is not None and ref["ts"] is None:
-            found = await self._find_post(channel, ref["attempt_key"], ref["created_at"])
+            summary = bool(ref["summary"])
+            event = STORM_EVENT if summary else POST_EVENT
+            found = await self._find_post(channel, ref["attempt_key"], ref["created_at"], event=event)
             if found is not None:
                 log.info("slack_post_found_after_crash", incident_id=incident_id, channel=channel)
-                await self._remember([incident_id], channel, found[0], found[1], now, summary=False)
-                ref = {"channel_id": found[0], "ts": found[1], "summary": False}
+                await self._remember([incident_id], channel, found[0], found[1], now, summary=summary)
+                ref = {"channel_id": found[0], "ts": found[1], "summary": summary}
         if ref is None or ref["ts"] is None:
-            key = ref["attempt_key"] if ref is not None else uuid.uuid4().hex
-            if ref is None:
-                await self._record_attempt(incident_id, channel, key, now)
+            key = ref["attempt_key"] if ref is not None and not ref["summary"] else uuid.uuid4().hex
+            if ref is None or ref["summary"]:
+                await self._record_attempt([incident_id], channel, key, now, summary=False)
             metadata = {
                 "event_type": POST_EVENT,
                 "event_payload": {"incident_id": incident_id, "attempt": key},
@@ -156,18 +162,31 @@ class SlackDelivery:
             "chat.postMessage", channel=channel_id, thread_ts=ts, text="\n".join(changes), metadata=metadata
         )
 
-    async def _record_attempt(self, incident_id: int, channel: str, key: str, now: datetime) -> None:
-        """Committed on its own before the post, so a restart knows a post may already be in Slack."""
+    async def _record_attempt(
+        self, incident_ids: list[int], channel: str, key: str, now: datetime, *, summary: bool
+    ) -> None:
+        """Committed on its own before the post, so a restart knows a post may already be in Slack.
+
+        A post still under way (no ts) takes the new key: the one it had was looked up and not found."""
         await self._db.execute(
-            "INSERT INTO slack_messages (incident_id, channel, attempt_key, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $4) ON CONFLICT (incident_id, channel) DO NOTHING",
-            incident_id,
+            """
+            INSERT INTO slack_messages (incident_id, channel, attempt_key, summary, created_at, updated_at)
+            SELECT i, $2, $3, $4, $5, $5 FROM unnest($1::bigint[]) AS i
+            ON CONFLICT (incident_id, channel) DO UPDATE
+                SET attempt_key = EXCLUDED.attempt_key, summary = EXCLUDED.summary,
+                    created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+                WHERE slack_messages.ts IS NULL
+            """,
+            incident_ids,
             channel,
             key,
+            summary,
             now,
         )
 
-    async def _find_post(self, channel: str, key: str | None, since: datetime) -> tuple[str, str] | None:
+    async def _find_post(
+        self, channel: str, key: str | None, since: datetime, *, event: str = POST_EVENT
+    ) -> tuple[str, str] | None:
         """The message a crashed attempt posted, if Slack has it: (channel id, ts)."""
         if key is None:
             return None
@@ -187,7 +206,7 @@ class SlackDelivery:
                     **({"cursor": cursor} if cursor else {}),
                 )
                 for message in page.get("messages", []):
-                    if _carries(message, POST_EVENT, "attempt", key):
+                    if _carries(message, event, "attempt", key):
                         return channel_id, str(message["ts"])
                 cursor = str((page.get("response_metadata") or {}).get("next_cursor") or "")
                 if not cursor:
@@ -250,18 +269,42 @@ class SlackDelivery:
         later changes reply in its thread, and a retry after a failure part-way posts only the rest.
         """
         named = await self._db.fetch(
-            "SELECT incident_id FROM slack_messages WHERE channel = $1 AND incident_id = ANY($2::bigint[])",
+            "SELECT incident_id, ts, summary, attempt_key, created_at FROM slack_messages"
+            " WHERE channel = $1 AND incident_id = ANY($2::bigint[])",
             channel,
             [i for i, _ in members],
         )
-        done = {r["incident_id"] for r in named}
+        done = {r["incident_id"] for r in named if r["ts"] is not None or not r["summary"]}
+        done |= await self._find_summaries(channel, [r for r in named if r["incident_id"] not in done], now)
         todo = [(i, snap) for i, snap in members if i not in done]
         parts = storm_parts(channel, interval_seconds, todo, already_named=len(members) - len(todo))
         for part in parts:
-            answer = await self._call("chat.postMessage", channel=channel, text=part.text, blocks=part.blocks)
+            key = uuid.uuid4().hex
+            await self._record_attempt(list(part.incident_ids), channel, key, now, summary=True)
+            metadata = {"event_type": STORM_EVENT, "event_payload": {"attempt": key}}
+            answer = await self._call(
+                "chat.postMessage", channel=channel, text=part.text, blocks=part.blocks, metadata=metadata
+            )
             channel_id, ts = str(answer.get("channel") or channel), str(answer["ts"])
             await self._remember(list(part.incident_ids), channel, channel_id, ts, now, summary=True)
         return len(parts)
+
+    async def _find_summaries(self, channel: str, under_way: Sequence[Any], now: datetime) -> set[int]:
+        """Incidents whose summary message a crashed attempt posted: found in history, now remembered."""
+        by_key: dict[str, list[Any]] = {}
+        for row in under_way:
+            by_key.setdefault(str(row["attempt_key"]), []).append(row)
+        found_ids: set[int] = set()
+        for key, rows in by_key.items():
+            since = min(r["created_at"] for r in rows)
+            found = await self._find_post(channel, key, since, event=STORM_EVENT)
+            if found is None:
+                continue
+            ids = [int(r["incident_id"]) for r in rows]
+            log.info("slack_summary_found_after_crash", channel=channel, incidents=len(ids))
+            await self._remember(ids, channel, found[0], found[1], now, summary=True)
+            found_ids.update(ids)
+        return found_ids
 
     async def post_notice(self, channel: str, payload: dict[str, Any]) -> None:
         """A message about no incident in particular (a silence started or ended, the daily digest)."""
