@@ -17,7 +17,15 @@ from service.domain.rules import Rule, Sources
 from service.domain.units import format_quantity
 
 # The order people need at 3 a.m.: what hurts, what cannot be judged, what looks wrong, then the rest.
-HEALTH_ORDER = {"breaching": 0, "missing": 0, "no data": 1, "no series": 2, None: 3, "healthy": 4, "present": 4}
+HEALTH_ORDER = {
+    "breaching": 0,
+    "missing": 0,
+    "no data": 1,
+    "no series": 2,
+    None: 3,
+    "healthy": 4,
+    "present": 4,
+}
 HEALTH_TEXT = {
     "breaching": "breaching",
     "no data": "no data: source unreadable",

@@ -48,7 +48,9 @@ async def test_edit_with_live_preview_save_and_regenerate_keeps_the_human_text(
     editor = page.get_by_label("Markdown")
     original = await editor.input_value()
     await editor.fill(original + HUMAN + "\n<img src=x onerror=alert(1)>\n")
-    await expect(page.locator("#rca-preview em").last).to_have_text("too small", timeout=15_000)  # rendered while typing
+    await expect(page.locator("#rca-preview em").last).to_have_text(
+        "too small", timeout=15_000
+    )  # rendered while typing
     assert await page.locator("#rca-preview img[onerror]").count() == 0
     await shot(page, "rca-editor")
     await page.get_by_role("button", name="Save as version 2").click()
