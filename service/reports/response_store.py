@@ -27,16 +27,14 @@ _IN_SCOPE = """
     AND ($4::smallint[] IS NULL OR severity = ANY($4::smallint[]))
 """
 _DURATIONS = f"""
-    WITH d AS (
-        SELECT severity, service, date_trunc('week', created_at AT TIME ZONE 'UTC')::date AS week,
-               extract(epoch FROM first_acknowledged_at - created_at)::float8 AS tta,
-               extract(epoch FROM first_resolved_at - created_at)::float8 AS ttr
-        FROM incident_response_facts WHERE {_IN_SCOPE})
     SELECT GROUPING(severity) AS g_severity, GROUPING(service) AS g_service, GROUPING(week) AS g_week,
            severity, service, week, count(*) AS incidents,
-           count(tta) AS acknowledged, percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY tta) AS tta,
-           count(ttr) AS resolved, percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY ttr) AS ttr
-    FROM d GROUP BY GROUPING SETS ((), (severity), (service), (week))
+           count(tta_seconds) AS acknowledged,
+           percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY tta_seconds) AS tta,
+           count(ttr_seconds) AS resolved,
+           percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY ttr_seconds) AS ttr
+    FROM incident_response_facts WHERE {_IN_SCOPE}
+    GROUP BY GROUPING SETS ((), (severity), (service), (week))
 """  # noqa: S608 - constants only; values go as $n
 _OUT_OF_HOURS = """
     NOT (extract(isodow FROM at AT TIME ZONE $5) = ANY($6::int[])

@@ -18,7 +18,11 @@ CREATE TABLE incident_response_facts (
     service               text        NOT NULL,
     first_acknowledged_at timestamptz,
     first_mitigated_at    timestamptz,
-    first_resolved_at     timestamptz
+    first_resolved_at     timestamptz,
+    -- Worked out once when written rather than for every row of every report.
+    week        date   GENERATED ALWAYS AS (date_trunc('week', created_at AT TIME ZONE 'UTC')::date) STORED,
+    tta_seconds float8 GENERATED ALWAYS AS (extract(epoch FROM first_acknowledged_at - created_at)::float8) STORED,
+    ttr_seconds float8 GENERATED ALWAYS AS (extract(epoch FROM first_resolved_at - created_at)::float8) STORED
 );
 CREATE INDEX incident_response_facts_created ON incident_response_facts (created_at);
 
