@@ -47,7 +47,9 @@ async def _firsts(db: Database, incident_id: int) -> dict[str, Any]:
     return facts
 
 
-async def _act(service: IncidentService, clock: FrozenClock, incident_id: int, minutes: int, action: Action) -> None:
+async def _act(
+    service: IncidentService, clock: FrozenClock, incident_id: int, minutes: int, action: Action
+) -> None:
     clock.now = T0 + timedelta(minutes=minutes)
     await service.act(incident_id, action, ALICE)
 
@@ -104,7 +106,9 @@ async def test_firsts_survive_unack_reack_reopen_and_resolve(db: Database) -> No
     ]
 
 
-async def _insert_events(conn: asyncpg.Connection, incident_id: int, rows: list[tuple[int, str, Any]]) -> None:
+async def _insert_events(
+    conn: asyncpg.Connection, incident_id: int, rows: list[tuple[int, str, Any]]
+) -> None:
     await conn.executemany(
         "INSERT INTO incident_events (incident_id, at, kind, actor, source, data)"
         " VALUES ($1, $2, $3, 'test', 'test', $4)",
@@ -143,7 +147,8 @@ async def _tables(conn: asyncpg.Connection) -> dict[str, list[tuple[Any, ...]]]:
         "contacts": [
             tuple(r)
             for r in await conn.fetch(
-                "SELECT severity, via, kind, target FROM incident_response_contacts ORDER BY via, kind, target"
+                "SELECT severity, via, kind, target FROM incident_response_contacts"
+                " ORDER BY via, kind, target"
             )
         ],
     }
@@ -203,5 +208,7 @@ async def _migrate_before_facts(conn: asyncpg.Connection) -> None:
         if migration.version < FACTS_MIGRATION:
             await conn.execute(migration.sql)
             await conn.execute(
-                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", migration.version, migration.name
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                migration.version,
+                migration.name,
             )

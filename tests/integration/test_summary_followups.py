@@ -93,7 +93,9 @@ async def test_the_production_app_binds_the_action_items(db: Database, database_
     assert "no follow-up data" not in text
     assert f"{refs['Add an index']} Add an index: bob, due 2026-11-29, overdue by 2 days" in text
     _, blocks = digest_blocks(summary, URL)
-    section = next(b["text"]["text"] for b in blocks if b.get("text", {}).get("text", "").startswith("*Follow-ups"))
+    section = next(
+        b["text"]["text"] for b in blocks if b.get("text", {}).get("text", "").startswith("*Follow-ups")
+    )
     assert f"<{URL}/incidents/1#live-action-items|INC-1>" in section
     for absent in ("Alert on lag", "Already done", "Dropped"):
         assert absent not in section

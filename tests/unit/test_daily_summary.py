@@ -142,8 +142,12 @@ def test_followups_due_today_and_overdue_with_owner_due_day_and_console_link() -
     day = END.date()
     due = [
         FollowUp(ref="AI-3", incident_id=7, owner="bob", due_on=day, text="Add an index"),
-        FollowUp(ref="AI-1", incident_id=5, owner="", due_on=day - timedelta(days=3), text="Write the runbook"),
-        FollowUp(ref="AI-2", incident_id=5, owner="carol", due_on=day - timedelta(days=1), text="Alert on lag"),
+        FollowUp(
+            ref="AI-1", incident_id=5, owner="", due_on=day - timedelta(days=3), text="Write the runbook"
+        ),
+        FollowUp(
+            ref="AI-2", incident_id=5, owner="carol", due_on=day - timedelta(days=1), text="Alert on lag"
+        ),
         FollowUp(ref="AI-4", incident_id=7, owner="bob", due_on=day + timedelta(days=1), text="Not yet"),
     ]
     summary = compose(facts(followups=due), TIMERS, URL)
