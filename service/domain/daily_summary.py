@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import msgspec
 
@@ -20,6 +20,7 @@ from service.domain.severity import Severity
 
 WINDOW = timedelta(hours=24)
 NOISIEST = 5
+ACTION_ITEMS_ANCHOR = "live-action-items"  # the console incident page's action items section
 NO_FOLLOWUPS = "no follow-up data: action items are not recorded by this installation yet"
 
 
@@ -50,9 +51,12 @@ class RcaState(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class FollowUp(msgspec.Struct, frozen=True, kw_only=True):
+    """An open action item due on the summary's day or before (UTC calendar days, as items count them)."""
+
+    ref: str  # AI-12
     incident_id: int
     owner: str
-    due: datetime
+    due_on: date
     text: str
 
 
@@ -108,6 +112,15 @@ def plural(count: int, noun: str) -> str:
 def spread(count: int, median: str, worst: str) -> str:
     """`3: median 4m, worst 10m`, or `none` when nothing was acknowledged or resolved."""
     return f"{count}: median {median}, worst {worst}" if count else "none"
+
+
+def followup_detail(item: FollowUp, day: date) -> str:
+    """`bob, due today (2026-12-01)` or `bob, due 2026-11-28, overdue by 3 days` (from the day after)."""
+    owner = item.owner or "no owner"
+    late = (day - item.due_on).days
+    if late <= 0:
+        return f"{owner}, due today ({item.due_on.isoformat()})"
+    return f"{owner}, due {item.due_on.isoformat()}, overdue by {plural(late, 'day')}"
 
 
 def _stamp(moment: datetime) -> str:
@@ -215,17 +228,18 @@ def compose(facts: SummaryFacts, timers: RcaTimers | None, public_url: str) -> D
         for rca in sorted(facts.rcas, key=lambda r: r.resolved_at)
         if timers is not None and (line := rca_line(rca, timers, end, public_url)) is not None
     ]
+    day = end.astimezone(UTC).date()
     followups = [
         Line(
             human_id=format_human_id(f.incident_id),
-            url=incident_page_url(public_url, f.incident_id),
-            title=f.text,
+            url=f"{incident_page_url(public_url, f.incident_id)}#{ACTION_ITEMS_ANCHOR}",
+            title=f"{f.ref} {f.text}",
             severity="",
             status="",
-            detail=f"{f.owner}, {'overdue since' if f.due <= end else 'due'} {_stamp(f.due)}",
+            detail=followup_detail(f, day),
         )
-        for f in sorted(facts.followups or (), key=lambda f: f.due)
-        if f.due - end <= WINDOW
+        for f in sorted(facts.followups or (), key=lambda f: (f.due_on, f.ref))
+        if f.due_on <= day
     ]
     noisy = [r for r in facts.rules if r.incidents > 0]
     flappy = [r for r in facts.rules if r.flaps > 0]

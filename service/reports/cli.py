@@ -16,6 +16,7 @@ from service.reports.component import rca_timers, report_policy
 from service.reports.daily_run import DailySummaries, EmailPort
 from service.reports.email_parts import html_part, subject, text_part
 from service.reports.slack_digest import digest_blocks
+from service.reports.summary_store import action_item_followups
 from service.settings import Settings
 
 
@@ -35,6 +36,7 @@ async def report_daily(
             system_clock,
             f"{socket.gethostname()}:{os.getpid()}:cli",
             email=email,
+            followups=action_item_followups,
         )
         if send:
             outcome = await summaries.send_now()

@@ -1,5 +1,6 @@
 """Reports as a capability: the daily-summary worker, the response report route and its metrics.
 
+Follow-ups due are the open action items (`action_item_followups`) unless the options name another source.
 The email part of the summary goes through `ReportOptions.email`, an `EmailPort`; `outbox_email`
 is the binding for an outbox channel named `email`. Without one the summary goes to Slack only and its
 run record says the email was skipped.
@@ -21,7 +22,7 @@ from service.domain.report_schedule import ReportPolicy
 from service.reports.daily_run import CHECK_EVERY, DAILY_SUMMARIES, STALL_AFTER, DailySummaries, EmailPort
 from service.reports.metrics import ResponseMetrics
 from service.reports.routes import REPORT_POLICY, REPORTS_CLOCK, ReportsController
-from service.reports.summary_store import FollowUpSource
+from service.reports.summary_store import FollowUpSource, action_item_followups
 from service.settings import Settings
 from service.supervisor import Worker
 
@@ -31,7 +32,7 @@ REPORTS_FILE = "reports.yaml"
 @dataclass(frozen=True)
 class ReportOptions:
     email: EmailPort | None = None
-    followups: FollowUpSource | None = None
+    followups: FollowUpSource | None = action_item_followups
     check_every: float = CHECK_EVERY
 
 

@@ -1,4 +1,4 @@
-"""Response metrics in SQL over the incidents and their timeline (index: incident_events (kind, at)).
+"""Response metrics in SQL over the per-incident tables the timeline's triggers keep (migration 026).
 
 The scope is the incidents opened in [since, until), optionally of one service and some severities;
 every figure is about those incidents. Time to acknowledge is from opening to the first
@@ -20,77 +20,44 @@ from service.domain.severity import Severity
 
 LIST_LIMIT = 50
 
-_SCOPE = """
-    scope AS (
-        SELECT id, severity, coalesce(labels->>'service', '') AS service, created_at FROM incidents
-        WHERE created_at >= $1 AND created_at < $2
-          AND ($3::text IS NULL OR labels->>'service' = $3)
-          AND ($4::smallint[] IS NULL OR severity = ANY($4::smallint[])))
+# Every table of the report carries its incident's scope (migration 026), so none joins back.
+_IN_SCOPE = """
+    created_at >= $1 AND created_at < $2
+    AND ($3::text IS NULL OR service = $3)
+    AND ($4::smallint[] IS NULL OR severity = ANY($4::smallint[]))
 """
 _DURATIONS = f"""
-    WITH {_SCOPE},
-    firsts AS (
-        SELECT e.incident_id,
-               min(e.at) FILTER (WHERE e.kind = 'acknowledged') AS acked,
-               min(e.at) FILTER (WHERE e.kind = 'resolved') AS resolved
-        FROM incident_events e JOIN scope s ON s.id = e.incident_id
-        WHERE e.kind IN ('acknowledged', 'resolved') AND e.at >= $1
-        GROUP BY e.incident_id),
-    d AS (
-        SELECT s.severity, s.service, date_trunc('week', s.created_at AT TIME ZONE 'UTC')::date AS week,
-               extract(epoch FROM f.acked - s.created_at)::float8 AS tta,
-               extract(epoch FROM f.resolved - s.created_at)::float8 AS ttr
-        FROM scope s LEFT JOIN firsts f ON f.incident_id = s.id)
     SELECT GROUPING(severity) AS g_severity, GROUPING(service) AS g_service, GROUPING(week) AS g_week,
            severity, service, week, count(*) AS incidents,
-           count(tta) AS acknowledged,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY tta) AS tta_p50,
-           percentile_cont(0.9) WITHIN GROUP (ORDER BY tta) AS tta_p90,
-           count(ttr) AS resolved,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY ttr) AS ttr_p50,
-           percentile_cont(0.9) WITHIN GROUP (ORDER BY ttr) AS ttr_p90
-    FROM d GROUP BY GROUPING SETS ((), (severity), (service), (week))
+           count(tta_seconds) AS acknowledged,
+           percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY tta_seconds) AS tta,
+           count(ttr_seconds) AS resolved,
+           percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY ttr_seconds) AS ttr
+    FROM incident_response_facts WHERE {_IN_SCOPE}
+    GROUP BY GROUPING SETS ((), (severity), (service), (week))
 """  # noqa: S608 - constants only; values go as $n
 _OUT_OF_HOURS = """
-    NOT (extract(isodow FROM e.at AT TIME ZONE $5) = ANY($6::int[])
-         AND (e.at AT TIME ZONE $5)::time >= $7 AND (e.at AT TIME ZONE $5)::time < $8)
+    NOT (extract(isodow FROM at AT TIME ZONE $5) = ANY($6::int[])
+         AND (at AT TIME ZONE $5)::time >= $7 AND (at AT TIME ZONE $5)::time < $8)
 """
 _PAGES = f"""
-    WITH {_SCOPE}
-    SELECT e.data->>'target' AS target, count(*) AS pages,
-           count(*) FILTER (WHERE {_OUT_OF_HOURS}) AS out_of_hours
-    FROM incident_events e JOIN scope s ON s.id = e.incident_id
-    WHERE e.kind = 'notification_sent' AND e.at >= $1
-      AND e.data->>'channel' = 'pagerduty' AND e.data->>'kind' = 'trigger'
+    SELECT target, count(*) AS pages, count(*) FILTER (WHERE {_OUT_OF_HOURS}) AS out_of_hours
+    FROM incident_response_contacts WHERE via = 'page' AND {_IN_SCOPE}
     GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {LIST_LIMIT}
 """  # noqa: S608 - as above
 _TOLD = f"""
-    WITH {_SCOPE}
-    SELECT t.key AS kind, v.value AS target, count(*) AS times,
-           count(*) FILTER (WHERE {_OUT_OF_HOURS}) AS out_of_hours
-    FROM incident_events e JOIN scope s ON s.id = e.incident_id,
-         jsonb_each(CASE WHEN jsonb_typeof(e.data->'targets') = 'object' THEN e.data->'targets'
-                         ELSE '{{}}'::jsonb END) t,
-         jsonb_array_elements_text(CASE WHEN jsonb_typeof(t.value) = 'array' THEN t.value
-                                        ELSE '[]'::jsonb END) v
-    WHERE e.kind = 'escalated' AND e.at >= $1
+    SELECT kind, target, count(*) AS times, count(*) FILTER (WHERE {_OUT_OF_HOURS}) AS out_of_hours
+    FROM incident_response_contacts WHERE via = 'escalation' AND {_IN_SCOPE}
     GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT {LIST_LIMIT}
 """  # noqa: S608 - as above
 _RULES = f"""
-    WITH {_SCOPE}
-    SELECT e.data->>'rule' AS rule,
-           count(*) FILTER (WHERE e.kind IN ('declared', 'attached', 'retriggered')) AS alerts,
-           count(DISTINCT e.incident_id) AS incidents,
-           count(*) FILTER (WHERE e.kind = 'retriggered') AS flaps
-    FROM incident_events e JOIN scope s ON s.id = e.incident_id
-    WHERE e.kind IN ('declared', 'attached', 'retriggered') AND e.at >= $1 AND e.data ? 'rule'
+    SELECT key AS rule, sum(alerts) AS alerts, count(*) AS incidents, sum(flaps) AS flaps
+    FROM incident_response_tallies WHERE kind = 'rule' AND {_IN_SCOPE}
     GROUP BY 1 ORDER BY 2 DESC, 1
 """  # noqa: S608 - as above
 _LEVELS = f"""
-    WITH {_SCOPE}
-    SELECT (e.data->>'level') AS level, count(*) AS escalations
-    FROM incident_events e JOIN scope s ON s.id = e.incident_id
-    WHERE e.kind = 'escalated' AND e.at >= $1
+    SELECT key AS level, sum(escalations) AS escalations
+    FROM incident_response_tallies WHERE kind = 'level' AND {_IN_SCOPE}
     GROUP BY 1 ORDER BY 1
 """  # noqa: S608 - as above
 
@@ -99,15 +66,20 @@ def _seconds(value: float | None) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
+def _nth(percentiles: list[float] | None, n: int) -> float | None:
+    """One of percentile_cont's answers; the whole array is NULL when the group had no durations."""
+    return None if percentiles is None else percentiles[n]
+
+
 def _durations(row: asyncpg.Record) -> dict[str, Any]:
     return {
         "incidents": int(row["incidents"]),
         "acknowledged": int(row["acknowledged"]),
-        "mtta_median_seconds": _seconds(row["tta_p50"]),
-        "mtta_p90_seconds": _seconds(row["tta_p90"]),
+        "mtta_median_seconds": _seconds(_nth(row["tta"], 0)),
+        "mtta_p90_seconds": _seconds(_nth(row["tta"], 1)),
         "resolved": int(row["resolved"]),
-        "mttr_median_seconds": _seconds(row["ttr_p50"]),
-        "mttr_p90_seconds": _seconds(row["ttr_p90"]),
+        "mttr_median_seconds": _seconds(_nth(row["ttr"], 0)),
+        "mttr_p90_seconds": _seconds(_nth(row["ttr"], 1)),
     }
 
 

@@ -9,8 +9,9 @@ import asyncpg
 
 from service.domain.daily_summary import WINDOW, FollowUp, RcaState, RuleNoise, SummaryFacts, SummaryIncident
 from service.domain.severity import Severity
+from service.rca.action_items_store import due_action_items
 
-# Where follow-ups (RCA action items) come from once they are recorded; None: nothing records them.
+# Where follow-ups come from; None: nothing records them (the summary says so instead of "none due").
 FollowUpSource = Callable[[asyncpg.Connection, datetime], Awaitable[Sequence[FollowUp]]]
 RCA_LOOKBACK = timedelta(days=7)  # resolved incidents older than this no longer appear as RCAs due
 
@@ -52,6 +53,14 @@ _RCAS = """
     WHERE i.status = 'resolved' AND i.resolved_at >= $1 AND i.resolved_at < $2
       AND i.severity = ANY($3::smallint[])
 """
+
+
+async def action_item_followups(conn: asyncpg.Connection, end: datetime) -> list[FollowUp]:
+    """The action items open and due on the summary's day or before, on the summary's connection."""
+    return [
+        FollowUp(ref=i.ref, incident_id=i.incident_id, owner=i.owner, due_on=i.due_on, text=i.title)
+        for i in await due_action_items(conn, end)
+    ]
 
 
 def _incident(row: asyncpg.Record) -> SummaryIncident:

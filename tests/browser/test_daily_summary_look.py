@@ -17,8 +17,10 @@ from service.domain.report_schedule import DailySchedule, ReportPolicy
 from service.domain.severity import Severity
 from service.incidents.service import IncidentService
 from service.notifications.sender import Sender
+from service.rca.action_items import ActionItems
 from service.reports.daily_run import DailySummaries
 from service.reports.email_parts import html_part
+from service.reports.summary_store import action_item_followups
 from service.testing.fake_slack import SlackMessage
 from service.testing.slack_preview import render
 
@@ -62,6 +64,14 @@ async def overnight(incidents: IncidentService, sender: Sender, clock: FrozenClo
             clock.advance(timedelta(minutes=fix))
             await incidents.act(opened.incident.id, Action.RESOLVE, people)
         await sender.drain()  # pages go out (and are receipted) as it happens
+    items = ActionItems(incidents.db, incidents, clock)
+    day = SCHEDULED.date()
+    for title, owner, due_on in (
+        ("Add an index on payments.created_at", "bob", day - timedelta(days=2)),
+        (HOSTILE, "", day),
+        ("Not due yet", "carol", day + timedelta(days=3)),
+    ):
+        await items.create(old.incident.id, title=title, actor=people, owner=owner, due_on=due_on)
     clock.now = SCHEDULED
 
 
@@ -81,7 +91,7 @@ async def test_digest_and_email_as_people_see_them(db: Database, browser: Any) -
         incidents, sender, _ = build_notifications(db, notification_settings(pd, slack), clock=clock)
         await overnight(incidents, sender, clock)
         policy = ReportPolicy(daily=DailySchedule(slack_channels=("#alerts",)))
-        runs = DailySummaries(db, policy, TIMERS, URL, clock, "look")
+        runs = DailySummaries(db, policy, TIMERS, URL, clock, "look", followups=action_item_followups)
         assert await runs.run_if_due() is not None
 
         def digests() -> list[SlackMessage]:
@@ -96,10 +106,15 @@ async def test_digest_and_email_as_people_see_them(db: Database, browser: Any) -
         assert SHOWN in seen  # literal: no mention, and look-alike stars instead of bold
         assert "INC-1" in seen  # the overdue RCA
         assert "draft overdue" in seen
+        assert "AI-1 Add an index on payments.created_at: bob, due 2026-11-29, overdue by 2 days" in seen
+        assert f"AI-2 {SHOWN}: no owner, due today (2026-12-01)" in seen
+        assert "Not due yet" not in seen
         async with db.connection() as conn:
             summary = await runs.summary(conn, SCHEDULED)
         read = await shoot(browser, html_part(summary), "daily-summary-email")
         assert HOSTILE in read
         assert "Pages sent: 2" in read  # the P0 and the P1 of the window
         assert "held by alice" in read
-        assert "no follow-up data" in read
+        assert "AI-1 Add an index on payments.created_at" in read
+        assert f"AI-2 {HOSTILE}" in read
+        assert "no follow-up data" not in read

@@ -133,10 +133,36 @@ def test_rca_deadlines_24h_draft_48h_final() -> None:
 def test_followups_hook_says_when_there_is_no_data() -> None:
     assert compose(facts(), TIMERS, URL).followups_note == NO_FOLLOWUPS
     assert NO_FOLLOWUPS in text_part(compose(facts(), TIMERS, URL))
-    due = [FollowUp(incident_id=7, owner="bob", due=END + timedelta(hours=3), text="Add an index")]
-    summary = compose(facts(followups=due), TIMERS, URL)
+    summary = compose(facts(followups=[]), TIMERS, URL)
     assert summary.followups_note is None
-    assert summary.followups[0].detail.startswith("bob, due")
+    assert summary.followups == []
+
+
+def test_followups_due_today_and_overdue_with_owner_due_day_and_console_link() -> None:
+    day = END.date()
+    due = [
+        FollowUp(ref="AI-3", incident_id=7, owner="bob", due_on=day, text="Add an index"),
+        FollowUp(
+            ref="AI-1", incident_id=5, owner="", due_on=day - timedelta(days=3), text="Write the runbook"
+        ),
+        FollowUp(
+            ref="AI-2", incident_id=5, owner="carol", due_on=day - timedelta(days=1), text="Alert on lag"
+        ),
+        FollowUp(ref="AI-4", incident_id=7, owner="bob", due_on=day + timedelta(days=1), text="Not yet"),
+    ]
+    summary = compose(facts(followups=due), TIMERS, URL)
+    assert [(f.human_id, f.title, f.detail) for f in summary.followups] == [
+        ("INC-5", "AI-1 Write the runbook", "no owner, due 2026-11-28, overdue by 3 days"),
+        ("INC-5", "AI-2 Alert on lag", "carol, due 2026-11-30, overdue by 1 day"),
+        ("INC-7", "AI-3 Add an index", "bob, due today (2026-12-01)"),
+    ]
+    assert summary.followups[0].url == f"{URL}/incidents/5#live-action-items"
+    assert "AI-2 Alert on lag: carol, due 2026-11-30, overdue by 1 day" in text_part(summary)
+    _, blocks = digest_blocks(summary, URL)
+    followups = blocks[-1]["text"]["text"]
+    assert followups.startswith("*Follow-ups due*\n")
+    assert f"<{URL}/incidents/7#live-action-items|INC-7>" in followups
+    assert "Not yet" not in followups
 
 
 def test_noisiest_rules_rank_incidents_and_flaps() -> None:
