@@ -144,6 +144,9 @@ def _cmd_check(settings: Settings) -> int:
     from service.config.silence_policy import load_silence_policy
 
     problems.extend(str(p) for p in load_silence_policy(settings.policies, base=Path.cwd())[1])
+    from service.config.pushed_policy import PUSHED_FILE, load_pushed_policy
+
+    problems.extend(str(p) for p in load_pushed_policy(settings.policies / PUSHED_FILE, base=Path.cwd())[1])
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

@@ -29,12 +29,13 @@ from service.alerting.alertmanager_views import (
     wanted,
 )
 from service.alerting.ingest import PUSHED_ALERTS
-from service.alerting.pushed import Origin, check_batch, fingerprint, group_labels
+from service.alerting.pushed import Origin, check_batch, check_body, fingerprint
 from service.alerting.rulebook import RULEBOOK
 from service.dependencies import Key
 from service.domain.mute_verdicts import Verdict
 from service.domain.silence_matchers import Matcher, MatcherError, from_flags, matches_all, parse_matchers
 from service.http.auth import AnyConnection, api_actor, can_read, can_write
+from service.http.input_limits import OWN_BODY_CHECKS, decode_json
 from service.silences.service import SILENCES, SilenceNotFound, SilenceRefused
 from service.silences.snapshot import MUTER, rule_alert_labels
 
@@ -93,10 +94,6 @@ class _PostSilence(msgspec.Struct, rename="camel"):
     created_by: str
     comment: str
     id: str | None = None
-
-
-def _decode_json(body: bytes) -> Any:
-    return msgspec.json.decode(body)
 
 
 async def _all_alerts(request: AnyRequest) -> list[AlertItem]:
@@ -176,16 +173,26 @@ class AlertmanagerApi(Controller):
     async def receivers(self) -> list[dict[str, str]]:
         return [{"name": "incidentd"}]
 
-    @post("/alerts", guards=[can_push], status_code=200, request_max_body_size=MAX_BATCH_BYTES)
+    @post(
+        "/alerts",
+        guards=[can_push],
+        status_code=200,
+        request_max_body_size=MAX_BATCH_BYTES,
+        opt={OWN_BODY_CHECKS: True},
+    )
     async def post_alerts(self, request: AnyRequest) -> Response[bytes]:
-        try:
-            raw = _decode_json(await request.body())
-        except msgspec.DecodeError as exc:
-            return _bad(f"body: not valid JSON ({exc})")
-        if not isinstance(raw, list):
-            return _bad("body: expected a JSON array of alerts")
+        """Prometheus posts a batch of up to 64 alerts many times a second: a well-formed body is decoded
+        once, straight into typed alerts; anything else takes the generic road that names the field."""
+        body = await request.body()
         ingest = PUSHED_ALERTS.of(request)
-        alerts, rejected = check_batch(raw, ingest.clock(), Origin.PROMETHEUS)
+        now, timeout = ingest.clock(), ingest.policy.resolve_timeout
+        checked = check_body(body, now, Origin.PROMETHEUS, timeout)
+        if checked is None:
+            raw = decode_json(body)
+            if not isinstance(raw, list):
+                return _bad("body: expected a JSON array of alerts")
+            checked = check_batch(raw, now, Origin.PROMETHEUS, timeout)
+        alerts, rejected = checked
         await ingest.ingest(alerts)
         if rejected:
             return _bad("; ".join(r.problem for r in rejected[:20]))
@@ -227,7 +234,7 @@ class AlertmanagerApi(Controller):
         labels: dict[str, dict[str, str]] = {}
         for item, _ in chosen:
             name = {"alertname": item.labels.get("alertname", "")}
-            labels.setdefault(item.group_key, group_labels(item.labels) | name)
+            labels.setdefault(item.group_key, PUSHED_ALERTS.of(request).group_labels(item.labels) | name)
         groups = groups_json(chosen, labels)
         if not muted:
             groups = [g for g in groups if any(a["status"]["state"] == "active" for a in g["alerts"])]

@@ -11,7 +11,7 @@ is still firing when the mute ends.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 import structlog
@@ -20,16 +20,17 @@ from prometheus_client import Counter
 from service.adapters.postgres.database import Database
 from service.alerting import pushed_store as store
 from service.alerting.pushed import (
-    DEFAULT_GROUP_BY,
     Origin,
     PushedAlert,
     details,
+    group_labels,
     pushed_group_key,
     pushed_severity,
     title,
 )
 from service.alerting.removed_rules import clearing_action
 from service.clock import Clock
+from service.config.pushed_policy import PushedPolicy
 from service.dependencies import Key
 from service.domain.incidents import Actor, Status
 from service.domain.mute_verdicts import NOT_MUTED, MuteSnapshot, Verdict
@@ -54,18 +55,21 @@ class PushedAlerts:
         muter: Muter,
         clock: Clock,
         *,
-        group_by: Sequence[str] = DEFAULT_GROUP_BY,
-        auto_resolve: bool = True,
+        policy: PushedPolicy | None = None,
     ) -> None:
         self.db = db
         self.incidents = incidents
         self.muter = muter
         self.clock = clock
-        self.group_by = tuple(group_by)
-        self.auto_resolve = auto_resolve
+        self.policy = policy or PushedPolicy()
+        self.group_by = self.policy.group_by
+        self.auto_resolve = self.policy.auto_resolve
 
     def group_key(self, alert: PushedAlert) -> str:
-        return pushed_group_key(alert.labels, self.group_by)
+        return pushed_group_key(alert.labels, self.group_by, self.policy.group_by_fallbacks)
+
+    def group_labels(self, labels: Mapping[str, str]) -> dict[str, str]:
+        return group_labels(labels, self.group_by, self.policy.group_by_fallbacks)
 
     async def ingest(self, alerts: Sequence[PushedAlert]) -> None:
         """Store a batch; a deadlock with a concurrent batch (PostgreSQL picks one to abort) is retried."""
@@ -84,10 +88,11 @@ class PushedAlerts:
         now = self.clock()
         async with self.incidents.transaction() as tx:
             conn = tx.conn
-            previous = await store.lock_previous(conn, [a.fingerprint for a in alerts])
+            refreshed, previous = await store.refresh_and_lock(conn, alerts, now)
+            rest = [a for a in alerts if a.fingerprint not in refreshed] if refreshed else list(alerts)
             starting = [
                 a
-                for a in alerts
+                for a in rest
                 if a.firing(now)
                 and (a.fingerprint not in previous or previous[a.fingerprint].status != "firing")
             ]
@@ -107,14 +112,14 @@ class PushedAlerts:
                     severity=int(pushed_severity(a.labels)),
                     verdict=verdicts.get(a.fingerprint, NOT_MUTED),
                 )
-                for a in alerts
+                for a in rest
             ]
-            await store.upsert(conn, rows, now, list(verdicts))
             firing = [r for r in rows if r.alert.fingerprint in verdicts and not r.verdict.muted]
+            links = await self.incidents_for(tx, firing)
+            await store.upsert(conn, rows, now, list(verdicts), links)
             ended = [
                 r for r in rows if not r.alert.firing(now) and _was_firing(previous.get(r.alert.fingerprint))
             ]
-            await self.fire(tx, firing)
             await self.clear(tx, [(r.group_key, r.alert) for r in ended])
         PUSHED.labels(outcome="started").inc(len(starting))
         PUSHED.labels(outcome="resolved").inc(len(ended))
@@ -122,41 +127,44 @@ class PushedAlerts:
         if sources:
             self.muter.forget()  # the next batch must see the new inhibiting alerts
 
-    async def fire(self, tx: IncidentTransaction, rows: Sequence[store.Row]) -> None:
-        """One declare (or attach) per group, headlined by its most severe alert. More alerts joining an
-        open incident that they neither make worse nor bring back (mitigated) are linked to it without a
-        timeline event: an alert storm of 20,000 is one incident, not 20,000 "attached" lines; they are
-        listed in the incident's `extras.pushed_alerts`."""
+    async def incidents_for(self, tx: IncidentTransaction, rows: Sequence[store.Row]) -> dict[str, int]:
+        """The incident each newly firing alert opens or joins, by fingerprint: one declare (or attach)
+        per group, headlined by its most severe alert. More alerts joining an open incident that they
+        neither make worse nor bring back (mitigated) are linked to it without a timeline event: an
+        alert storm of 20,000 is one incident, not 20,000 "attached" lines; they are listed in the
+        incident's `extras.pushed_alerts`. The caller writes the links with the alerts' rows."""
         groups: dict[str, list[store.Row]] = defaultdict(list)
         for row in rows:
             groups[row.group_key].append(row)
-        conn = tx.conn
-        opened = await self.incidents.lock_open_many_in(tx, sorted(groups))
-        quiet: list[tuple[str, int]] = []
+        if not groups:
+            return {}
+        opened = await self.incidents.lock_open_many_in(tx, sorted(groups), shared=True)
+        links: dict[str, int] = {}
         for key, members in sorted(groups.items()):
             worst = min(members, key=lambda r: r.severity)
             alert = worst.alert
-            actor = ACTORS[alert.origin]
             severity = pushed_severity(alert.labels)
             found = opened.get(key)
-            if found is not None and found.status is not Status.MITIGATED and severity >= found.severity:
-                quiet.extend((m.alert.fingerprint, found.id) for m in members)
-                continue
-            labels = {
-                k: v for k, v in alert.labels.items() if k in (*self.group_by, "job", "team", "severity")
-            }
-            result, _ = await self.incidents.declare_in(
-                tx,
-                title=title(alert),
-                severity=severity,
-                actor=actor,
-                dedup_key=key,
-                labels={**labels, "alertname": alert.labels.get("alertname", "")},
-                description=alert.annotations.get("description", ""),
-                details=details(alert, key, len(members)),
-            )
-            await store.link(conn, [m.alert.fingerprint for m in members], result.incident.id)
-        await store.link_many(conn, quiet)
+            if found is None or found.status is Status.MITIGATED or severity < found.severity:
+                kept = (*self.group_by, *self.policy.group_by_fallbacks.values(), "job", "team", "severity")
+                labels = {k: v for k, v in alert.labels.items() if k in kept}
+                result, _ = await self.incidents.declare_in(
+                    tx,
+                    title=title(alert),
+                    severity=severity,
+                    actor=ACTORS[alert.origin],
+                    dedup_key=key,
+                    labels={**labels, "alertname": alert.labels.get("alertname", "")},
+                    description=alert.annotations.get("description", ""),
+                    details=details(alert, key, len(members)),
+                )
+                found = result.incident
+            links.update((m.alert.fingerprint, found.id) for m in members)
+        return links
+
+    async def fire(self, tx: IncidentTransaction, rows: Sequence[store.Row]) -> None:
+        """Open or join the incidents of alerts already stored (released by the sweeper)."""
+        await store.link_many(tx.conn, list((await self.incidents_for(tx, rows)).items()))
 
     async def clear(self, tx: IncidentTransaction, ended: Sequence[tuple[str, PushedAlert]]) -> None:
         """Record each group's resolved alerts; the incident resolves once its group has none firing."""

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import msgspec
 
-from service.alerting.pushed import Origin, PushedAlert
+from service.alerting.pushed import Origin, PushedAlert, pushed_severity
 from service.domain.mute_verdicts import Verdict
 
 _COLUMNS = (
@@ -19,12 +19,6 @@ _COLUMNS = (
 )
 
 
-class Previous(msgspec.Struct, frozen=True):
-    status: str
-    incident_id: int | None
-    muted: bool
-
-
 class Row(msgspec.Struct, frozen=True, kw_only=True):
     alert: PushedAlert
     group_key: str
@@ -32,25 +26,66 @@ class Row(msgspec.Struct, frozen=True, kw_only=True):
     verdict: Verdict
 
 
-async def lock_previous(conn: asyncpg.Connection, fingerprints: Sequence[str]) -> dict[str, Previous]:
-    """The stored state of these alerts, locked in fingerprint order (no deadlock between replicas)."""
+class Previous(msgspec.Struct, frozen=True):
+    status: str
+    incident_id: int | None
+    muted: bool
+
+
+_REFRESH = """
+WITH previous AS (
+    SELECT fingerprint, status, incident_id,
+           (silenced_by <> '[]' OR inhibited_by <> '[]' OR muted_windows <> '[]') AS muted
+    FROM pushed_alerts WHERE fingerprint = ANY($1::text[]) ORDER BY fingerprint FOR UPDATE
+), refreshed AS (
+    UPDATE pushed_alerts p SET annotations = t.an::jsonb, generator_url = t.gu, ends_at = t.ea,
+        ends_explicit = t.ee, severity = t.sv, received_at = $8
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::boolean[], $7::smallint[])
+         AS t(fp, an, gu, ea, ee, sv), previous
+    WHERE p.fingerprint = t.fp AND previous.fingerprint = t.fp AND previous.status = 'firing'
+    RETURNING p.fingerprint
+)
+SELECT previous.*, refreshed.fingerprint IS NOT NULL AS refreshed
+FROM previous LEFT JOIN refreshed USING (fingerprint)
+"""
+
+
+async def refresh_and_lock(
+    conn: asyncpg.Connection, alerts: Sequence[PushedAlert], now: datetime
+) -> tuple[set[str], dict[str, Previous]]:
+    """One statement for the common case, a re-send of alerts that fire: lock every stored row of the
+    batch (in fingerprint order, so replicas cannot deadlock), move `ends_at`/`received_at` (and the
+    annotations) of those firing before and now, and return the others' stored state for the full road.
+    """
+    firing = [a for a in alerts if a.firing(now)]
     rows = await conn.fetch(
-        "SELECT fingerprint, status, incident_id, (silenced_by <> '[]' OR inhibited_by <> '[]'"
-        " OR muted_windows <> '[]') AS muted FROM pushed_alerts WHERE fingerprint = ANY($1::text[])"
-        " ORDER BY fingerprint FOR UPDATE",
-        list(fingerprints),
+        _REFRESH,
+        [a.fingerprint for a in alerts],
+        [a.fingerprint for a in firing],
+        [_json(a.annotations) for a in firing],
+        [a.generator_url for a in firing],
+        [a.ends_at for a in firing],
+        [a.ends_explicit for a in firing],
+        [int(pushed_severity(a.labels)) for a in firing],
+        now,
     )
-    return {r["fingerprint"]: Previous(r["status"], r["incident_id"], r["muted"]) for r in rows}
+    refreshed = {r["fingerprint"] for r in rows if r["refreshed"]}
+    previous = {
+        r["fingerprint"]: Previous(r["status"], r["incident_id"], r["muted"])
+        for r in rows
+        if not r["refreshed"]
+    }
+    return refreshed, previous
 
 
 _UPSERT = f"""
 INSERT INTO pushed_alerts ({_COLUMNS})
 SELECT fp, lb::jsonb, an::jsonb, gu, og, gk, sv, st, sa, ea, ee, $14, $14,
-       CASE WHEN st = 'resolved' THEN ea END, sb::jsonb, ib::jsonb, mw::jsonb, NULL::bigint
+       CASE WHEN st = 'resolved' THEN ea END, sb::jsonb, ib::jsonb, mw::jsonb, ii
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[],
             $8::text[], $9::timestamptz[], $10::timestamptz[], $11::boolean[], $12::text[], $13::text[],
-            $15::text[])
-     AS t(fp, lb, an, gu, og, gk, sv, st, sa, ea, ee, sb, ib, mw)
+            $15::text[], $17::bigint[])
+     AS t(fp, lb, an, gu, og, gk, sv, st, sa, ea, ee, sb, ib, mw, ii)
 ON CONFLICT (fingerprint) DO UPDATE SET
     annotations = excluded.annotations, generator_url = excluded.generator_url,
     ends_at = excluded.ends_at, ends_explicit = excluded.ends_explicit, received_at = excluded.received_at,
@@ -68,16 +103,25 @@ ON CONFLICT (fingerprint) DO UPDATE SET
                         ELSE pushed_alerts.inhibited_by END,
     muted_windows = CASE WHEN $16::text[] @> ARRAY[excluded.fingerprint] THEN excluded.muted_windows
                          ELSE pushed_alerts.muted_windows END,
-    incident_id = CASE WHEN excluded.status = 'firing' AND pushed_alerts.status = 'resolved' THEN NULL
+    incident_id = CASE WHEN excluded.incident_id IS NOT NULL THEN excluded.incident_id
+                       WHEN excluded.status = 'firing' AND pushed_alerts.status = 'resolved' THEN NULL
                        ELSE pushed_alerts.incident_id END
 """
 
 
-async def upsert(conn: asyncpg.Connection, rows: Sequence[Row], now: datetime, judged: Sequence[str]) -> None:
+async def upsert(
+    conn: asyncpg.Connection,
+    rows: Sequence[Row],
+    now: datetime,
+    judged: Sequence[str],
+    links: Mapping[str, int] | None = None,
+) -> None:
     """Store a batch in one statement. A re-send of a firing alert moves only `ends_at`/`received_at`
-    (and annotations); `judged` lists the alerts whose mute verdict is new and must be written."""
+    (and annotations); `judged` lists the alerts whose mute verdict is new and must be written;
+    `links` the incident each newly firing alert opened or joined."""
     if not rows:
         return
+    links = links or {}
     await conn.execute(
         _UPSERT,
         [r.alert.fingerprint for r in rows],
@@ -96,6 +140,7 @@ async def upsert(conn: asyncpg.Connection, rows: Sequence[Row], now: datetime, j
         now,
         [_json(r.verdict.windows) for r in rows],
         list(judged),
+        [links.get(r.alert.fingerprint) for r in rows],
     )
 
 

@@ -110,6 +110,14 @@ async def active(conn: asyncpg.Connection, now: datetime) -> list[Silence]:
     return [_silence(r) for r in rows]
 
 
+async def active_until(conn: asyncpg.Connection, now: datetime, until: datetime) -> list[Silence]:
+    """Active now or starting by `until` (each is judged at its instant: see MuteSnapshot)."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM silences WHERE starts_at <= $2 AND ends_at > $1", now, until
+    )
+    return [_silence(r) for r in rows]
+
+
 async def to_announce(conn: asyncpg.Connection, now: datetime) -> list[tuple[str, Silence]]:
     """Silences that started or ended and Slack has not heard of, claimed by this transaction."""
     rows = await conn.fetch(

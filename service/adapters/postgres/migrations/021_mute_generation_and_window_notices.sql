@@ -1,0 +1,42 @@
+-- What every replica must see at once about mutes, and which maintenance-window notices Slack got.
+
+-- Bumped in the same transaction as every change to silences or one-off windows. A replica reuses the
+-- mutes it loaded only while this is unchanged, so a silence made on one replica holds on all of them
+-- from its commit on (service/silences/snapshot.py).
+CREATE TABLE mute_generation (
+    singleton  boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    generation bigint  NOT NULL
+);
+INSERT INTO mute_generation (singleton, generation) VALUES (true, 0);
+
+CREATE FUNCTION bump_mute_generation() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE mute_generation SET generation = generation + 1;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER silences_bump_mute_generation AFTER INSERT OR UPDATE OR DELETE ON silences
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_mute_generation();
+CREATE TRIGGER maintenance_windows_bump_mute_generation AFTER INSERT OR UPDATE OR DELETE ON maintenance_windows
+    FOR EACH STATEMENT EXECUTE FUNCTION bump_mute_generation();
+
+-- One row per occurrence of a maintenance window Slack was told had started; the warning before an
+-- ad-hoc window ends and the end are stamped on it, each claimed once across replicas.
+-- window_key: 'recurring:<name>' (policy) or 'one-off:<id>'; occurrence names the occurrence: a one-off
+-- window's start, a recurring window's end that time (a recurring window opens again and again).
+CREATE TABLE maintenance_notices (
+    window_key  text        NOT NULL CHECK (length(window_key) BETWEEN 1 AND 300),
+    occurrence  timestamptz NOT NULL,
+    name        text        NOT NULL,
+    matchers    text        NOT NULL DEFAULT '',
+    owner       text        NOT NULL DEFAULT '',
+    starts_at   timestamptz NOT NULL,
+    ends_at     timestamptz NOT NULL,
+    adhoc       boolean     NOT NULL,
+    started_at  timestamptz NOT NULL,
+    warned_at   timestamptz,
+    ended_at    timestamptz,
+    PRIMARY KEY (window_key, occurrence)
+);
+CREATE INDEX maintenance_notices_open ON maintenance_notices (ends_at) WHERE ended_at IS NULL;
