@@ -1,9 +1,11 @@
 """Pushed alerts in, incident changes out: the same incidents, escalation and notifications as our rules.
 
-One transaction per batch: lock what is stored, upsert the batch in one statement,
-then open or attach one incident per newly firing group and clear groups whose last
-alert resolved. A re-send of a firing alert finds it firing and stops at the upsert:
-no incident change, no timeline event, no page. An alert muted when it starts firing
+One transaction per lot (the batches that arrived while the previous lot was written:
+alerting/coalescing.py). Its first statement locks what is stored and refreshes the
+alerts re-sent while firing, which is all a re-send costs: no incident change, no
+timeline event, no page. The rest (new, resolved, firing again) are upserted in one
+more statement, after one open or attach per newly firing group; groups whose last
+alert resolved are cleared. An alert muted when it starts firing
 is stored with no incident; the sweeper (alerting/mute_sweeping.py) pages it if it
 is still firing when the mute ends.
 """
@@ -19,6 +21,7 @@ from prometheus_client import Counter
 
 from service.adapters.postgres.database import Database
 from service.alerting import pushed_store as store
+from service.alerting.coalescing import Coalescer
 from service.alerting.pushed import (
     Origin,
     PushedAlert,
@@ -41,6 +44,7 @@ from service.silences.snapshot import Muter
 log = structlog.get_logger(__name__)
 
 PUSHED = Counter("incidentd_pushed_alerts_total", "Pushed alerts by what they changed", ["outcome"])
+SEEN_AT_MOST = 1_000_000
 ACTORS = {
     Origin.PROMETHEUS: Actor(name="prometheus", source="prometheus"),
     Origin.ALERTMANAGER: Actor(name="alertmanager", source="alertmanager"),
@@ -64,6 +68,8 @@ class PushedAlerts:
         self.policy = policy or PushedPolicy()
         self.group_by = self.policy.group_by
         self.auto_resolve = self.policy.auto_resolve
+        self._coalescer: Coalescer[PushedAlert] = Coalescer(self._write)
+        self._seen_firing: set[str] = set()
 
     def group_key(self, alert: PushedAlert) -> str:
         return pushed_group_key(alert.labels, self.group_by, self.policy.group_by_fallbacks)
@@ -72,15 +78,49 @@ class PushedAlerts:
         return group_labels(labels, self.group_by, self.policy.group_by_fallbacks)
 
     async def ingest(self, alerts: Sequence[PushedAlert]) -> None:
-        """Store a batch; a deadlock with a concurrent batch (PostgreSQL picks one to abort) is retried."""
+        """Store a batch, durably, before returning; batches submitted meanwhile share the transaction."""
+        if alerts:
+            await self._coalescer.submit(alerts)
+
+    async def _write(self, alerts: list[PushedAlert]) -> None:
+        """One lot of batches: the last word on each alert wins (an alert that fired and resolved within
+        one lot never pages, as Alertmanager's group_wait would have it); a deadlock with another
+        replica's lot (PostgreSQL picks one to abort) is retried."""
+        latest = {a.fingerprint: a for a in alerts}
+        alerts = [latest[k] for k in sorted(latest)]
+        alerts = await self._refresh_known(alerts)
         for attempt in range(3):
             try:
                 await self._ingest(alerts)
+                self._remember(alerts)
                 return
             except asyncpg.DeadlockDetectedError:
                 if attempt == 2:
                     raise
                 log.warning("pushed_batch_deadlock_retried", alerts=len(alerts))
+
+    async def _refresh_known(self, alerts: list[PushedAlert]) -> list[PushedAlert]:
+        """A lot this replica has seen firing before is most likely a re-send: one statement, committed
+        by itself, refreshes those the database agrees are firing; the rest take the full road. Which
+        fingerprints were seen is only a hint for choosing the road, never a verdict."""
+        now = self.clock()
+        known = [a for a in alerts if a.fingerprint in self._seen_firing and a.firing(now)]
+        if not known:
+            return alerts
+        async with self.db.connection() as conn:
+            done = (await store.refresh_and_lock(conn, known, now)).fingerprints
+        PUSHED.labels(outcome="refreshed").inc(len(done))
+        return [a for a in alerts if a.fingerprint not in done]
+
+    def _remember(self, alerts: Sequence[PushedAlert]) -> None:
+        now = self.clock()
+        if len(self._seen_firing) > SEEN_AT_MOST:
+            self._seen_firing.clear()
+        for alert in alerts:
+            if alert.firing(now):
+                self._seen_firing.add(alert.fingerprint)
+            else:
+                self._seen_firing.discard(alert.fingerprint)
 
     async def _ingest(self, alerts: Sequence[PushedAlert]) -> None:
         if not alerts:
@@ -88,7 +128,8 @@ class PushedAlerts:
         now = self.clock()
         async with self.incidents.transaction() as tx:
             conn = tx.conn
-            refreshed, previous = await store.refresh_and_lock(conn, alerts, now)
+            found = await store.refresh_and_lock(conn, alerts, now)
+            refreshed, previous = found.fingerprints, found.previous
             rest = [a for a in alerts if a.fingerprint not in refreshed] if refreshed else list(alerts)
             starting = [
                 a
@@ -96,7 +137,9 @@ class PushedAlerts:
                 if a.firing(now)
                 and (a.fingerprint not in previous or previous[a.fingerprint].status != "firing")
             ]
-            snapshot = await self.muter.snapshot(conn, now) if starting else None
+            snapshot = (
+                await self.muter.snapshot(conn, now, generation=found.mute_generation) if starting else None
+            )
             sources = self.muter.new_sources(starting)
             if snapshot is not None and sources:
                 snapshot = snapshot.adding_sources(sources)  # a critical and its warnings in one batch

@@ -54,13 +54,13 @@ def one_off(rows: list[asyncpg.Record]) -> list[OneOffWindow]:
     ]
 
 
-async def generation(conn: asyncpg.Connection) -> int:
-    value: int = await conn.fetchval("SELECT generation FROM mute_generation")
+async def read_generation(conn: asyncpg.Connection) -> int:
+    value: int = await conn.fetchval("SELECT coalesce((SELECT generation FROM mute_generation), 0)")
     return value
 
 
 async def load_snapshot(conn: asyncpg.Connection, policy: SilencePolicy, now: datetime) -> MuteSnapshot:
-    seen = await generation(conn)  # read first: a change made while loading shows as a newer one
+    seen = await read_generation(conn)  # read first: a change made while loading shows as a newer one
     horizon = now + timedelta(seconds=CACHE_SECONDS * 2)
     silences = await store.active_until(conn, now, horizon)
     one_offs = one_off(await store.windows_between(conn, now, horizon))
@@ -100,12 +100,21 @@ class Muter:
         self.policy = policy
         self._cached: tuple[float, MuteSnapshot] | None = None
 
-    async def snapshot(self, conn: asyncpg.Connection, now: datetime, *, fresh: bool = False) -> MuteSnapshot:
+    async def snapshot(
+        self,
+        conn: asyncpg.Connection,
+        now: datetime,
+        *,
+        fresh: bool = False,
+        generation: int | None = None,
+    ) -> MuteSnapshot:
+        """`generation`: mute_generation as the caller just read it in its own statement."""
         cached = self._cached
         if not fresh and cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
             kept = cached[1]
             usable = kept.at <= now and (kept.valid_until is None or now < kept.valid_until)
-            if usable and await generation(conn) == kept.generation:
+            seen = generation if generation is not None else await read_generation(conn)
+            if usable and seen == kept.generation:
                 return kept.at_instant(now)
         snapshot = await load_snapshot(conn, self.policy, now)
         self._cached = (time.monotonic(), snapshot)

@@ -1,0 +1,128 @@
+"""GET /api/v2/alerts and /alerts/groups list every unresolved alert in its Alertmanager state and honour
+`active`, `silenced`, `inhibited`, `unprocessed`, `filter` and `receiver` as Alertmanager does.
+
+No workers run here, so nothing sweeps behind the test's back: an alert whose silence ended stays
+`unprocessed` (firing, unmuted, not yet paged) until a sweeper would page it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from service.alerting import pushed_component
+from service.app import build_app, wait_until_ready
+from service.clock import FrozenClock
+from service.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+AUTH = {"Authorization": "Bearer w-secret"}
+Client = AsyncTestClient[Litestar]
+
+
+@pytest.fixture
+async def setup(tmp_path: Path, database_url: str, db: object) -> AsyncIterator[tuple[Client, FrozenClock]]:
+    rules = tmp_path / "rules"
+    (rules / "policy").mkdir(parents=True)
+    for name in ("severities.yaml", "inhibition.yaml", "escalation.yaml", "maintenance.yaml"):
+        (rules / "policy" / name).write_text((ROOT / "rules/policy" / name).read_text())
+    settings = msgspec.structs.replace(
+        load_settings({"INCIDENTD_API_TOKENS": "writer=w-secret"}),
+        rules_dir=rules,
+        templates_dir=ROOT / "incident_templates",
+    )
+    clock = FrozenClock(datetime(2026, 5, 4, 9, 0, tzinfo=UTC))  # a Monday: no shipped window is open
+    app = build_app(
+        settings, database_url, clock=clock, run_workers=False, components=[pushed_component.build]
+    )
+    async with AsyncTestClient(app) as client:
+        await wait_until_ready(app)
+        yield client, clock
+
+
+def _alert(clock: FrozenClock, minutes: int = 30, **labels: str) -> dict[str, Any]:
+    return {
+        "labels": {"alertname": "Probe", **labels},
+        "startsAt": clock.now.isoformat(),
+        "endsAt": (clock.now + timedelta(minutes=minutes)).isoformat(),
+    }
+
+
+async def _states(client: Client, query: str = "") -> dict[str, str]:
+    response = await client.get(f"/api/v2/alerts{query}", headers=AUTH)
+    assert response.status_code == 200, response.text
+    return {a["labels"]["instance"]: a["status"]["state"] for a in response.json()}
+
+
+async def test_every_state_and_every_filter(setup: tuple[Client, FrozenClock]) -> None:
+    client, clock = setup
+    silence = {
+        "matchers": [{"name": "service", "value": "pay", "isRegex": False, "isEqual": True}],
+        "startsAt": clock.now.isoformat(),
+        "endsAt": (clock.now + timedelta(hours=1)).isoformat(),
+        "createdBy": "alice",
+        "comment": "deploy",
+    }
+    silence_id = (await client.post("/api/v2/silences", json=silence, headers=AUTH)).json()["silenceID"]
+    batch = [
+        _alert(clock, instance="silenced", service="pay"),
+        _alert(clock, instance="active", service="search"),
+        _alert(clock, instance="critical", service="db", severity="critical"),
+        _alert(clock, instance="inhibited", service="db", severity="warning"),
+        _alert(clock, 1, instance="lapsed", service="search"),
+    ]
+    assert (await client.post("/api/v2/alerts", json=batch, headers=AUTH)).status_code == 200
+    clock.advance(timedelta(minutes=2))  # `lapsed` passed its endsAt: resolved, though nobody swept yet
+
+    listed = (await client.get("/api/v2/alerts", headers=AUTH)).json()
+    by_instance = {a["labels"]["instance"]: a for a in listed}
+    assert sorted(by_instance) == ["active", "critical", "inhibited", "silenced"]
+    assert by_instance["silenced"]["status"] == {
+        "state": "suppressed",
+        "silencedBy": [silence_id],
+        "inhibitedBy": [],
+        "mutedBy": [],
+    }
+    assert by_instance["inhibited"]["status"]["state"] == "suppressed"
+    assert by_instance["inhibited"]["status"]["inhibitedBy"] == [by_instance["critical"]["fingerprint"]]
+    assert by_instance["active"]["status"] == {
+        "state": "active",
+        "silencedBy": [],
+        "inhibitedBy": [],
+        "mutedBy": [],
+    }
+
+    assert set(await _states(client, "?active=false")) == {"silenced", "inhibited"}
+    assert set(await _states(client, "?silenced=false")) == {"active", "critical", "inhibited"}
+    assert set(await _states(client, "?inhibited=false")) == {"active", "critical", "silenced"}
+    assert set(await _states(client, "?silenced=false&inhibited=false")) == {"active", "critical"}
+    assert set(await _states(client, '?filter=service="db"')) == {"critical", "inhibited"}
+    assert set(await _states(client, "?filter=service=~d.*&filter=severity=warning")) == {"inhibited"}
+
+    # The silence ends: the alert fires unmuted and has not been paged yet (no sweeper runs here).
+    assert (await client.delete(f"/api/v2/silence/{silence_id}", headers=AUTH)).status_code == 200
+    states = await _states(client)
+    assert states["silenced"] == "unprocessed"
+    assert "silenced" not in await _states(client, "?unprocessed=false")
+    assert (await _states(client, "?active=false"))["silenced"] == "unprocessed"
+    assert "silenced" not in await _states(client, "?active=false&unprocessed=false")
+
+
+@pytest.mark.parametrize("path", ["/api/v2/alerts", "/api/v2/alerts/groups"])
+async def test_receiver_filter_is_an_anchored_regex(setup: tuple[Client, FrozenClock], path: str) -> None:
+    client, clock = setup
+    await client.post("/api/v2/alerts", json=[_alert(clock, instance="a", service="x")], headers=AUTH)
+    for receiver, count in (("incidentd", 1), ("incid.*", 1), ("incident", 0), ("other|incidentd", 1)):
+        response = await client.get(path, params={"receiver": receiver}, headers=AUTH)
+        assert response.status_code == 200, response.text
+        assert len(response.json()) == count, receiver
+    bad = await client.get(path, params={"receiver": "("}, headers=AUTH)
+    assert bad.status_code == 400
+    assert bad.json().startswith("receiver: invalid regex")
