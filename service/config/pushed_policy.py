@@ -33,7 +33,7 @@ class PushedPolicy(msgspec.Struct, frozen=True, kw_only=True):
 
 class _File(msgspec.Struct, forbid_unknown_fields=True):
     group_by: list[str] = msgspec.field(default_factory=lambda: list(DEFAULT_GROUP_BY))
-    group_by_fallbacks: dict[str, str] = msgspec.field(default_factory=lambda: dict(DEFAULT_FALLBACKS))
+    group_by_fallbacks: dict[str, str] | None = None  # not given: the defaults for what group_by names
     resolve_timeout: str = "5m"
     auto_resolve: bool = True
 
@@ -55,7 +55,10 @@ def load_pushed_policy(path: Path, base: Path | None = None) -> tuple[PushedPoli
             report.error(("group_by", index), f"{name!r} is not a valid label name")
         if name in raw.group_by[:index]:
             report.error(("group_by", index), f"{name!r} is listed twice")
-    for name, fallback in raw.group_by_fallbacks.items():
+    fallbacks = raw.group_by_fallbacks
+    if fallbacks is None:
+        fallbacks = {k: v for k, v in DEFAULT_FALLBACKS.items() if k in raw.group_by}
+    for name, fallback in fallbacks.items():
         if name not in raw.group_by:
             report.error(("group_by_fallbacks", name), f"{name!r} is not in group_by")
         if not LABEL_NAME.match(fallback):
@@ -73,7 +76,7 @@ def load_pushed_policy(path: Path, base: Path | None = None) -> tuple[PushedPoli
     return (
         PushedPolicy(
             group_by=tuple(raw.group_by),
-            group_by_fallbacks=dict(raw.group_by_fallbacks),
+            group_by_fallbacks=fallbacks,
             resolve_timeout=timeout,
             auto_resolve=raw.auto_resolve,
         ),
