@@ -264,3 +264,10 @@ def alert_from_row(row: Any) -> PushedAlert:
         generator_url=row["generator_url"],
         origin=Origin(row["origin"]),
     )
+
+
+async def analyze(conn: asyncpg.Connection) -> int:
+    """Fresh planner statistics; the rows the table holds now."""
+    await conn.execute("ANALYZE pushed_alerts")
+    rows: float = await conn.fetchval("SELECT reltuples FROM pg_class WHERE oid = 'pushed_alerts'::regclass")
+    return max(int(rows), 0)
