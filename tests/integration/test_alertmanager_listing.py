@@ -126,3 +126,29 @@ async def test_receiver_filter_is_an_anchored_regex(setup: tuple[Client, FrozenC
     bad = await client.get(path, params={"receiver": "("}, headers=AUTH)
     assert bad.status_code == 400
     assert bad.json().startswith("receiver: invalid regex")
+
+
+async def test_hostile_bodies_are_named_400s_on_either_road(setup: tuple[Client, FrozenClock]) -> None:
+    client, clock = setup
+    headers = {**AUTH, "content-type": "application/json"}
+    nul = b'[{"labels": {"alertname": "A\\u0000B"}}]'
+    response = await client.post("/api/v2/alerts", content=nul, headers=headers)
+    assert response.status_code == 400
+    assert "[0].labels.alertname" in response.text
+    assert "NUL" in response.text
+    deep = b'[{"labels": {"a": ' + b"[" * 100 + b"]" * 100 + b"}}]"
+    response = await client.post("/api/v2/alerts", content=deep, headers=headers)
+    assert response.status_code == 400
+    assert "nested more than" in response.text
+    huge = b'[{"labels": {"alertname": 99999999999999999999999}}]'
+    response = await client.post("/api/v2/alerts", content=huge, headers=headers)
+    assert response.status_code == 400
+    assert "out of range" in response.text
+    ignored = b'[{"labels": {"instance": "extra", "service": "x"}, "x": ' + b"[" * 100 + b"]" * 100 + b"}]"
+    response = await client.post("/api/v2/alerts", content=ignored, headers=headers)
+    assert response.status_code == 200  # an unknown field is ignored, as Alertmanager ignores it
+    mixed = [_alert(clock, instance="kept", service="x"), {"labels": {"bad-name": "1"}}]
+    response = await client.post("/api/v2/alerts", json=mixed, headers=AUTH)  # well formed: the fast road
+    assert response.status_code == 400
+    assert response.json() == "[1].labels: invalid label name 'bad-name'"
+    assert set(await _states(client)) == {"kept", "extra"}
