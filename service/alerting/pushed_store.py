@@ -39,7 +39,7 @@ WITH previous AS (
     FROM pushed_alerts WHERE fingerprint = ANY($1::text[]) ORDER BY fingerprint FOR UPDATE
 ), refreshed AS (
     UPDATE pushed_alerts p SET annotations = t.an::jsonb, generator_url = t.gu, ends_at = t.ea,
-        ends_explicit = t.ee, severity = t.sv, received_at = $8
+        lapse_at = LEAST(p.lapse_at, t.ea), ends_explicit = t.ee, severity = t.sv, received_at = $8
     FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::boolean[], $7::smallint[])
          AS t(fp, an, gu, ea, ee, sv), previous
     WHERE p.fingerprint = ANY($2::text[]) AND p.fingerprint = t.fp AND previous.fingerprint = t.fp
@@ -91,9 +91,9 @@ async def refresh_and_lock(
 
 
 _UPSERT = f"""
-INSERT INTO pushed_alerts ({_COLUMNS})
+INSERT INTO pushed_alerts ({_COLUMNS}, lapse_at)
 SELECT fp, lb::jsonb, an::jsonb, gu, og, gk, sv, st, sa, ea, ee, $14, $14,
-       CASE WHEN st = 'resolved' THEN ea END, sb::jsonb, ib::jsonb, mw::jsonb, ii
+       CASE WHEN st = 'resolved' THEN ea END, sb::jsonb, ib::jsonb, mw::jsonb, ii, ea
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[],
             $8::text[], $9::timestamptz[], $10::timestamptz[], $11::boolean[], $12::text[], $13::text[],
             $15::text[], $17::bigint[])
@@ -102,6 +102,8 @@ ON CONFLICT (fingerprint) DO UPDATE SET
     annotations = excluded.annotations, generator_url = excluded.generator_url,
     ends_at = excluded.ends_at, ends_explicit = excluded.ends_explicit, received_at = excluded.received_at,
     severity = excluded.severity,
+    lapse_at = CASE WHEN pushed_alerts.status = excluded.status
+                    THEN LEAST(pushed_alerts.lapse_at, excluded.ends_at) ELSE excluded.ends_at END,
     starts_at = CASE WHEN pushed_alerts.status = excluded.status THEN pushed_alerts.starts_at
                      ELSE excluded.starts_at END,
     updated_at = CASE WHEN pushed_alerts.status = excluded.status THEN pushed_alerts.updated_at
@@ -182,14 +184,29 @@ async def firing_in_group(conn: asyncpg.Connection, group_key: str) -> int:
 
 
 async def claim_lapsed(conn: asyncpg.Connection, now: datetime, limit: int = 500) -> list[asyncpg.Record]:
-    """Firing alerts whose endsAt passed without a re-send: resolved here, claimed once across replicas."""
+    """Firing alerts whose endsAt passed without a re-send: resolved here, claimed once across replicas.
+
+    The worker finds them by `lapse_at` (migration 021), which a re-send that extends `ends_at` leaves
+    alone so that PostgreSQL can update the row in place; those found re-sent are moved on first, with a
+    larger limit, so that they never crowd out the alerts that did lapse."""
+    await conn.execute(
+        """
+        UPDATE pushed_alerts SET lapse_at = ends_at
+        WHERE fingerprint IN (
+            SELECT fingerprint FROM pushed_alerts WHERE status = 'firing' AND lapse_at <= $1 AND ends_at > $1
+            ORDER BY lapse_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+        """,
+        now,
+        limit * 20,
+    )
     return list(
         await conn.fetch(
             f"""
             UPDATE pushed_alerts SET status = 'resolved', resolved_at = ends_at, updated_at = $1
             WHERE fingerprint IN (
-                SELECT fingerprint FROM pushed_alerts WHERE status = 'firing' AND ends_at <= $1
-                ORDER BY ends_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                SELECT fingerprint FROM pushed_alerts WHERE status = 'firing' AND lapse_at <= $1
+                    AND ends_at <= $1
+                ORDER BY lapse_at LIMIT $2 FOR UPDATE SKIP LOCKED)
             RETURNING {_COLUMNS}
             """,
             now,

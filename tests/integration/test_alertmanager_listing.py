@@ -17,10 +17,15 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from service.adapters.postgres.database import Database
 from service.alerting import pushed_component
+from service.alerting.ingest import PushedAlerts
 from service.app import build_app, wait_until_ready
 from service.clock import FrozenClock
+from service.config.silence_policy import SilencePolicy
+from service.incidents.service import IncidentService
 from service.settings import load_settings
+from service.silences.snapshot import Muter
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = {"Authorization": "Bearer w-secret"}
@@ -152,3 +157,34 @@ async def test_hostile_bodies_are_named_400s_on_either_road(setup: tuple[Client,
     assert response.status_code == 400
     assert response.json() == "[1].labels: invalid label name 'bad-name'"
     assert set(await _states(client)) == {"kept", "extra"}
+
+
+async def test_resends_move_the_lapse_and_a_shorter_one_brings_it_forward(
+    setup: tuple[Client, FrozenClock], database_url: str
+) -> None:
+    """The expiry worker's beat, run here by hand (its own pool: the app serves from another loop)."""
+    client, clock = setup
+    db = Database(database_url)
+    pushed = PushedAlerts(db, IncidentService(db, clock=clock), Muter(SilencePolicy()), clock)
+    start = clock.now
+    long, short = (
+        _alert(clock, 4, instance="long", service="x"),
+        _alert(clock, 4, instance="short", service="y"),
+    )
+    assert (await client.post("/api/v2/alerts", json=[long, short], headers=AUTH)).status_code == 200
+    clock.advance(timedelta(minutes=1))
+    resent = [
+        {**long, "endsAt": (start + timedelta(minutes=5)).isoformat()},
+        {**short, "endsAt": (start + timedelta(minutes=2)).isoformat()},
+    ]
+    assert (await client.post("/api/v2/alerts", json=resent, headers=AUTH)).status_code == 200
+    clock.advance(timedelta(minutes=2, seconds=30))  # short's new end passed, long's first one not yet
+    assert await pushed.expire() == 1
+    assert set(await _states(client)) == {"long"}
+    clock.advance(timedelta(minutes=1))  # long's first endsAt passed, but it was re-sent: it still fires
+    assert await pushed.expire() == 0
+    assert set(await _states(client)) == {"long"}
+    clock.advance(timedelta(minutes=1))
+    assert await pushed.expire() == 1
+    assert await _states(client) == {}
+    await db.close()

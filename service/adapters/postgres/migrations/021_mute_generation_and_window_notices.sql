@@ -1,4 +1,5 @@
--- What every replica must see at once about mutes, and which maintenance-window notices Slack got.
+-- What every replica must see at once about mutes, which maintenance-window notices Slack got, and a
+-- pushed alert's re-send that PostgreSQL can write in place.
 
 -- Bumped in the same transaction as every change to silences or one-off windows. A replica reuses the
 -- mutes it loaded only while this is unchanged, so a silence made on one replica holds on all of them
@@ -42,3 +43,16 @@ CREATE TABLE maintenance_notices (
     PRIMARY KEY (window_key, occurrence)
 );
 CREATE INDEX maintenance_notices_open ON maintenance_notices (ends_at) WHERE ended_at IS NULL;
+
+-- Prometheus re-sends every firing alert each minute with a later endsAt. With ends_at indexed, each re-send
+-- wrote a new row version into every index of the table. The expiry worker now finds alerts by lapse_at: set
+-- to ends_at when an alert starts firing or a re-send brings ends_at forward, and moved on by the worker when
+-- it finds an alert re-sent. A re-send that extends ends_at changes no indexed column, so the row is updated
+-- in place (a HOT update), for which the table keeps room in its pages.
+ALTER TABLE pushed_alerts ADD COLUMN lapse_at timestamptz;
+UPDATE pushed_alerts SET lapse_at = ends_at;
+ALTER TABLE pushed_alerts ALTER COLUMN lapse_at SET NOT NULL;
+ALTER TABLE pushed_alerts ADD CONSTRAINT pushed_alerts_lapse_not_after_end CHECK (lapse_at <= ends_at);
+DROP INDEX pushed_alerts_firing_ends;
+CREATE INDEX pushed_alerts_firing_lapse ON pushed_alerts (lapse_at) WHERE status = 'firing';
+ALTER TABLE pushed_alerts SET (fillfactor = 50);
