@@ -68,3 +68,22 @@ async def test_a_caller_that_gives_up_does_not_cancel_the_write() -> None:
         await task
     await coalescer.submit([2])
     assert written == [[1], [2]]
+
+
+async def test_at_most_so_many_writes_at_once() -> None:
+    running = most = 0
+
+    async def write(items: list[int]) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+
+    coalescer = Coalescer(write, writers=2)
+    tasks = []
+    for n in range(8):  # arriving while earlier ones are being written
+        tasks.append(asyncio.create_task(coalescer.submit([n])))
+        await asyncio.sleep(0.002)
+    await asyncio.gather(*tasks)
+    assert most == 2
