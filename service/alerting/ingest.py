@@ -45,7 +45,7 @@ from service.silences.snapshot import Muter
 log = structlog.get_logger(__name__)
 
 PUSHED = Counter("incidentd_pushed_alerts_total", "Pushed alerts by what they changed", ["outcome"])
-SEEN_AT_MOST = 1_000_000
+SEEN_AT_MOST = 200_000
 # Lots written at once: a few transactions in flight hide the round trips' latency (measured: 2 to 4 times
 # the rate of one at a time on a loaded machine); what arrives beyond them waits and is written as one lot.
 WRITERS = 4

@@ -80,7 +80,7 @@ def _fnv(items: tuple[tuple[str, str], ...]) -> str:
 
 
 _KNOWN_LABELS: dict[tuple[tuple[str, str], ...], str] = {}
-_KNOWN_LIMIT = 500_000
+_KNOWN_LIMIT = 100_000  # label sets (a few hundred bytes each): forgotten all at once when full
 
 
 def checked_fingerprint(field: str, labels: Mapping[str, str]) -> str | tuple[str]:
