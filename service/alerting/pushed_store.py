@@ -130,9 +130,9 @@ async def upsert(
     judged: Sequence[str],
     links: Mapping[str, int] | None = None,
 ) -> None:
-    """Store a batch in one statement. A re-send of a firing alert moves only `ends_at`/`received_at`
-    (and annotations); `judged` lists the alerts whose mute verdict is new and must be written;
-    `links` the incident each newly firing alert opened or joined."""
+    """Store what `refresh_and_lock` did not (new, resolved, firing again) in one statement; `judged`
+    lists the alerts whose mute verdict is new and must be written; `links` the incident each newly
+    firing alert opened or joined."""
     if not rows:
         return
     links = links or {}
@@ -155,14 +155,6 @@ async def upsert(
         [_json(r.verdict.windows) for r in rows],
         list(judged),
         [links.get(r.alert.fingerprint) for r in rows],
-    )
-
-
-async def link(conn: asyncpg.Connection, fingerprints: Sequence[str], incident_id: int) -> None:
-    await conn.execute(
-        "UPDATE pushed_alerts SET incident_id = $2 WHERE fingerprint = ANY($1::text[])",
-        list(fingerprints),
-        incident_id,
     )
 
 
@@ -210,17 +202,6 @@ async def claim_lapsed(conn: asyncpg.Connection, now: datetime, limit: int = 500
             RETURNING {_COLUMNS}
             """,
             now,
-            limit,
-        )
-    )
-
-
-async def listing(conn: asyncpg.Connection, *, include_resolved: bool, limit: int = 10_000) -> list[Any]:
-    return list(
-        await conn.fetch(
-            f"SELECT {_COLUMNS} FROM pushed_alerts WHERE ($1 OR status = 'firing')"
-            " ORDER BY starts_at DESC, fingerprint LIMIT $2",
-            include_resolved,
             limit,
         )
     )
