@@ -159,6 +159,9 @@ def _cmd_check(settings: Settings) -> int:
         report_policy(settings)
     except (PolicyError, ValueError) as exc:
         problems.append(str(exc))
+    from service.config.pushed_policy import PUSHED_FILE, load_pushed_policy
+
+    problems.extend(str(p) for p in load_pushed_policy(settings.policies / PUSHED_FILE, base=Path.cwd())[1])
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

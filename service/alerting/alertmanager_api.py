@@ -9,7 +9,7 @@ addresses in INCIDENTD_ALERTS_OPEN_TO for senders that cannot send a token.
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -17,30 +17,24 @@ from litestar import Controller, MediaType, Request, Response, delete, get, post
 from litestar.handlers.base import BaseRouteHandler
 from litestar.params import FromPath, FromQuery
 
-from service.adapters.postgres.database import DATABASE
-from service.alerting import pushed_store
+from service.alerting.alertmanager_reads import AlertQuery, ReceiverError, judged_alerts, receiver_filter
 from service.alerting.alertmanager_views import (
-    AlertItem,
     alert_json,
     groups_json,
     silence_json,
     silence_selected,
     status_json,
-    wanted,
 )
 from service.alerting.ingest import PUSHED_ALERTS
-from service.alerting.pushed import Origin, check_batch, fingerprint, group_labels
-from service.alerting.rulebook import RULEBOOK
+from service.alerting.pushed import Origin, check_batch, check_body
 from service.dependencies import Key
-from service.domain.mute_verdicts import Verdict
-from service.domain.silence_matchers import Matcher, MatcherError, from_flags, matches_all, parse_matchers
+from service.domain.silence_matchers import Matcher, MatcherError, from_flags, parse_matchers
 from service.http.auth import AnyConnection, api_actor, can_read, can_write
+from service.http.input_limits import OWN_BODY_CHECKS, decode_json
 from service.silences.service import SILENCES, SilenceNotFound, SilenceRefused
-from service.silences.snapshot import MUTER, rule_alert_labels
 
 AnyRequest = Request[Any, Any, Any]
 MAX_BATCH_BYTES = 4 * 1024 * 1024
-RULE_ALERT_ENDS = 300.0  # seconds: our rules' alerts are shown as lasting this long past their last check
 ALERTS_OPEN_TO: Key[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]] = Key("alerts_open_to")
 STARTED_AT: Key[datetime] = Key("alertmanager_started_at")
 
@@ -95,75 +89,6 @@ class _PostSilence(msgspec.Struct, rename="camel"):
     id: str | None = None
 
 
-def _decode_json(body: bytes) -> Any:
-    return msgspec.json.decode(body)
-
-
-async def _all_alerts(request: AnyRequest) -> list[AlertItem]:
-    """Pushed alerts (firing) and our own rules' firing alerts, in one list."""
-    book = RULEBOOK.maybe(request)
-    sources: dict[str, str] = {}
-    if book is not None:
-        sources = {r.name: r.signal.source for r in book.current.rules()}
-    async with DATABASE.of(request).connection() as conn:
-        pushed = await pushed_store.listing(conn, include_resolved=False)
-        own = await conn.fetch(
-            "SELECT id, rule, labels, level, group_key, firing_since, updated_at FROM alert_states"
-            " WHERE status = 'firing' ORDER BY firing_since DESC LIMIT 10000"
-        )
-    items = [
-        AlertItem(
-            fingerprint=r["fingerprint"],
-            labels=dict(r["labels"]),
-            annotations=dict(r["annotations"]),
-            starts_at=r["starts_at"],
-            updated_at=r["received_at"],
-            ends_at=r["ends_at"],
-            generator_url=r["generator_url"],
-            group_key=r["group_key"],
-            firing=True,
-        )
-        for r in pushed
-    ]
-    for r in own:
-        labels = rule_alert_labels(r["rule"], sources.get(r["rule"], ""), r["labels"], r["level"])
-        if not labels.get("source"):
-            labels.pop("source", None)
-        items.append(
-            AlertItem(
-                fingerprint=fingerprint(labels),
-                labels=labels,
-                annotations={},
-                starts_at=r["firing_since"],
-                updated_at=r["updated_at"],
-                ends_at=r["updated_at"] + timedelta(seconds=RULE_ALERT_ENDS),
-                generator_url="",
-                group_key=r["group_key"],
-                firing=True,
-            )
-        )
-    return items
-
-
-async def _judged(
-    request: AnyRequest, filter_: list[str] | None, *, active: bool, silenced: bool, inhibited: bool
-) -> list[tuple[AlertItem, Verdict]]:
-    """The alerts the filters select, each with its mute verdict as of now."""
-    filters = _filters(filter_)
-    muter = MUTER.of(request)
-    items = await _all_alerts(request)
-    async with DATABASE.of(request).connection() as conn:
-        snapshot = await muter.snapshot(conn, PUSHED_ALERTS.of(request).clock())
-    chosen = []
-    for item in items:
-        if not matches_all(filters, item.labels):
-            continue
-        verdict = snapshot.verdict(item.labels, item.fingerprint)
-        if wanted(verdict, active=active, silenced=silenced, inhibited=inhibited):
-            chosen.append((item, verdict))
-    return chosen
-
-
 class AlertmanagerApi(Controller):
     path = "/api/v2"
     tags = ["alertmanager v2"]  # noqa: RUF012 - Litestar reads this class attribute
@@ -176,16 +101,26 @@ class AlertmanagerApi(Controller):
     async def receivers(self) -> list[dict[str, str]]:
         return [{"name": "incidentd"}]
 
-    @post("/alerts", guards=[can_push], status_code=200, request_max_body_size=MAX_BATCH_BYTES)
+    @post(
+        "/alerts",
+        guards=[can_push],
+        status_code=200,
+        request_max_body_size=MAX_BATCH_BYTES,
+        opt={OWN_BODY_CHECKS: True},
+    )
     async def post_alerts(self, request: AnyRequest) -> Response[bytes]:
-        try:
-            raw = _decode_json(await request.body())
-        except msgspec.DecodeError as exc:
-            return _bad(f"body: not valid JSON ({exc})")
-        if not isinstance(raw, list):
-            return _bad("body: expected a JSON array of alerts")
+        """Prometheus posts a batch of up to 64 alerts many times a second: a well-formed body is decoded
+        once, straight into typed alerts; anything else takes the generic road that names the field."""
+        body = await request.body()
         ingest = PUSHED_ALERTS.of(request)
-        alerts, rejected = check_batch(raw, ingest.clock(), Origin.PROMETHEUS)
+        now, timeout = ingest.clock(), ingest.policy.resolve_timeout
+        checked = check_body(body, now, Origin.PROMETHEUS, timeout)
+        if checked is None:
+            raw = decode_json(body)
+            if not isinstance(raw, list):
+                return _bad("body: expected a JSON array of alerts")
+            checked = check_batch(raw, now, Origin.PROMETHEUS, timeout)
+        alerts, rejected = checked
         await ingest.ingest(alerts)
         if rejected:
             return _bad("; ".join(r.problem for r in rejected[:20]))
@@ -202,12 +137,22 @@ class AlertmanagerApi(Controller):
         unprocessed: FromQuery[bool] = True,
         receiver: FromQuery[str | None] = None,
     ) -> Response[Any]:
+        """Every alert that has not resolved, in each state the spec has: `active`, `suppressed`
+        (silenced, in a maintenance window or inhibited) and `unprocessed` (firing, not muted, and not yet
+        turned into a page: a mute that just ended, before the sweeper's next beat)."""
         try:
-            chosen = await _judged(request, filter, active=active, silenced=silenced, inhibited=inhibited)
+            query = AlertQuery.parse(
+                filter, active=active, silenced=silenced, inhibited=inhibited, unprocessed=unprocessed
+            )
+            receivers = receiver_filter(receiver)
         except MatcherError as exc:
             return _bad(f"filter: {exc}")
-        out = [alert_json(item, verdict) for item, verdict in chosen]
-        return Response(out)
+        except ReceiverError as exc:
+            return _bad(f"receiver: {exc}")
+        if not receivers:
+            return Response([])
+        chosen = await judged_alerts(request, query)
+        return Response([alert_json(item, verdict) for item, verdict in chosen])
 
     @get("/alerts/groups", guards=[can_read])
     async def get_groups(
@@ -221,16 +166,22 @@ class AlertmanagerApi(Controller):
         receiver: FromQuery[str | None] = None,
     ) -> Response[Any]:
         try:
-            chosen = await _judged(request, filter, active=active, silenced=silenced, inhibited=inhibited)
+            query = AlertQuery.parse(filter, active=active, silenced=silenced, inhibited=inhibited)
+            receivers = receiver_filter(receiver)
         except MatcherError as exc:
             return _bad(f"filter: {exc}")
+        except ReceiverError as exc:
+            return _bad(f"receiver: {exc}")
+        if not receivers:
+            return Response([])
+        chosen = await judged_alerts(request, query)
         labels: dict[str, dict[str, str]] = {}
         for item, _ in chosen:
             name = {"alertname": item.labels.get("alertname", "")}
-            labels.setdefault(item.group_key, group_labels(item.labels) | name)
+            labels.setdefault(item.group_key, PUSHED_ALERTS.of(request).group_labels(item.labels) | name)
         groups = groups_json(chosen, labels)
         if not muted:
-            groups = [g for g in groups if any(a["status"]["state"] == "active" for a in g["alerts"])]
+            groups = [g for g in groups if any(a["status"]["state"] != "suppressed" for a in g["alerts"])]
         return Response(groups)
 
     @get("/silences", guards=[can_read])

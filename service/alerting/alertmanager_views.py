@@ -32,10 +32,17 @@ class AlertItem(msgspec.Struct, frozen=True, kw_only=True):
     generator_url: str
     group_key: str
     firing: bool
+    processed: bool = True  # False: firing, held back when it started, not yet paged
+
+
+def state_of(item: AlertItem, verdict: Verdict) -> str:
+    if verdict.muted:
+        return "suppressed"
+    return "active" if item.processed else "unprocessed"
 
 
 def alert_json(item: AlertItem, verdict: Verdict) -> dict[str, Any]:
-    state = "suppressed" if verdict.muted else "active"
+    state = state_of(item, verdict)
     return {
         "labels": item.labels,
         "annotations": item.annotations,
@@ -58,9 +65,21 @@ def _time(at: datetime) -> str:
     return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def wanted(verdict: Verdict, *, active: bool, silenced: bool, inhibited: bool) -> bool:
-    """The spec's filters: `active=false` keeps only suppressed alerts; `silenced=false` drops silenced."""
-    if not verdict.muted and not active:
+def wanted(
+    verdict: Verdict,
+    *,
+    processed: bool = True,
+    active: bool = True,
+    silenced: bool = True,
+    inhibited: bool = True,
+    unprocessed: bool = True,
+) -> bool:
+    """The spec's filters, as Alertmanager applies them: `active=false` drops active alerts,
+    `unprocessed=false` unprocessed ones, `silenced=false` silenced ones (silences and maintenance
+    windows), `inhibited=false` inhibited ones."""
+    if not verdict.muted and processed and not active:
+        return False
+    if not verdict.muted and not processed and not unprocessed:
         return False
     if (verdict.silenced_by or verdict.windows) and not silenced:
         return False

@@ -1,17 +1,20 @@
 """Pushed alerts in, incident changes out: the same incidents, escalation and notifications as our rules.
 
-One transaction per batch: lock what is stored, upsert the batch in one statement,
-then open or attach one incident per newly firing group and clear groups whose last
-alert resolved. A re-send of a firing alert finds it firing and stops at the upsert:
-no incident change, no timeline event, no page. An alert muted when it starts firing
+One transaction per lot (the batches that arrived while the previous lot was written:
+alerting/coalescing.py). Its first statement locks what is stored and refreshes the
+alerts re-sent while firing, which is all a re-send costs: no incident change, no
+timeline event, no page. The rest (new, resolved, firing again) are upserted in one
+more statement, after one open or attach per newly firing group; groups whose last
+alert resolved are cleared. An alert muted when it starts firing
 is stored with no incident; the sweeper (alerting/mute_sweeping.py) pages it if it
 is still firing when the mute ends.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import asyncpg
 import structlog
@@ -19,17 +22,19 @@ from prometheus_client import Counter
 
 from service.adapters.postgres.database import Database
 from service.alerting import pushed_store as store
+from service.alerting.coalescing import Coalescer
 from service.alerting.pushed import (
-    DEFAULT_GROUP_BY,
     Origin,
     PushedAlert,
     details,
+    group_labels,
     pushed_group_key,
     pushed_severity,
     title,
 )
 from service.alerting.removed_rules import clearing_action
 from service.clock import Clock
+from service.config.pushed_policy import PushedPolicy
 from service.dependencies import Key
 from service.domain.incidents import Actor, Status
 from service.domain.mute_verdicts import NOT_MUTED, MuteSnapshot, Verdict
@@ -40,6 +45,11 @@ from service.silences.snapshot import Muter
 log = structlog.get_logger(__name__)
 
 PUSHED = Counter("incidentd_pushed_alerts_total", "Pushed alerts by what they changed", ["outcome"])
+SEEN_AT_MOST = 200_000
+# Lots written at once: a few transactions in flight hide the round trips' latency (measured: 2 to 4 times
+# the rate of one at a time on a loaded machine); what arrives beyond them waits and is written as one lot.
+WRITERS = 4
+ANALYZE_AFTER = 1_000  # new rows, or half the table if more, before the planner's statistics are refreshed
 ACTORS = {
     Origin.PROMETHEUS: Actor(name="prometheus", source="prometheus"),
     Origin.ALERTMANAGER: Actor(name="alertmanager", source="alertmanager"),
@@ -54,29 +64,71 @@ class PushedAlerts:
         muter: Muter,
         clock: Clock,
         *,
-        group_by: Sequence[str] = DEFAULT_GROUP_BY,
-        auto_resolve: bool = True,
+        policy: PushedPolicy | None = None,
     ) -> None:
         self.db = db
         self.incidents = incidents
         self.muter = muter
         self.clock = clock
-        self.group_by = tuple(group_by)
-        self.auto_resolve = auto_resolve
+        self.policy = policy or PushedPolicy()
+        self.group_by = self.policy.group_by
+        self.auto_resolve = self.policy.auto_resolve
+        self._coalescer: Coalescer[PushedAlert] = Coalescer(self._write, writers=WRITERS)
+        self._seen_firing: set[str] = set()
+        self._inserted = 0
+        self._rows_when_analyzed = 0
+        self._analyzing: asyncio.Task[None] | None = None
 
     def group_key(self, alert: PushedAlert) -> str:
-        return pushed_group_key(alert.labels, self.group_by)
+        return pushed_group_key(alert.labels, self.group_by, self.policy.group_by_fallbacks)
+
+    def group_labels(self, labels: Mapping[str, str]) -> dict[str, str]:
+        return group_labels(labels, self.group_by, self.policy.group_by_fallbacks)
 
     async def ingest(self, alerts: Sequence[PushedAlert]) -> None:
-        """Store a batch; a deadlock with a concurrent batch (PostgreSQL picks one to abort) is retried."""
+        """Store a batch, durably, before returning; batches submitted meanwhile share the transaction."""
+        if alerts:
+            await self._coalescer.submit(alerts)
+
+    async def _write(self, alerts: list[PushedAlert]) -> None:
+        """One lot of batches: the last word on each alert wins (an alert that fired and resolved within
+        one lot never pages, as Alertmanager's group_wait would have it); a deadlock with another
+        replica's lot (PostgreSQL picks one to abort) is retried."""
+        latest = {a.fingerprint: a for a in alerts}
+        alerts = [latest[k] for k in sorted(latest)]
+        alerts = await self._refresh_known(alerts)
         for attempt in range(3):
             try:
                 await self._ingest(alerts)
+                self._remember(alerts)
                 return
             except asyncpg.DeadlockDetectedError:
                 if attempt == 2:
                     raise
                 log.warning("pushed_batch_deadlock_retried", alerts=len(alerts))
+
+    async def _refresh_known(self, alerts: list[PushedAlert]) -> list[PushedAlert]:
+        """A lot this replica has seen firing before is most likely a re-send: one statement, committed
+        by itself, refreshes those the database agrees are firing; the rest take the full road. Which
+        fingerprints were seen is only a hint for choosing the road, never a verdict."""
+        now = self.clock()
+        known = [a for a in alerts if a.fingerprint in self._seen_firing and a.firing(now)]
+        if not known:
+            return alerts
+        async with self.db.connection() as conn:
+            done = (await store.refresh_and_lock(conn, known, now)).fingerprints
+        PUSHED.labels(outcome="refreshed").inc(len(done))
+        return [a for a in alerts if a.fingerprint not in done]
+
+    def _remember(self, alerts: Sequence[PushedAlert]) -> None:
+        now = self.clock()
+        if len(self._seen_firing) > SEEN_AT_MOST:
+            self._seen_firing.clear()
+        for alert in alerts:
+            if alert.firing(now):
+                self._seen_firing.add(alert.fingerprint)
+            else:
+                self._seen_firing.discard(alert.fingerprint)
 
     async def _ingest(self, alerts: Sequence[PushedAlert]) -> None:
         if not alerts:
@@ -84,14 +136,19 @@ class PushedAlerts:
         now = self.clock()
         async with self.incidents.transaction() as tx:
             conn = tx.conn
-            previous = await store.lock_previous(conn, [a.fingerprint for a in alerts])
+            found = await store.refresh_and_lock(conn, alerts, now)
+            refreshed, previous = found.fingerprints, found.previous
+            rest = [a for a in alerts if a.fingerprint not in refreshed] if refreshed else list(alerts)
+            new = len(rest) - len(previous)
             starting = [
                 a
-                for a in alerts
+                for a in rest
                 if a.firing(now)
                 and (a.fingerprint not in previous or previous[a.fingerprint].status != "firing")
             ]
-            snapshot = await self.muter.snapshot(conn, now) if starting else None
+            snapshot = (
+                await self.muter.snapshot(conn, now, generation=found.mute_generation) if starting else None
+            )
             sources = self.muter.new_sources(starting)
             if snapshot is not None and sources:
                 snapshot = snapshot.adding_sources(sources)  # a critical and its warnings in one batch
@@ -107,56 +164,80 @@ class PushedAlerts:
                     severity=int(pushed_severity(a.labels)),
                     verdict=verdicts.get(a.fingerprint, NOT_MUTED),
                 )
-                for a in alerts
+                for a in rest
             ]
-            await store.upsert(conn, rows, now, list(verdicts))
             firing = [r for r in rows if r.alert.fingerprint in verdicts and not r.verdict.muted]
+            links = await self.incidents_for(tx, firing)
+            await store.upsert(conn, rows, now, list(verdicts), links)
             ended = [
                 r for r in rows if not r.alert.firing(now) and _was_firing(previous.get(r.alert.fingerprint))
             ]
-            await self.fire(tx, firing)
             await self.clear(tx, [(r.group_key, r.alert) for r in ended])
         PUSHED.labels(outcome="started").inc(len(starting))
         PUSHED.labels(outcome="resolved").inc(len(ended))
         PUSHED.labels(outcome="refreshed").inc(len(alerts) - len(starting) - len(ended))
         if sources:
             self.muter.forget()  # the next batch must see the new inhibiting alerts
+        self._count_inserted(new)
 
-    async def fire(self, tx: IncidentTransaction, rows: Sequence[store.Row]) -> None:
-        """One declare (or attach) per group, headlined by its most severe alert. More alerts joining an
-        open incident that they neither make worse nor bring back (mitigated) are linked to it without a
-        timeline event: an alert storm of 20,000 is one incident, not 20,000 "attached" lines; they are
-        listed in the incident's `extras.pushed_alerts`."""
+    def _count_inserted(self, rows: int) -> None:
+        """PostgreSQL plans our statements once per connection with the statistics of that moment and
+        keeps the plan until the statistics change; autovacuum looks only once a minute. A plan made
+        while the table was nearly empty scans it whole for every lot once an alert storm has filled
+        it (30 ms instead of 1 ms per lot). So the table is analyzed, off the request path, whenever it
+        has grown by half (at least ANALYZE_AFTER rows) since the last time."""
+        self._inserted += rows
+        if self._inserted < max(ANALYZE_AFTER, self._rows_when_analyzed // 2):
+            return
+        if self._analyzing is None or self._analyzing.done():
+            self._inserted = 0
+            self._analyzing = asyncio.create_task(self._analyze())
+
+    async def _analyze(self) -> None:
+        try:
+            async with self.db.connection() as conn:
+                self._rows_when_analyzed = await store.analyze(conn)
+        except Exception:  # statistics are an optimisation: a failure costs speed, never an alert
+            log.warning("pushed_alerts_analyze_failed", exc_info=True)
+
+    async def incidents_for(self, tx: IncidentTransaction, rows: Sequence[store.Row]) -> dict[str, int]:
+        """The incident each newly firing alert opens or joins, by fingerprint: one declare (or attach)
+        per group, headlined by its most severe alert. More alerts joining an open incident that they
+        neither make worse nor bring back (mitigated) are linked to it without a timeline event: an
+        alert storm of 20,000 is one incident, not 20,000 "attached" lines; they are listed in the
+        incident's `extras.pushed_alerts`. The caller writes the links with the alerts' rows."""
         groups: dict[str, list[store.Row]] = defaultdict(list)
         for row in rows:
             groups[row.group_key].append(row)
-        conn = tx.conn
-        opened = await self.incidents.lock_open_many_in(tx, sorted(groups))
-        quiet: list[tuple[str, int]] = []
+        if not groups:
+            return {}
+        opened = await self.incidents.lock_open_many_in(tx, sorted(groups), shared=True)
+        links: dict[str, int] = {}
         for key, members in sorted(groups.items()):
             worst = min(members, key=lambda r: r.severity)
             alert = worst.alert
-            actor = ACTORS[alert.origin]
             severity = pushed_severity(alert.labels)
             found = opened.get(key)
-            if found is not None and found.status is not Status.MITIGATED and severity >= found.severity:
-                quiet.extend((m.alert.fingerprint, found.id) for m in members)
-                continue
-            labels = {
-                k: v for k, v in alert.labels.items() if k in (*self.group_by, "job", "team", "severity")
-            }
-            result, _ = await self.incidents.declare_in(
-                tx,
-                title=title(alert),
-                severity=severity,
-                actor=actor,
-                dedup_key=key,
-                labels={**labels, "alertname": alert.labels.get("alertname", "")},
-                description=alert.annotations.get("description", ""),
-                details=details(alert, key, len(members)),
-            )
-            await store.link(conn, [m.alert.fingerprint for m in members], result.incident.id)
-        await store.link_many(conn, quiet)
+            if found is None or found.status is Status.MITIGATED or severity < found.severity:
+                kept = (*self.group_by, *self.policy.group_by_fallbacks.values(), "job", "team", "severity")
+                labels = {k: v for k, v in alert.labels.items() if k in kept}
+                result, _ = await self.incidents.declare_in(
+                    tx,
+                    title=title(alert),
+                    severity=severity,
+                    actor=ACTORS[alert.origin],
+                    dedup_key=key,
+                    labels={**labels, "alertname": alert.labels.get("alertname", "")},
+                    description=alert.annotations.get("description", ""),
+                    details=details(alert, key, len(members)),
+                )
+                found = result.incident
+            links.update((m.alert.fingerprint, found.id) for m in members)
+        return links
+
+    async def fire(self, tx: IncidentTransaction, rows: Sequence[store.Row]) -> None:
+        """Open or join the incidents of alerts already stored (released by the sweeper)."""
+        await store.link_many(tx.conn, list((await self.incidents_for(tx, rows)).items()))
 
     async def clear(self, tx: IncidentTransaction, ended: Sequence[tuple[str, PushedAlert]]) -> None:
         """Record each group's resolved alerts; the incident resolves once its group has none firing."""

@@ -11,12 +11,14 @@ from service.alerting.ingest import PUSHED_ALERTS, PushedAlerts
 from service.alerting.mute_sweeping import sweep_on_mute_changes
 from service.alerting.webhook_receiver import alertmanager_webhook
 from service.components import Component, Context
+from service.config.pushed_policy import require_pushed_policy
 from service.domain.incidents import Incident
 from service.supervisor import Worker
 
 
 def build(context: Context) -> Component:
-    pushed = PushedAlerts(context.db, context.incidents, context.muter, context.clock)
+    policy = require_pushed_policy(context.settings.policies)
+    pushed = PushedAlerts(context.db, context.incidents, context.muter, context.clock, policy=policy)
 
     async def expire(stop: asyncio.Event) -> None:
         """Lapse alerts past endsAt, page released ones, re-judge incidents when mutes moved."""

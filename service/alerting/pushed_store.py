@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 import msgspec
 
-from service.alerting.pushed import Origin, PushedAlert
+from service.alerting.pushed import Origin, PushedAlert, pushed_severity
 from service.domain.mute_verdicts import Verdict
 
 _COLUMNS = (
@@ -19,12 +19,6 @@ _COLUMNS = (
 )
 
 
-class Previous(msgspec.Struct, frozen=True):
-    status: str
-    incident_id: int | None
-    muted: bool
-
-
 class Row(msgspec.Struct, frozen=True, kw_only=True):
     alert: PushedAlert
     group_key: str
@@ -32,29 +26,84 @@ class Row(msgspec.Struct, frozen=True, kw_only=True):
     verdict: Verdict
 
 
-async def lock_previous(conn: asyncpg.Connection, fingerprints: Sequence[str]) -> dict[str, Previous]:
-    """The stored state of these alerts, locked in fingerprint order (no deadlock between replicas)."""
+class Previous(msgspec.Struct, frozen=True):
+    status: str
+    incident_id: int | None
+    muted: bool
+
+
+_REFRESH = """
+WITH previous AS (
+    SELECT fingerprint, status, incident_id,
+           (silenced_by <> '[]' OR inhibited_by <> '[]' OR muted_windows <> '[]') AS muted
+    FROM pushed_alerts WHERE fingerprint = ANY($1::text[]) ORDER BY fingerprint FOR UPDATE
+), refreshed AS (
+    UPDATE pushed_alerts p SET annotations = t.an::jsonb, generator_url = t.gu, ends_at = t.ea,
+        lapse_at = LEAST(p.lapse_at, t.ea), ends_explicit = t.ee, severity = t.sv, received_at = $8
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::boolean[], $7::smallint[])
+         AS t(fp, an, gu, ea, ee, sv), previous
+    WHERE p.fingerprint = ANY($2::text[]) AND p.fingerprint = t.fp AND previous.fingerprint = t.fp
+        AND previous.status = 'firing'
+    RETURNING p.fingerprint
+)
+SELECT previous.fingerprint, previous.status, previous.incident_id, previous.muted,
+       refreshed.fingerprint IS NOT NULL AS refreshed, NULL::bigint AS generation
+FROM previous LEFT JOIN refreshed USING (fingerprint)
+UNION ALL
+SELECT NULL, NULL, NULL, NULL, NULL, coalesce((SELECT generation FROM mute_generation), 0)
+"""
+
+
+class Refreshed(msgspec.Struct, frozen=True):
+    fingerprints: set[str]  # re-sent while firing: done
+    previous: dict[str, Previous]  # the others' stored state (absent: new)
+    mute_generation: int  # read in the same statement, saving the muter a round trip
+
+
+async def refresh_and_lock(
+    conn: asyncpg.Connection, alerts: Sequence[PushedAlert], now: datetime
+) -> Refreshed:
+    """One statement for the common case, a re-send of alerts that fire: lock every stored row of the
+    batch (in fingerprint order, so replicas cannot deadlock), move `ends_at`/`received_at` (and the
+    annotations) of those firing before and now, and return the others' stored state for the full road.
+    Outside a transaction it commits by itself, which is all a lot of re-sends needs.
+    """
+    firing = [a for a in alerts if a.firing(now)]
     rows = await conn.fetch(
-        "SELECT fingerprint, status, incident_id, (silenced_by <> '[]' OR inhibited_by <> '[]'"
-        " OR muted_windows <> '[]') AS muted FROM pushed_alerts WHERE fingerprint = ANY($1::text[])"
-        " ORDER BY fingerprint FOR UPDATE",
-        list(fingerprints),
+        _REFRESH,
+        [a.fingerprint for a in alerts],
+        [a.fingerprint for a in firing],
+        [_json(a.annotations) for a in firing],
+        [a.generator_url for a in firing],
+        [a.ends_at for a in firing],
+        [a.ends_explicit for a in firing],
+        [int(pushed_severity(a.labels)) for a in firing],
+        now,
     )
-    return {r["fingerprint"]: Previous(r["status"], r["incident_id"], r["muted"]) for r in rows}
+    refreshed = {r["fingerprint"] for r in rows if r["refreshed"]}
+    previous = {
+        r["fingerprint"]: Previous(r["status"], r["incident_id"], r["muted"])
+        for r in rows
+        if r["fingerprint"] is not None and not r["refreshed"]
+    }
+    generation = next(r["generation"] for r in rows if r["fingerprint"] is None)
+    return Refreshed(refreshed, previous, generation)
 
 
 _UPSERT = f"""
-INSERT INTO pushed_alerts ({_COLUMNS})
+INSERT INTO pushed_alerts ({_COLUMNS}, lapse_at)
 SELECT fp, lb::jsonb, an::jsonb, gu, og, gk, sv, st, sa, ea, ee, $14, $14,
-       CASE WHEN st = 'resolved' THEN ea END, sb::jsonb, ib::jsonb, mw::jsonb, NULL::bigint
+       CASE WHEN st = 'resolved' THEN ea END, sb::jsonb, ib::jsonb, mw::jsonb, ii, ea
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[],
             $8::text[], $9::timestamptz[], $10::timestamptz[], $11::boolean[], $12::text[], $13::text[],
-            $15::text[])
-     AS t(fp, lb, an, gu, og, gk, sv, st, sa, ea, ee, sb, ib, mw)
+            $15::text[], $17::bigint[])
+     AS t(fp, lb, an, gu, og, gk, sv, st, sa, ea, ee, sb, ib, mw, ii)
 ON CONFLICT (fingerprint) DO UPDATE SET
     annotations = excluded.annotations, generator_url = excluded.generator_url,
     ends_at = excluded.ends_at, ends_explicit = excluded.ends_explicit, received_at = excluded.received_at,
     severity = excluded.severity,
+    lapse_at = CASE WHEN pushed_alerts.status = excluded.status
+                    THEN LEAST(pushed_alerts.lapse_at, excluded.ends_at) ELSE excluded.ends_at END,
     starts_at = CASE WHEN pushed_alerts.status = excluded.status THEN pushed_alerts.starts_at
                      ELSE excluded.starts_at END,
     updated_at = CASE WHEN pushed_alerts.status = excluded.status THEN pushed_alerts.updated_at
@@ -68,16 +117,25 @@ ON CONFLICT (fingerprint) DO UPDATE SET
                         ELSE pushed_alerts.inhibited_by END,
     muted_windows = CASE WHEN $16::text[] @> ARRAY[excluded.fingerprint] THEN excluded.muted_windows
                          ELSE pushed_alerts.muted_windows END,
-    incident_id = CASE WHEN excluded.status = 'firing' AND pushed_alerts.status = 'resolved' THEN NULL
+    incident_id = CASE WHEN excluded.incident_id IS NOT NULL THEN excluded.incident_id
+                       WHEN excluded.status = 'firing' AND pushed_alerts.status = 'resolved' THEN NULL
                        ELSE pushed_alerts.incident_id END
 """
 
 
-async def upsert(conn: asyncpg.Connection, rows: Sequence[Row], now: datetime, judged: Sequence[str]) -> None:
-    """Store a batch in one statement. A re-send of a firing alert moves only `ends_at`/`received_at`
-    (and annotations); `judged` lists the alerts whose mute verdict is new and must be written."""
+async def upsert(
+    conn: asyncpg.Connection,
+    rows: Sequence[Row],
+    now: datetime,
+    judged: Sequence[str],
+    links: Mapping[str, int] | None = None,
+) -> None:
+    """Store what `refresh_and_lock` did not (new, resolved, firing again) in one statement; `judged`
+    lists the alerts whose mute verdict is new and must be written; `links` the incident each newly
+    firing alert opened or joined."""
     if not rows:
         return
+    links = links or {}
     await conn.execute(
         _UPSERT,
         [r.alert.fingerprint for r in rows],
@@ -96,14 +154,7 @@ async def upsert(conn: asyncpg.Connection, rows: Sequence[Row], now: datetime, j
         now,
         [_json(r.verdict.windows) for r in rows],
         list(judged),
-    )
-
-
-async def link(conn: asyncpg.Connection, fingerprints: Sequence[str], incident_id: int) -> None:
-    await conn.execute(
-        "UPDATE pushed_alerts SET incident_id = $2 WHERE fingerprint = ANY($1::text[])",
-        list(fingerprints),
-        incident_id,
+        [links.get(r.alert.fingerprint) for r in rows],
     )
 
 
@@ -125,28 +176,32 @@ async def firing_in_group(conn: asyncpg.Connection, group_key: str) -> int:
 
 
 async def claim_lapsed(conn: asyncpg.Connection, now: datetime, limit: int = 500) -> list[asyncpg.Record]:
-    """Firing alerts whose endsAt passed without a re-send: resolved here, claimed once across replicas."""
+    """Firing alerts whose endsAt passed without a re-send: resolved here, claimed once across replicas.
+
+    The worker finds them by `lapse_at` (migration 021), which a re-send that extends `ends_at` leaves
+    alone so that PostgreSQL can update the row in place; those found re-sent are moved on first, with a
+    larger limit, so that they never crowd out the alerts that did lapse."""
+    await conn.execute(
+        """
+        UPDATE pushed_alerts SET lapse_at = ends_at
+        WHERE fingerprint IN (
+            SELECT fingerprint FROM pushed_alerts WHERE status = 'firing' AND lapse_at <= $1 AND ends_at > $1
+            ORDER BY lapse_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+        """,
+        now,
+        limit * 20,
+    )
     return list(
         await conn.fetch(
             f"""
             UPDATE pushed_alerts SET status = 'resolved', resolved_at = ends_at, updated_at = $1
             WHERE fingerprint IN (
-                SELECT fingerprint FROM pushed_alerts WHERE status = 'firing' AND ends_at <= $1
-                ORDER BY ends_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                SELECT fingerprint FROM pushed_alerts WHERE status = 'firing' AND lapse_at <= $1
+                    AND ends_at <= $1
+                ORDER BY lapse_at LIMIT $2 FOR UPDATE SKIP LOCKED)
             RETURNING {_COLUMNS}
             """,
             now,
-            limit,
-        )
-    )
-
-
-async def listing(conn: asyncpg.Connection, *, include_resolved: bool, limit: int = 10_000) -> list[Any]:
-    return list(
-        await conn.fetch(
-            f"SELECT {_COLUMNS} FROM pushed_alerts WHERE ($1 OR status = 'firing')"
-            " ORDER BY starts_at DESC, fingerprint LIMIT $2",
-            include_resolved,
             limit,
         )
     )
@@ -207,3 +262,10 @@ def alert_from_row(row: Any) -> PushedAlert:
         generator_url=row["generator_url"],
         origin=Origin(row["origin"]),
     )
+
+
+async def analyze(conn: asyncpg.Connection) -> int:
+    """Fresh planner statistics; the rows the table holds now."""
+    await conn.execute("ANALYZE pushed_alerts")
+    rows: float = await conn.fetchval("SELECT reltuples FROM pg_class WHERE oid = 'pushed_alerts'::regclass")
+    return max(int(rows), 0)

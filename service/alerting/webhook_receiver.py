@@ -38,7 +38,7 @@ async def alertmanager_webhook(request: Request[Any, Any, Any]) -> Response[dict
     ingest = PUSHED_ALERTS.of(request)
     now = ingest.clock()
     converted = [_as_postable(a, now.isoformat()) for a in raw]
-    alerts, rejected = check_batch(converted, now, Origin.ALERTMANAGER)
+    alerts, rejected = check_batch(converted, now, Origin.ALERTMANAGER, ingest.policy.resolve_timeout)
     await ingest.ingest(alerts)
     problems = [f"alerts{r.problem}" for r in rejected]
     status = 400 if problems else 200

@@ -74,6 +74,21 @@ def open_windows(
     return found
 
 
+def next_window_change(
+    recurring: Sequence[RecurringWindow],
+    one_off: Sequence[OneOffWindow],
+    open_now: Sequence[ActiveWindow],
+    now: datetime,
+) -> datetime | None:
+    """The first instant after `now` at which a window opens or closes: a verdict computed from the
+    windows open at `now` holds until then."""
+    moments = [w.ends_at for w in open_now if w.ends_at is not None]
+    moments.extend(s for s in (w.next_start(now) for w in recurring) if s is not None)
+    moments.extend(w.starts_at for w in one_off if w.starts_at > now)
+    later = [m for m in moments if m > now]
+    return min(later) if later else None
+
+
 def schedule(
     recurring: Sequence[RecurringWindow], one_off: Sequence[OneOffWindow], now: datetime
 ) -> tuple[list[WindowView], list[WindowView]]:

@@ -23,6 +23,9 @@ from litestar.typing import FieldDefinition
 MAX_INT = 2**63 - 1
 MIN_INT = -(2**63)
 MAX_DEPTH = 64
+OWN_BODY_CHECKS = "own_body_checks"
+"""A route handler's `opt` key: it decodes and checks its body itself (with `decode_json` or a typed
+decoder that refuses what `check_document` refuses), so the hook does not decode it a second time."""
 
 Source = str  # "query", "path" or "body", as in Litestar's own validation errors
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*")
@@ -114,7 +117,9 @@ async def reject_hostile_input(request: Request[Any, Any, Any]) -> None:
             check_text(value, name, "path")
         elif isinstance(value, int):
             check_integer(value, name, "path")
-    if request.method in {"GET", "HEAD", "OPTIONS", "DELETE"}:
+    if request.method in {"GET", "HEAD", "OPTIONS", "DELETE"} or request.route_handler.opt.get(
+        OWN_BODY_CHECKS
+    ):
         return
     body = await request.body()
     if not body:

@@ -243,10 +243,12 @@ class IncidentService:
         return await repo.lock_open_by_dedup_key(tx.conn, dedup_key)
 
     async def lock_open_many_in(
-        self, tx: IncidentTransaction, dedup_keys: Sequence[str]
+        self, tx: IncidentTransaction, dedup_keys: Sequence[str], *, shared: bool = False
     ) -> dict[str, Incident]:
-        """Lock the open incidents holding these dedup keys, by key, in one lock order across replicas."""
-        return await repo.lock_open_by_dedup_keys(tx.conn, dedup_keys)
+        """Lock the open incidents holding these dedup keys, by key, in one lock order across replicas.
+        `shared`: only keep them from changing (many batches may hold that at once), e.g. to link alerts
+        to them; a change made after it upgrades the lock."""
+        return await repo.lock_open_by_dedup_keys(tx.conn, dedup_keys, shared=shared)
 
     async def lock_free_in(self, tx: IncidentTransaction, ids: Sequence[int]) -> dict[int, Incident]:
         """Lock those of these incidents nobody else is changing now, skipping (not waiting for) the rest."""

@@ -90,11 +90,13 @@ async def lock_open_by_dedup_key(conn: asyncpg.Connection, dedup_key: str) -> In
     return incident_from_row(row) if row else None
 
 
-async def lock_open_by_dedup_keys(conn: asyncpg.Connection, keys: Sequence[str]) -> dict[str, Incident]:
+async def lock_open_by_dedup_keys(
+    conn: asyncpg.Connection, keys: Sequence[str], *, shared: bool = False
+) -> dict[str, Incident]:
     """In key order, so batches locking overlapping keys on several replicas cannot deadlock."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM incidents WHERE dedup_key = ANY($1::text[]) AND status <> 'resolved'"
-        " ORDER BY dedup_key FOR UPDATE",
+        f" ORDER BY dedup_key {'FOR SHARE' if shared else 'FOR UPDATE'}",
         list(keys),
     )
     return {r["dedup_key"]: incident_from_row(r) for r in rows}

@@ -77,11 +77,11 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             poll_interval=options.poll_interval,
         )
 
-        # Every channel that hears about the least severe incidents hears about silences.
+        # Every channel that hears about the least severe incidents hears about silences and windows.
         silence_channels = policy.slack_channels(Severity.P3)
 
         async def silence_notices(stop: asyncio.Event) -> None:
-            await announce(stop, context.db, context.clock, silence_channels)
+            await announce(stop, context.db, context.clock, silence_channels, context.muter.policy.windows)
 
         async def shutdown() -> None:
             pagerduty.close()

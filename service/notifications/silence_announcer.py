@@ -1,4 +1,5 @@
-"""Tells Slack when a silence starts or ends (early or not), whoever made it: amtool, the API or Slack.
+"""Tells Slack when a silence starts or ends (early or not), whoever made it: amtool, the API or Slack;
+the same beat tells it about maintenance windows (window_announcer.py).
 
 Each silence row is claimed once across replicas (FOR UPDATE SKIP LOCKED plus its announced_*
 flags) and its notice is queued in the outbox in the same transaction, so it is posted once.
@@ -13,9 +14,11 @@ from typing import Any
 
 from service.adapters.postgres.database import Database, DatabaseUnavailable
 from service.clock import Clock
+from service.domain.maintenance_windows import RecurringWindow
 from service.domain.silence_matchers import render
 from service.domain.silences import Silence
 from service.notifications.outbox import enqueue
+from service.notifications.window_announcer import announce_windows_once
 from service.silences import store
 from service.supervisor import sleep_or_stop
 
@@ -53,8 +56,16 @@ async def announce_once(db: Database, clock: Clock, channels: Sequence[str]) -> 
     return len(found)
 
 
-async def announce(stop: asyncio.Event, db: Database, clock: Clock, channels: Sequence[str]) -> None:
+async def announce(
+    stop: asyncio.Event,
+    db: Database,
+    clock: Clock,
+    channels: Sequence[str],
+    recurring: Sequence[RecurringWindow] = (),
+) -> None:
+    """Silences and maintenance windows (recurring ones from policy, one-off ones from the database)."""
     while not stop.is_set():
         with contextlib.suppress(DatabaseUnavailable):  # readiness shows it; the next beat tries again
             await announce_once(db, clock, channels)
+            await announce_windows_once(db, clock, channels, recurring)
         await sleep_or_stop(stop, ANNOUNCE_EVERY)

@@ -7,8 +7,28 @@ from typing import Any
 from service.notifications.channels.slack.text import code, escape
 
 
+def window_text(payload: dict[str, Any]) -> str:
+    """A maintenance window opening, about to close (ad-hoc ones), or closed."""
+    name = code(payload.get("name", ""))
+    which = f"alerts matching {code(payload['matchers'])}" if payload.get("matchers") else "all alerts"
+    until = escape(payload.get("ends_at", ""))
+    event = payload.get("event")
+    if event == "started":
+        owner = escape(payload.get("created_by", ""))
+        started = f":construction: Maintenance window {name} (owner {owner}) started"
+        return f"{started}: {which} are muted until {until}"
+    if event == "ending_soon":
+        return (
+            f":hourglass_flowing_sand: Maintenance window {name} ends in 15 minutes, at {until}: "
+            f"{which} that still fire then will page"
+        )
+    return f":loud_sound: Maintenance window {name} ended: {which} page again; those still firing page now"
+
+
 def notice_text(payload: dict[str, Any]) -> str:
-    what = "Maintenance window" if payload.get("what") == "window" else "Silence"
+    if payload.get("what") == "window":
+        return window_text(payload)[:39000]
+    what = "Silence"
     name = code(payload.get("name") or payload.get("id", ""))
     matchers = code(payload.get("matchers") or "every alert")
     if payload.get("event") == "started":

@@ -1,35 +1,42 @@
 """Loads what mutes alerts right now from PostgreSQL (and the policy files), for every replica alike.
 
-`Muter.snapshot` is cached for a second: Prometheus posts many small batches, and a silence
-created a moment ago applying one second later on another replica is what Alertmanager's
-own gossip gives too.
+`Muter.snapshot` is reused for up to a second, since Prometheus posts many small batches,
+but never past a change: each reuse first reads `mute_generation`, a counter every change
+to silences and one-off windows bumps in its own transaction (migration 021), so a silence
+made on one replica mutes alerts arriving on any other replica as soon as it is committed.
+A reused snapshot also holds the silences that start within that second and knows when the
+next window opens or closes (`valid_until`), so time moving on is exact too. What may lag by
+up to that second is inhibition by an alert that started firing on another replica: that
+can let a warning page beside its critical, never hide a page (docs/alertmanager.md).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import asyncpg
-import msgspec
 
 from service.config.silence_policy import SilencePolicy
 from service.dependencies import Key
 from service.domain.inhibition import SourceAlert
-from service.domain.maintenance_windows import OneOffWindow, open_windows
+from service.domain.maintenance_windows import OneOffWindow, next_window_change, open_windows
 from service.domain.mute_verdicts import MuteSnapshot
 from service.silences import store
+from service.silences.source_prefilter import source_prefilter
 
 CACHE_SECONDS = 1.0
 
 # Firing alerts of both doors with the labels matching sees: our rules' alerts get `alertname`.
 _FIRING = """
-SELECT fingerprint AS id, labels FROM pushed_alerts WHERE status = 'firing'
-UNION ALL
-SELECT 'rule:' || id::text, labels || jsonb_build_object('alertname', rule) FROM alert_states
-WHERE status = 'firing'
+SELECT id, labels FROM (
+    SELECT fingerprint AS id, labels FROM pushed_alerts WHERE status = 'firing'
+    UNION ALL
+    SELECT 'rule:' || id::text, labels || jsonb_build_object('alertname', rule) FROM alert_states
+    WHERE status = 'firing'
+) AS firing
 """
 
 
@@ -47,12 +54,21 @@ def one_off(rows: list[asyncpg.Record]) -> list[OneOffWindow]:
     ]
 
 
+async def read_generation(conn: asyncpg.Connection) -> int:
+    value: int = await conn.fetchval("SELECT coalesce((SELECT generation FROM mute_generation), 0)")
+    return value
+
+
 async def load_snapshot(conn: asyncpg.Connection, policy: SilencePolicy, now: datetime) -> MuteSnapshot:
-    silences = await store.active(conn, now)
-    windows = open_windows(policy.windows, one_off(await store.windows_between(conn, now, now)), now)
+    seen = await read_generation(conn)  # read first: a change made while loading shows as a newer one
+    horizon = now + timedelta(seconds=CACHE_SECONDS * 2)
+    silences = await store.active_until(conn, now, horizon)
+    one_offs = one_off(await store.windows_between(conn, now, horizon))
+    windows = open_windows(policy.windows, one_offs, now)
     sources: list[SourceAlert] = []
     if policy.inhibit_rules:
-        for row in await conn.fetch(_FIRING):
+        where, params = source_prefilter(policy.inhibit_rules)
+        for row in await conn.fetch(_FIRING + where, *params):
             labels: Mapping[str, str] = row["labels"]
             if any(rule.is_source(labels) for rule in policy.inhibit_rules):
                 sources.append(SourceAlert(row["id"], dict(labels)))
@@ -62,6 +78,8 @@ async def load_snapshot(conn: asyncpg.Connection, policy: SilencePolicy, now: da
         windows=tuple(windows),
         inhibit_rules=policy.inhibit_rules,
         sources=tuple(sources),
+        valid_until=next_window_change(policy.windows, one_offs, windows, now),
+        generation=seen,
     )
 
 
@@ -82,10 +100,22 @@ class Muter:
         self.policy = policy
         self._cached: tuple[float, MuteSnapshot] | None = None
 
-    async def snapshot(self, conn: asyncpg.Connection, now: datetime, *, fresh: bool = False) -> MuteSnapshot:
+    async def snapshot(
+        self,
+        conn: asyncpg.Connection,
+        now: datetime,
+        *,
+        fresh: bool = False,
+        generation: int | None = None,
+    ) -> MuteSnapshot:
+        """`generation`: mute_generation as the caller just read it in its own statement."""
         cached = self._cached
         if not fresh and cached is not None and time.monotonic() - cached[0] < CACHE_SECONDS:
-            return _at(cached[1], now)
+            kept = cached[1]
+            usable = kept.at <= now and (kept.valid_until is None or now < kept.valid_until)
+            seen = generation if generation is not None else await read_generation(conn)
+            if usable and seen == kept.generation:
+                return kept.at_instant(now)
         snapshot = await load_snapshot(conn, self.policy, now)
         self._cached = (time.monotonic(), snapshot)
         return snapshot
@@ -100,12 +130,6 @@ class Muter:
     def forget(self) -> None:
         """A silence or window changed here: the next verdict must see it."""
         self._cached = None
-
-
-def _at(snapshot: MuteSnapshot, now: datetime) -> MuteSnapshot:
-    if snapshot.at == now:
-        return snapshot
-    return msgspec.structs.replace(snapshot, at=now)
 
 
 def rule_alert_labels(

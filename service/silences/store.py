@@ -105,8 +105,11 @@ async def listing(conn: asyncpg.Connection, limit: int = 5000) -> list[Silence]:
     return [_silence(r) for r in rows]
 
 
-async def active(conn: asyncpg.Connection, now: datetime) -> list[Silence]:
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM silences WHERE starts_at <= $1 AND ends_at > $1", now)
+async def active_until(conn: asyncpg.Connection, now: datetime, until: datetime) -> list[Silence]:
+    """Active now or starting by `until` (each is judged at its instant: see MuteSnapshot)."""
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM silences WHERE starts_at <= $2 AND ends_at > $1", now, until
+    )
     return [_silence(r) for r in rows]
 
 
