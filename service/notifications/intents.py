@@ -112,7 +112,7 @@ class _Plan:
         await enqueue(
             self.conn,
             incident_id=self.incident.id,
-            channel=channel,  # type: ignore[arg-type]
+            channel=channel,
             kind=kind,
             target=target,
             payload=payload,

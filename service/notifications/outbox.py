@@ -8,11 +8,12 @@ once, because it commits or rolls back with the change that caused it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
 
-Channel = Literal["pagerduty", "slack"]
+# A registered channel plug-in's name (service/notifications/channels/registry.py).
+Channel = str
 
 
 async def enqueue(

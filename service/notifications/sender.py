@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,9 +28,8 @@ from service.domain.incidents import Actor
 from service.domain.notification_policy import DeliveryPolicy
 from service.incidents.service import IncidentService, IncidentTransaction
 from service.notifications import store
-from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
-from service.notifications.channels.slack.delivery import SlackDelivery
 from service.notifications.metrics import DELIVERY_LATENCY, OUTBOX_ROWS, SENDS
+from service.notifications.notifier import Attempt, Notifier, Notifiers, Outcome, Plan, UnknownChannel
 from service.notifications.outcomes import DeliveryError, NotConfigured
 from service.notifications.store import OutboxRow
 from service.supervisor import CANCEL_GRACE, progress, sleep_or_stop
@@ -38,10 +37,7 @@ from service.supervisor import CANCEL_GRACE, progress, sleep_or_stop
 log = structlog.get_logger(__name__)
 
 SYSTEM = Actor(name="notifications", source="system")
-# A storm's posts wait this long after their summary's retry; if the summary dies they go out alone.
-_STORM_MEMBERS_AFTER = timedelta(seconds=1)
 _CHANNEL = "incidentd_outbox"
-_RECEIPT_KINDS = frozenset({("pagerduty", "trigger"), ("pagerduty", "acknowledge"), ("pagerduty", "resolve")})
 
 
 class Sender:
@@ -49,21 +45,17 @@ class Sender:
         self,
         db: Database,
         incidents: IncidentService,
-        pagerduty: PagerDutyDelivery,
-        slack: SlackDelivery,
+        notifiers: Notifiers,
         *,
         delivery: DeliveryPolicy,
-        slack_min_interval: float,
         clock: Clock,
         concurrency: int = 4,
         poll_interval: float = 1.0,
     ) -> None:
         self._db = db
         self._incidents = incidents
-        self._pd = pagerduty
-        self._slack = slack
+        self._notifiers = notifiers
         self._delivery = delivery
-        self._slack_interval = slack_min_interval
         self._clock = clock
         self._concurrency = concurrency
         self._poll = poll_interval
@@ -156,8 +148,7 @@ class Sender:
         released = 0
         async with self._db.transaction() as conn:
             for channel, target in await store.held_targets(conn):
-                ok = self._slack.configured if channel == "slack" else self._pd.routable(target)
-                if ok:
+                if channel in self._notifiers and self._notifiers[channel].ready(target):
                     released += await store.release(conn, channel, target, self._clock())
         if released:
             log.info("notifications_released", count=released)
@@ -178,30 +169,37 @@ class Sender:
                 head = await store.claim(conn, now, self._paused_keys())
                 if head is None:
                     return False
-                if head.channel == "slack" and self._slack_interval > 0:
-                    self._pause(f"slack:{head.target}", self._slack_interval)
-            batch = [head]
-            if head.channel == "slack" and head.kind in {"post", "update"}:
-                batch += await store.claim_followers(conn, head, now)
-            await self._attempt(tx, head, batch)
+                try:
+                    notifier = self._notifiers[head.channel]
+                except UnknownChannel:
+                    notifier = None
+                pacing = notifier.pacing if notifier is not None else None
+                if pacing is not None and pacing.burst <= 1:  # bursts: shared buckets, next step
+                    self._pause(f"{head.channel}:{head.target}", 1.0 / pacing.rate)
+            if notifier is None:
+                reason = f"no channel plug-in named {head.channel!r} is registered"
+                held = await store.hold_channel(conn, head.channel, None, reason)
+                log.warning("notification_held", channel=head.channel, reason=reason, count=held)
+                return True
+            await self._attempt(tx, notifier, head)
         return True
 
-    async def _attempt(self, tx: IncidentTransaction, head: OutboxRow, batch: list[OutboxRow]) -> None:
+    async def _attempt(self, tx: IncidentTransaction, notifier: Notifier, head: OutboxRow) -> None:
         now = self._clock()
         conn = tx.conn
+        plan = await notifier.plan(conn, head, now)
+        batch = list(plan.batch)
         try:
-            coalesced = await self._send(tx, head, batch)
+            coalesced = await self._send(tx, notifier, head, plan)
         except NotConfigured as exc:
-            held = await store.hold_channel(
-                conn, head.channel, head.target if head.channel != "slack" else None, str(exc)
-            )
+            held = await store.hold_channel(conn, head.channel, notifier.hold_scope(head.target), str(exc))
             SENDS.labels(channel=head.channel, outcome="held").inc(held)
             log.warning(
                 "notification_held", channel=head.channel, target=head.target, reason=str(exc), count=held
             )
             return
         except DeliveryError as exc:
-            await self._failed(tx, head, exc)
+            await self._failed(tx, notifier, head, exc)
             return
         done = self._clock()
         await store.mark(conn, [r.id for r in batch], "sent", done)
@@ -224,43 +222,17 @@ class Sender:
             latency_s=round((done - now).total_seconds(), 3),
         )
 
-    async def _send(self, tx: IncidentTransaction, head: OutboxRow, batch: list[OutboxRow]) -> list[int]:
+    async def _send(
+        self, tx: IncidentTransaction, notifier: Notifier, head: OutboxRow, plan: Plan
+    ) -> Sequence[int]:
         """Deliver; returns ids of other rows this send stood for (storm members)."""
         now = self._clock()
-        conn = tx.conn
-        maybe_sent = await self._note_attempt(conn, head, now)
-        if head.channel == "pagerduty":
-            await self._pd.send(head.kind, head.target, head.payload)
-            if (head.channel, head.kind) in _RECEIPT_KINDS:
-                await self._receipt(tx, head, "notification_sent", {})
-            return []
-        if head.kind == "notice":
-            await self._slack.post_notice(head.target, head.payload)
-            return []
-        if head.kind == "storm_summary":
-            members = await store.claim_storm_members(conn, str(head.payload["storm_key"]))
-            if members:
-                await self._slack.post_summary(
-                    channel=head.target,
-                    interval_seconds=float(head.payload.get("interval_seconds", 0)),
-                    members=[(m.incident_id or 0, m.payload["snapshot"]) for m in members],
-                    now=now,
-                )
-            return [m.id for m in members]
-        assert head.incident_id is not None
-        result = await self._slack.post_or_update(
-            conn,
-            outbox_id=head.id,
-            maybe_sent=maybe_sent,
-            incident_id=head.incident_id,
-            channel=head.target,
-            snapshot=batch[-1].payload["snapshot"],
-            changes=[line for row in batch for line in row.payload.get("changes", [])],
-            now=now,
-        )
-        if result == "posted":
+        maybe_sent = await self._note_attempt(tx.conn, head, now)
+        attempt = Attempt(head=head, plan=plan, conn=tx.conn, now=now, maybe_sent=maybe_sent)
+        outcome: Outcome = notifier.interpret(attempt, await notifier.send(attempt))
+        if outcome.receipt:
             await self._receipt(tx, head, "notification_sent", {})
-        return []
+        return outcome.coalesced
 
     async def _note_attempt(self, conn: asyncpg.Connection, head: OutboxRow, now: datetime) -> bool:
         """Commit "about to call the provider" first, on a connection of its own; True when an earlier
@@ -281,7 +253,9 @@ class Sender:
             )
         return maybe_sent
 
-    async def _failed(self, tx: IncidentTransaction, head: OutboxRow, exc: DeliveryError) -> None:
+    async def _failed(
+        self, tx: IncidentTransaction, notifier: Notifier, head: OutboxRow, exc: DeliveryError
+    ) -> None:
         now = self._clock()
         conn = tx.conn
         attempts = head.attempts + 1
@@ -294,9 +268,7 @@ class Sender:
                 base = self._delivery.backoff_initial.total_seconds() * 2 ** (attempts - 1)
                 delay = min(self._delivery.backoff_max.total_seconds(), base) * random.uniform(0.5, 1.0)  # noqa: S311
             await store.reschedule(conn, head.id, now + timedelta(seconds=delay), str(exc))
-            if head.kind == "storm_summary":
-                retry_at = now + timedelta(seconds=delay) + _STORM_MEMBERS_AFTER
-                await store.postpone_storm_members(conn, str(head.payload["storm_key"]), retry_at)
+            await notifier.after_retry(conn, head, now + timedelta(seconds=delay))
             SENDS.labels(channel=head.channel, outcome="retry").inc()
             log.warning(
                 "notification_retry",

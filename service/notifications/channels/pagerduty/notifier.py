@@ -1,0 +1,63 @@
+"""PagerDuty as a channel plug-in: one Events API v2 call per outbox row, paced per routing key."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
+from service.notifications.notifier import Attempt, Outcome, Pacing, Plan
+from service.notifications.store import OutboxRow
+
+NAME = "pagerduty"
+# PagerDuty accepts about 120 events a minute per routing key; a small burst, then 2 a second.
+PACING = Pacing(rate=2.0, burst=10.0)
+_RECEIPT_KINDS = frozenset({"trigger", "acknowledge", "resolve"})
+_REF = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+class PagerDutyNotifier:
+    def __init__(self, delivery: PagerDutyDelivery, pacing: Pacing | None = PACING) -> None:
+        self._delivery = delivery
+        self._pacing = pacing
+
+    @property
+    def name(self) -> str:
+        return NAME
+
+    @property
+    def pacing(self) -> Pacing | None:
+        return self._pacing
+
+    def ready(self, target: str) -> bool:
+        return self._delivery.routable(target)
+
+    def hold_scope(self, target: str) -> str | None:
+        return target
+
+    def check_target(self, target: str) -> str | None:
+        if not _REF.match(target):
+            return f"{target!r} is not a routing-key reference (lowercase letters, digits, '-', '_')"
+        return None
+
+    def secrets(self) -> Sequence[str]:
+        return self._delivery.secrets()
+
+    async def plan(self, conn: asyncpg.Connection, head: OutboxRow, now: datetime) -> Plan:
+        return Plan(batch=[head])
+
+    async def send(self, attempt: Attempt) -> object:
+        head = attempt.head
+        return await self._delivery.send(head.kind, head.target, head.payload)
+
+    def interpret(self, attempt: Attempt, answer: object) -> Outcome:
+        return Outcome(receipt=attempt.head.kind in _RECEIPT_KINDS)
+
+    async def after_retry(self, conn: asyncpg.Connection, head: OutboxRow, retry_at: datetime) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._delivery.close()
