@@ -1,0 +1,29 @@
+"""Record: a receipt on the incident's timeline when a page or first post left, or died.
+
+Written in the sending transaction, so the receipt commits with the row's status.
+"""
+
+from __future__ import annotations
+
+from service.domain.incidents import Actor
+from service.incidents.service import IncidentService, IncidentTransaction
+from service.notifications.store import OutboxRow
+
+SYSTEM = Actor(name="notifications", source="system")
+
+
+class Receipts:
+    def __init__(self, incidents: IncidentService) -> None:
+        self._incidents = incidents
+
+    async def record(
+        self, tx: IncidentTransaction, row: OutboxRow, kind: str, extra: dict[str, object]
+    ) -> bool:
+        if row.incident_id is None:
+            return False
+        incident = await self._incidents.find_in(tx, row.incident_id)
+        if incident is None:
+            return False
+        data = {"channel": row.channel, "kind": row.kind, "target": row.target, "outbox_id": row.id, **extra}
+        await self._incidents.record_in(tx, incident, kind, SYSTEM, data)
+        return True
