@@ -12,6 +12,8 @@ from typing import Any
 
 import asyncpg
 
+from service.notifications.payloads import Payload, encode
+
 # A registered channel plug-in's name (service/notifications/channels/registry.py).
 Channel = str
 
@@ -23,7 +25,7 @@ async def enqueue(
     channel: Channel,
     kind: str,
     target: str,
-    payload: dict[str, Any],
+    payload: Payload | dict[str, Any],
     now: datetime,
     not_before: datetime | None = None,
     idempotency_key: str | None = None,
@@ -46,7 +48,7 @@ async def enqueue(
         channel,
         kind,
         target,
-        payload,
+        encode(payload),
         not_before or now,
         now,
         idempotency_key,

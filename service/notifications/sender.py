@@ -24,6 +24,7 @@ from service.adapters.postgres.database import Database, DatabaseUnavailable, is
 from service.clock import Clock
 from service.dependencies import Key
 from service.domain.delivery_retry import GiveUp
+from service.domain.event_kinds import EventKind
 from service.domain.notification_policy import DeliveryPolicy
 from service.incidents.service import IncidentService, IncidentTransaction
 from service.notifications import store
@@ -183,7 +184,7 @@ class Sender:
         except DeliveryError as exc:
             decision = await self._retry(conn, notifier, head, exc, self._clock())
             if isinstance(decision, GiveUp):
-                await self._receipts.record(tx, head, "notification_failed", {"error": str(exc)})
+                await self._receipts.record(tx, head, EventKind.NOTIFICATION_FAILED, str(exc))
             return
         await self._record(tx, head, plan, outcome, now)
 
@@ -198,7 +199,7 @@ class Sender:
             await store.mark(conn, outcome.coalesced, "coalesced", done)
             SENDS.labels(channel=head.channel, outcome="coalesced").inc(len(outcome.coalesced))
         if outcome.receipt:
-            await self._receipts.record(tx, head, "notification_sent", {})
+            await self._receipts.record(tx, head, EventKind.NOTIFICATION_SENT)
         for row in batch:
             SENDS.labels(channel=row.channel, outcome="sent").inc()
             DELIVERY_LATENCY.labels(channel=row.channel).observe(

@@ -21,15 +21,24 @@ from service.notifications.notifier import Pacing
 
 RATE = 20.0  # messages a second per channel, the scaled-up stand-in for Slack's 1
 INCIDENTS = 100
+CONCURRENCY = 4
 RULES = Actor(name="rules", source="rules")
 
 
-async def test_two_senders_with_100_incidents_stay_within_the_channel_rate(db: Database) -> None:
+async def test_two_senders_with_100_incidents_stay_within_the_channel_rate(
+    db: Database, database_url: str
+) -> None:
+    # Each replica with a pool of its own, sized as production sizes the sender's.
+    pools = [Database(database_url, min_size=1, max_size=2 * CONCURRENCY + 2) for _ in range(2)]
     async with running_fakes() as (pd, slack):
         settings = notification_settings(pd, slack)
         pacing = {"slack": Pacing(rate=RATE, burst=1.0), "pagerduty": None}
-        incidents, first, _ = build_notifications(db, settings, storm=False, pacing=pacing, concurrency=4)
-        _, second, _ = build_notifications(db, settings, storm=False, pacing=pacing, concurrency=4)
+        replicas = [
+            build_notifications(pool, settings, storm=False, pacing=pacing, concurrency=CONCURRENCY)
+            for pool in pools
+        ]
+        incidents = replicas[0][0]
+        first, second = (sender for _, sender, _ in replicas)
         for index in range(INCIDENTS):
             await incidents.declare(
                 title=f"node {index} down", severity=Severity.P3, actor=RULES, dedup_key=f"n{index}"
@@ -42,6 +51,8 @@ async def test_two_senders_with_100_incidents_stay_within_the_channel_rate(db: D
             await asyncio.sleep(0.1)
         stop.set()
         await asyncio.gather(*runs)
+        for pool in pools:
+            await pool.close()
 
     posts = [r for r in slack.received if r["path"] == "/api/chat.postMessage" and r.get("ok")]
     assert len(posts) == INCIDENTS, "every incident's message reached Slack"

@@ -10,6 +10,7 @@ import asyncpg
 
 from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
 from service.notifications.notifier import Attempt, Outcome, Pacing, Plan
+from service.notifications.payloads import PagerDutyAction, PagerDutyTrigger, decode, encode
 from service.notifications.store import OutboxRow
 
 NAME = "pagerduty"
@@ -51,7 +52,9 @@ class PagerDutyNotifier:
 
     async def send(self, attempt: Attempt) -> object:
         head = attempt.head
-        return await self._delivery.send(head.kind, head.target, head.payload)
+        kind = PagerDutyTrigger if head.kind == "trigger" else PagerDutyAction
+        typed = decode(head.payload, kind)  # a row that does not fit fails here, before PagerDuty
+        return await self._delivery.send(head.kind, head.target, encode(typed))
 
     def interpret(self, attempt: Attempt, answer: object) -> Outcome:
         return Outcome(receipt=attempt.head.kind in _RECEIPT_KINDS)

@@ -10,6 +10,7 @@ import asyncpg
 from service.notifications import store
 from service.notifications.channels.slack.delivery import SlackDelivery
 from service.notifications.notifier import Attempt, Outcome, Pacing, Plan
+from service.notifications.payloads import SlackMessage, StormSummary, decode
 from service.notifications.store import OutboxRow
 
 NAME = "slack"
@@ -50,7 +51,7 @@ class SlackNotifier:
         if head.kind in {"post", "update"}:
             return Plan(batch=[head, *await store.claim_followers(conn, head, now)])
         if head.kind == "storm_summary":
-            members = await store.claim_storm_members(conn, str(head.payload["storm_key"]))
+            members = await store.claim_storm_members(conn, decode(head.payload, StormSummary).storm_key)
             return Plan(batch=[head], members=members)
         return Plan(batch=[head])
 
@@ -64,20 +65,21 @@ class SlackNotifier:
             if members:
                 await self._delivery.post_summary(
                     channel=head.target,
-                    interval_seconds=float(head.payload.get("interval_seconds", 0)),
-                    members=[(m.incident_id or 0, m.payload["snapshot"]) for m in members],
+                    interval_seconds=decode(head.payload, StormSummary).interval_seconds,
+                    members=[(m.incident_id or 0, decode(m.payload, SlackMessage).snapshot) for m in members],
                     now=attempt.now,
                 )
             return "summary"
         assert head.incident_id is not None
+        messages = [decode(row.payload, SlackMessage) for row in batch]
         return await self._delivery.post_or_update(
             attempt.conn,
             outbox_id=head.id,
             maybe_sent=attempt.maybe_sent,
             incident_id=head.incident_id,
             channel=head.target,
-            snapshot=batch[-1].payload["snapshot"],
-            changes=[line for row in batch for line in row.payload.get("changes", [])],
+            snapshot=messages[-1].snapshot,
+            changes=[line for message in messages for line in message.changes],
             now=attempt.now,
         )
 
@@ -86,9 +88,8 @@ class SlackNotifier:
 
     async def after_retry(self, conn: asyncpg.Connection, head: OutboxRow, retry_at: datetime) -> None:
         if head.kind == "storm_summary":
-            await store.postpone_storm_members(
-                conn, str(head.payload["storm_key"]), retry_at + _STORM_MEMBERS_AFTER
-            )
+            key = decode(head.payload, StormSummary).storm_key
+            await store.postpone_storm_members(conn, key, retry_at + _STORM_MEMBERS_AFTER)
 
     async def close(self) -> None:
         await self._delivery.close()
