@@ -136,7 +136,11 @@ def _cmd_check(settings: Settings) -> int:
     except PolicyError as exc:
         problems.append(str(exc))
     escalation_file = settings.escalation_policy or settings.policies / DEFAULT_ESCALATION_POLICY
-    escalation, escalation_problems = load_escalation_policy(escalation_file, base=Path.cwd())
+    from service.notifications.channels.registry import check_target
+
+    escalation, escalation_problems = load_escalation_policy(
+        escalation_file, base=Path.cwd(), check_target=check_target
+    )
     problems.extend(str(p) for p in escalation_problems)
     if escalation is not None and settings.slack_bot_token:
         for warning in asyncio.run(_slack_names(settings, escalation)):

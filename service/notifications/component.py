@@ -15,7 +15,7 @@ from service.config.notification_policy_files import load_notification_policy
 from service.domain.notification_policy import DeliveryPolicy, NotificationPolicy
 from service.domain.severity import Severity
 from service.notifications.channels.pagerduty.webhooks import WEBHOOK_SECRETS, pagerduty_webhook
-from service.notifications.channels.registry import CHANNELS, ChannelContext, ChannelFactory
+from service.notifications.channels.registry import CHANNELS, ChannelContext, ChannelPlugin
 from service.notifications.channels.slack.directory import (
     SLACK_DIRECTORY,
     SlackDirectory,
@@ -41,7 +41,7 @@ class NotificationOptions:
     slack_min_interval: float | None = None  # 0: Slack unpaced
     pacing: Mapping[str, Pacing | None] | None = None  # per channel; None there: unpaced
     policy: NotificationPolicy | None = None
-    channels: tuple[ChannelFactory, ...] = CHANNELS
+    channels: tuple[ChannelPlugin, ...] = CHANNELS
 
 
 def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
@@ -57,7 +57,7 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             interval = options.slack_min_interval
             pacing.setdefault("slack", Pacing(rate=1.0 / interval) if interval > 0 else None)
         channel_context = ChannelContext(settings, env, policy, sender_db, pacing)
-        notifiers = Notifiers([build_channel(channel_context) for build_channel in options.channels])
+        notifiers = Notifiers([plugin.build(channel_context) for plugin in options.channels])
         # The escalation capability refuses a broken policy at start-up; here it only supplies names.
         escalation, _ = load_escalation_policy(
             settings.escalation_policy or settings.policies / DEFAULT_ESCALATION_POLICY

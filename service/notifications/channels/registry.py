@@ -7,33 +7,27 @@ by name, and the sender, the hold/release stage and `incidentd check` find them 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import difflib
 
-from service.adapters.postgres.database import Database
-from service.domain.notification_policy import NotificationPolicy
 from service.notifications.channels.pagerduty import plugin as pagerduty
+from service.notifications.channels.plugin_api import ChannelContext, ChannelFactory, ChannelPlugin
 from service.notifications.channels.slack import plugin as slack
-from service.notifications.notifier import Notifier, Pacing
-from service.settings import Settings
+
+__all__ = ["CHANNELS", "ChannelContext", "ChannelFactory", "ChannelPlugin", "check_target"]
 
 
-@dataclass(frozen=True)
-class ChannelContext:
-    settings: Settings
-    env: Mapping[str, str]  # the environment the service's secrets come from
-    policy: NotificationPolicy
-    db: Database  # the sender's pool
-    # Tests: a channel named here is paced so (None: not at all) instead of by its provider's limit.
-    pacing: Mapping[str, Pacing | None] = field(default_factory=dict)
-
-    def pacing_for(self, channel: str, default: Pacing | None) -> Pacing | None:
-        return self.pacing.get(channel, default)
-
-
-ChannelFactory = Callable[[ChannelContext], Notifier]
-
-CHANNELS: tuple[ChannelFactory, ...] = (
-    pagerduty.build,
-    slack.build,
+CHANNELS: tuple[ChannelPlugin, ...] = (
+    pagerduty.PLUGIN,
+    slack.PLUGIN,
 )
+
+
+def check_target(channel: str, target: str, plugins: tuple[ChannelPlugin, ...] = CHANNELS) -> str | None:
+    """What `incidentd check` says about one escalation target naming a channel plug-in."""
+    by_name = {p.name: p for p in plugins}
+    plugin = by_name.get(channel)
+    if plugin is None:
+        close = difflib.get_close_matches(channel, [*by_name, "slack_channels", "slack_users"], n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(by_name)})"
+        return f"no channel plug-in named {channel!r}{hint}"
+    return plugin.check_target(target)

@@ -17,7 +17,7 @@ NAME = "pagerduty"
 # PagerDuty accepts about 120 events a minute per routing key; a small burst, then 2 a second.
 PACING = Pacing(rate=2.0, burst=10.0)
 _RECEIPT_KINDS = frozenset({"trigger", "acknowledge", "resolve"})
-_REF = re.compile(r"^[a-z][a-z0-9_-]*$")
+_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class PagerDutyNotifier:
@@ -40,9 +40,7 @@ class PagerDutyNotifier:
         return target
 
     def check_target(self, target: str) -> str | None:
-        if not _REF.match(target):
-            return f"{target!r} is not a routing-key reference (lowercase letters, digits, '-', '_')"
-        return None
+        return check_target(target)
 
     def secrets(self) -> Sequence[str]:
         return self._delivery.secrets()
@@ -64,3 +62,9 @@ class PagerDutyNotifier:
 
     async def close(self) -> None:
         self._delivery.close()
+
+
+def check_target(target: str) -> str | None:
+    if not _REF.match(target):
+        return f"expected a routing-key reference name such as default, got {target!r}"
+    return None

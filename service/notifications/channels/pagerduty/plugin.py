@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
-from service.notifications.channels.pagerduty.notifier import NAME, PACING, PagerDutyNotifier
-
-if TYPE_CHECKING:
-    from service.notifications.channels.registry import ChannelContext
+from service.notifications.channels.pagerduty.notifier import NAME, PACING, PagerDutyNotifier, check_target
+from service.notifications.channels.plugin_api import ChannelContext, ChannelPlugin
 
 
 def build(context: ChannelContext) -> PagerDutyNotifier:
@@ -17,3 +13,6 @@ def build(context: ChannelContext) -> PagerDutyNotifier:
         env["PAGERDUTY_ROUTING_KEY"] = context.settings.pagerduty_routing_key
     delivery = PagerDutyDelivery(context.policy, env, context.settings.pagerduty_events_url)
     return PagerDutyNotifier(delivery, context.pacing_for(NAME, PACING))
+
+
+PLUGIN = ChannelPlugin(name=NAME, build=build, check_target=check_target)

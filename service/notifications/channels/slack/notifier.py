@@ -39,10 +39,7 @@ class SlackNotifier:
         return None  # one bot token for every channel
 
     def check_target(self, target: str) -> str | None:
-        name = target.strip()
-        if not name or any(c.isspace() for c in name):
-            return f"{target!r} is not a Slack channel name"
-        return None
+        return check_target(target)
 
     def secrets(self) -> Sequence[str]:
         return [self._token] if self._token else []
@@ -93,3 +90,10 @@ class SlackNotifier:
 
     async def close(self) -> None:
         await self._delivery.close()
+
+
+def check_target(target: str) -> str | None:
+    name = target.strip()
+    if not name or any(c.isspace() for c in name):
+        return f"{target!r} is not a Slack channel name"
+    return None
