@@ -27,6 +27,7 @@ from service.notifications.channels.slack.text import TargetName
 from service.notifications.outbox import enqueue
 from service.notifications.payloads import (
     VERSION,
+    IncidentEvent,
     PagerDutyAction,
     PagerDutyTrigger,
     Payload,
@@ -76,6 +77,11 @@ def _escalation_targets(event: TimelineEvent, channel: str) -> list[str]:
     return told.targets_of(channel) if told is not None else []
 
 
+# Escalation target keys that PagerDuty and Slack read themselves; any other key names a plug-in.
+_BUILT_IN_TARGETS = frozenset({"pagerduty", "slack_channels", "slack_users", "slack_usergroups"})
+INCIDENT_KIND = "incident"
+
+
 class IntentWriter:
     """The IncidentService observer; one instance per process, stateless between changes."""
 
@@ -92,6 +98,7 @@ class IntentWriter:
         planner = _Plan(self._policy, self._public_url, self._incidents, tx, change, now)
         await planner.pagerduty()
         await planner.slack()
+        await planner.plug_ins()
         await planner.warn_unmentioned()
 
 
@@ -221,6 +228,32 @@ class _Plan:
         payload = SlackMessage(v=VERSION, snapshot=await self.snap(), changes=lines)
         for channel in posted:
             await self._enqueue("slack", "update", channel, payload)
+
+    async def plug_ins(self) -> None:
+        """Other channel plug-ins (email, webhook): a target an escalation named hears this change and
+        every later one of the incident, in the channel-neutral form the plug-in renders."""
+        events = [e for e in self.change.events if e.kind not in _SILENT]
+        if not events:
+            return
+        told = await store.subscribers(self.conn, self.incident.id, INCIDENT_KIND)
+        for event in events:
+            escalated = (
+                event_payloads.read(event.data, Escalated) if event.kind == EventKind.ESCALATED else None
+            )
+            for channel, targets in (escalated.targets if escalated is not None else {}).items():
+                if channel not in _BUILT_IN_TARGETS:
+                    told += [(channel, t) for t in targets if (channel, t) not in told]
+        if not told:
+            return
+        payload = IncidentEvent(
+            v=VERSION,
+            snapshot=await self.snap(),
+            events=[
+                {"kind": e.kind, "at": e.at.isoformat(), "actor": e.actor, "data": e.data} for e in events
+            ],
+        )
+        for channel, target in told:
+            await self._enqueue(channel, INCIDENT_KIND, target, payload)
 
     async def warn_unmentioned(self) -> None:
         """An escalation that could not mention someone says so on the timeline, never silently

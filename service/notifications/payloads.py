@@ -69,6 +69,17 @@ class WebhookEvent(Payload, frozen=True, kw_only=True, omit_defaults=True):
 P = TypeVar("P", bound=Payload)
 
 
+class IncidentEvent(Payload, frozen=True, kw_only=True, omit_defaults=True):
+    """What happened to an incident, channel-neutral: the channel renders it (email) or posts it (webhook).
+
+    `events` are the change's timeline events as {kind, at, actor, data}; `snapshot` is the
+    incident as it is now (the same snapshot Slack and PagerDuty messages are made from).
+    """
+
+    snapshot: dict[str, Any]
+    events: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
 def encode(payload: Payload | dict[str, Any]) -> dict[str, Any]:
     if isinstance(payload, dict):
         return payload

@@ -289,3 +289,14 @@ async def postpone_storm_members(conn: asyncpg.Connection, storm_key: str, at: d
         storm_key,
         at,
     )
+
+
+async def subscribers(conn: asyncpg.Connection, incident_id: int, kind: str) -> list[tuple[str, str]]:
+    """(channel, target) pairs already told about this incident with intents of `kind`, oldest first."""
+    rows = await conn.fetch(
+        "SELECT channel, target, min(id) AS first FROM notification_outbox WHERE incident_id = $1"
+        " AND kind = $2 GROUP BY channel, target ORDER BY first",
+        incident_id,
+        kind,
+    )
+    return [(r["channel"], r["target"]) for r in rows]

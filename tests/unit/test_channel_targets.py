@@ -63,3 +63,12 @@ def test_targets_must_be_a_list_of_text(tmp_path: Path) -> None:
     assert problems == [
         "escalation.yaml:13: policies[0].levels[0].targets.extra: expected a list of targets (text)"
     ]
+
+
+def test_email_targets_are_addresses(tmp_path: Path) -> None:
+    _, problems = _load(tmp_path, "          email: [oncall@example.com, not-an-address]\n")
+    assert problems == [
+        "escalation.yaml:12: policies[0].levels[0].targets.email[1]: 'not-an-address' is not an email address"
+    ]
+    _, fine = _load(tmp_path, "          email: [oncall@example.com]\n")
+    assert fine == []

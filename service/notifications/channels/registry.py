@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 
+from service.notifications.channels.email import plugin as email
 from service.notifications.channels.pagerduty import plugin as pagerduty
 from service.notifications.channels.plugin_api import ChannelContext, ChannelFactory, ChannelPlugin
 from service.notifications.channels.slack import plugin as slack
@@ -19,6 +20,7 @@ __all__ = ["CHANNELS", "ChannelContext", "ChannelFactory", "ChannelPlugin", "che
 CHANNELS: tuple[ChannelPlugin, ...] = (
     pagerduty.PLUGIN,
     slack.PLUGIN,
+    email.PLUGIN,
 )
 
 
