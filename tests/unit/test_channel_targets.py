@@ -72,3 +72,9 @@ def test_email_targets_are_addresses(tmp_path: Path) -> None:
     ]
     _, fine = _load(tmp_path, "          email: [oncall@example.com]\n")
     assert fine == []
+
+
+def test_webhook_targets_are_names_not_urls(tmp_path: Path) -> None:
+    _, problems = _load(tmp_path, "          webhook: [ops-bot, 'https://x.example/hook']\n")
+    assert len(problems) == 1
+    assert "targets.webhook[1]: 'https://x.example/hook' is not a webhook target name" in problems[0]

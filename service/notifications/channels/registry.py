@@ -13,6 +13,7 @@ from service.notifications.channels.email import plugin as email
 from service.notifications.channels.pagerduty import plugin as pagerduty
 from service.notifications.channels.plugin_api import ChannelContext, ChannelFactory, ChannelPlugin
 from service.notifications.channels.slack import plugin as slack
+from service.notifications.channels.webhook import plugin as webhook
 
 __all__ = ["CHANNELS", "ChannelContext", "ChannelFactory", "ChannelPlugin", "check_target"]
 
@@ -21,6 +22,7 @@ CHANNELS: tuple[ChannelPlugin, ...] = (
     pagerduty.PLUGIN,
     slack.PLUGIN,
     email.PLUGIN,
+    webhook.PLUGIN,
 )
 
 
