@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from service.config.escalation_policy_files import load_escalation_policy
+from service.notifications.channels.email.smtp_settings import SmtpSettingsError, parse
 from service.notifications.channels.registry import check_target
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,3 +81,26 @@ def test_webhook_targets_are_names_not_urls(tmp_path: Path) -> None:
     _, problems = _load(tmp_path, "          webhook: [ops-bot, 'https://x.example/hook']\n")
     assert len(problems) == 1
     assert "targets.webhook[1]: 'https://x.example/hook' is not a webhook target name" in problems[0]
+
+
+def test_smtp_urls_are_read_as_documented() -> None:
+    plain = parse({"INCIDENTD_SMTP_URL": "smtp://relay.example", "INCIDENTD_EMAIL_FROM": "i@example.com"})
+    assert plain is not None
+    assert (plain.port, plain.starttls, plain.implicit_tls, plain.username) == (25, False, False, None)
+    tls = parse(
+        {"INCIDENTD_SMTP_URL": "smtps://u%40x:p%2Fw@relay.example", "INCIDENTD_EMAIL_FROM": "i@example.com"}
+    )
+    assert tls is not None
+    assert (tls.port, tls.implicit_tls, tls.username, tls.password) == (465, True, "u@x", "p/w")
+    assert "p/w" not in repr(tls)
+    start = parse(
+        {
+            "INCIDENTD_SMTP_URL": "smtp://relay.example:2525?starttls=true",
+            "INCIDENTD_EMAIL_FROM": "i@example.com",
+        }
+    )
+    assert start is not None
+    assert (start.port, start.starttls) == (2525, True)
+    assert parse({"INCIDENTD_SMTP_URL": "smtp://relay.example"}) is None  # no From: not configured
+    with pytest.raises(SmtpSettingsError, match="smtp:// or smtps://"):
+        parse({"INCIDENTD_SMTP_URL": "http://relay.example", "INCIDENTD_EMAIL_FROM": "i@example.com"})
