@@ -9,6 +9,7 @@ import msgspec
 from service.domain import delivery_pacing
 from service.domain.delivery_retry import GiveUp, RetryLater, decide
 from service.domain.notification_policy import DeliveryPolicy
+from service.notifications.channels.pagerduty.notifier import PACING as PAGERDUTY
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 POLICY = DeliveryPolicy(
@@ -128,3 +129,22 @@ def test_dead_letter_when_retrying_cannot_help_or_too_many_or_too_old() -> None:
     assert isinstance(old, GiveUp)
     young = decide(POLICY, attempts=4, created_at=T0, now=T0, retry=True, retry_after=None, jitter=_low)
     assert isinstance(young, RetryLater)
+
+
+def _most_in_a_minute(rate: float, burst: float) -> int:
+    """Try every 10 ms for three minutes; the most sends that any 60-second window saw."""
+    bucket = delivery_pacing.full(burst, T0)
+    sent: list[int] = []
+    for step in range(18_000):
+        taken = delivery_pacing.take(
+            bucket, rate=rate, burst=burst, now=T0 + timedelta(milliseconds=10 * step)
+        )
+        bucket = taken.bucket
+        if taken.allowed:
+            sent.append(step)
+    return max(sum(1 for s in sent if start <= s < start + 6_000) for start in sent)
+
+
+def test_the_providers_limits_hold_in_every_minute() -> None:
+    assert _most_in_a_minute(PAGERDUTY.rate, PAGERDUTY.burst) <= 120  # events/min per routing key
+    assert _most_in_a_minute(1.0, 1.0) <= 61  # Slack at its policy's 1 s: about 1 message/s per channel

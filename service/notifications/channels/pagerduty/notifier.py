@@ -14,8 +14,9 @@ from service.notifications.payloads import PagerDutyAction, PagerDutyTrigger, de
 from service.notifications.store import OutboxRow
 
 NAME = "pagerduty"
-# PagerDuty accepts about 120 events a minute per routing key; a small burst, then 2 a second.
-PACING = Pacing(rate=2.0, burst=10.0)
+# PagerDuty accepts about 120 events a minute per routing key: a burst of 12, then 1.8 a second,
+# so no 60-second window holds more than 12 + 108 = 120.
+PACING = Pacing(rate=1.8, burst=12.0)
 _RECEIPT_KINDS = frozenset({"trigger", "acknowledge", "resolve"})
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
