@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -18,6 +19,7 @@ class Received:
     recipients: list[str]
     message: EmailMessage
     login: str | None
+    encrypted: bool
 
 
 @dataclass
@@ -37,14 +39,22 @@ class _Handler:
         parsed = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         login = session.auth_data if isinstance(session.auth_data, str) else None
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, login))
+        encrypted = server.transport.get_extra_info("ssl_object") is not None
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, login, encrypted))
         return "250 Message accepted"
 
 
 class SmtpServer:
     """`users`: login -> password accepted by AUTH (over plain text: tests only)."""
 
-    def __init__(self, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        users: dict[str, str] | None = None,
+        *,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+    ) -> None:
+        """`tls`: offer STARTTLS (and require it), or with `implicit_tls` speak TLS from the first byte."""
         self._handler = _Handler()
         self._users = users
         with socket.socket() as probe:
@@ -57,6 +67,13 @@ class SmtpServer:
             authenticator=self._authenticate if users is not None else None,
             auth_required=False,  # offered, and used by any client that has a login
             auth_require_tls=False,
+            **(
+                {}
+                if tls is None
+                else {"ssl_context": tls}
+                if implicit_tls
+                else {"tls_context": tls, "require_starttls": True}
+            ),
         )
 
     def _authenticate(

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from conftest import require_tool
 from notification_harness import (
     build_notifications,
     deliver_until,
@@ -69,6 +73,7 @@ async def test_any_email_queued_through_the_outbox_arrives_with_text_and_clean_h
     mail = smtp.received[0]
     assert mail.recipients == ["ops@example.com"]
     assert mail.login == "incidentd"
+    assert not mail.encrypted  # plain smtp:// to a server that offers no TLS
     assert mail.message["Subject"] == "Daily summary: 3 incidents"
     assert mail.message["From"] == "incidentd <incidentd@example.com>"
     text = mail.message.get_body(preferencelist=("plain",))
@@ -177,3 +182,43 @@ async def test_a_wrong_password_is_refused_without_showing_it(db: Database, smtp
     assert "535" in row["last_error"]
     assert PASSWORD not in row["last_error"]
     assert not smtp.received
+
+
+@pytest.fixture
+def certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A self-signed certificate for 127.0.0.1 that this test's client trusts (SSL_CERT_FILE)."""
+    openssl = require_tool("openssl", "openssl")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@pytest.mark.parametrize("scheme", ["starttls", "smtps"])
+async def test_starttls_and_implicit_tls(db: Database, certificate: ssl.SSLContext, scheme: str) -> None:
+    server = SmtpServer(users={"incidentd": PASSWORD}, tls=certificate, implicit_tls=scheme == "smtps")
+    server.start()
+    try:
+        url = (
+            f"smtp://incidentd:{PASSWORD}@127.0.0.1:{server.port}?starttls=true"
+            if scheme == "starttls"
+            else f"smtps://incidentd:{PASSWORD}@127.0.0.1:{server.port}"
+        )
+        env = {"INCIDENTD_SMTP_URL": url, "INCIDENTD_EMAIL_FROM": "incidentd@example.com"}
+        async with running_fakes() as (pd, slack):
+            _, sender, _ = build_notifications(db, notification_settings(pd, slack), env=env)
+            async with db.transaction() as conn:
+                await enqueue_email(
+                    conn, to="ops@example.com", subject="tls", text="t", now=datetime.now(UTC)
+                )
+            await deliver_until([sender], lambda: bool(server.received))
+    finally:
+        server.stop()
+    assert server.received[0].encrypted
+    assert server.received[0].login == "incidentd"
