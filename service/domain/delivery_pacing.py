@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+# Refill arithmetic in floating point may land a hair below a whole token at the very instant the
+# claim says the target is due; without this a sender would retry that instant in a tight loop.
+_EPSILON = 1e-6
+
 
 @dataclass(frozen=True)
 class Bucket:
@@ -38,11 +42,11 @@ def take(bucket: Bucket, *, rate: float, burst: float, now: datetime) -> Take:
     tokens = min(burst, bucket.tokens + elapsed * rate)
     refilled_at = max(now, bucket.refilled_at)
     paused = bucket.paused_until if bucket.paused_until is not None and bucket.paused_until > now else None
-    if paused is not None or tokens < 1.0:
+    if paused is not None or tokens < 1.0 - _EPSILON:
         wait_for_token = now + timedelta(seconds=max(0.0, (1.0 - tokens) / rate))
         blocked = max(wait_for_token, paused) if paused is not None else wait_for_token
         return Take(False, Bucket(tokens, refilled_at, paused), blocked)
-    left = tokens - 1.0
+    left = max(0.0, tokens - 1.0)
     blocked = now if left >= 1.0 else now + timedelta(seconds=(1.0 - left) / rate)
     return Take(True, Bucket(left, refilled_at, None), blocked)
 
