@@ -145,7 +145,18 @@ def _cmd_check(settings: Settings) -> int:
     except PolicyError as exc:
         problems.append(str(exc))
     escalation_file = settings.escalation_policy or settings.policies / DEFAULT_ESCALATION_POLICY
-    escalation, escalation_problems = load_escalation_policy(escalation_file, base=Path.cwd())
+    from service.notifications.channels.email.smtp_settings import SmtpSettingsError
+    from service.notifications.channels.email.smtp_settings import parse as parse_smtp
+    from service.notifications.channels.registry import check_target
+
+    try:
+        parse_smtp(settings.environment)
+    except SmtpSettingsError as exc:
+        problems.append(str(exc))
+
+    escalation, escalation_problems = load_escalation_policy(
+        escalation_file, base=Path.cwd(), check_target=check_target
+    )
     problems.extend(str(p) for p in escalation_problems)
     if escalation is not None and settings.slack_bot_token:
         for warning in asyncio.run(_slack_names(settings, escalation)):

@@ -8,6 +8,7 @@ a policy that loads is complete: all four severities, exactly one default ladder
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,12 @@ class _Targets(msgspec.Struct, kw_only=True):
 class _Level(msgspec.Struct, kw_only=True):
     name: str
     respond_within: Scalar
-    targets: _Targets
+    targets: dict[str, Any]  # the fields of _Targets, and any other channel plug-in by name
+
+
+# A problem with one target of a channel plug-in (None: fine); the plug-ins supply it at `check`.
+TargetCheck = Callable[[str, str], str | None]
+_CHANNEL = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 class _Policy(msgspec.Struct, kw_only=True):
@@ -166,7 +172,11 @@ def _calendar(raw: _Calendar, report: Report) -> BusinessCalendar | None:
     )
 
 
-def _targets(raw: _Targets, path: DataPath, report: Report) -> Targets:
+def _targets(
+    raw_targets: dict[str, Any], path: DataPath, report: Report, check: TargetCheck | None
+) -> Targets:
+    known = {f.encode_name for f in msgspec.structs.fields(_Targets)}
+    raw = decode({k: v for k, v in raw_targets.items() if k in known}, _Targets, path, report) or _Targets()
     for field in ("pagerduty", "slack_channels", "slack_users", "slack_usergroups"):
         for index, value in enumerate(getattr(raw, field)):
             if field == "pagerduty" and not _REF.match(value):
@@ -176,17 +186,34 @@ def _targets(raw: _Targets, path: DataPath, report: Report) -> Targets:
                 )
             elif not value.strip():
                 report.error((*path, field, index), "empty target")
-    if not (raw.pagerduty or raw.slack_channels or raw.slack_users or raw.slack_usergroups):
+    channels: dict[str, tuple[str, ...]] = {}
+    for channel, values in raw_targets.items():
+        if channel in known:
+            continue
+        where = (*path, channel)
+        if not _CHANNEL.match(channel):
+            report.error(where, "a channel plug-in's name: lowercase letters, digits and '_'")
+            continue
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            report.error(where, "expected a list of targets (text)")
+            continue
+        for index, value in enumerate(values):
+            problem = "empty target" if not value.strip() else (check(channel, value) if check else None)
+            if problem:
+                report.error((*where, index), problem)
+        channels[channel] = tuple(values)
+    if not (raw.pagerduty or raw.slack_channels or raw.slack_users or raw.slack_usergroups or channels):
         report.error(path, "a level needs at least one target")
     return Targets(
         pagerduty=tuple(raw.pagerduty),
         slack_channels=tuple(raw.slack_channels),
         slack_users=tuple(raw.slack_users),
         slack_usergroups=tuple(raw.slack_usergroups),
+        channels=channels,
     )
 
 
-def _ladders(raw: list[_Policy], report: Report) -> list[Ladder]:
+def _ladders(raw: list[_Policy], report: Report, check: TargetCheck | None) -> list[Ladder]:
     ladders: list[Ladder] = []
     seen: dict[str, int] = {}
     matches: dict[tuple[tuple[str, str], ...], str] = {}
@@ -208,7 +235,7 @@ def _ladders(raw: list[_Policy], report: Report) -> list[Ladder]:
         for number, level in enumerate(policy.levels, start=1):
             where: DataPath = (*path, "levels", number - 1)
             within = duration(level.respond_within, (*where, "respond_within"), report, positive=True)
-            targets = _targets(level.targets, (*where, "targets"), report)
+            targets = _targets(level.targets, (*where, "targets"), report, check)
             if within is not None:
                 levels.append(Level(number=number, name=level.name, respond_within=within, targets=targets))
         ladders.append(
@@ -251,8 +278,9 @@ def _rca(raw: _Rca, report: Report) -> RcaTimers | None:
 
 
 def load_escalation_policy(
-    path: Path, *, base: Path | None = None
+    path: Path, *, base: Path | None = None, check_target: TargetCheck | None = None
 ) -> tuple[EscalationPolicy | None, list[Problem]]:
+    """`check_target(channel, target)`: the channel plug-ins' verdict on each of their targets."""
     shown = display_path(path, base)
     doc, problems = load_located(path, shown_as=shown)
     if doc is None:
@@ -265,7 +293,7 @@ def load_escalation_policy(
     calendar = _calendar(decoded.business_hours, report) if decoded.business_hours else None
     if decoded.business_hours is None and any(rule.business_hours for rule in severities.values()):
         report.error(("severities",), "business_hours: true needs a business_hours calendar")
-    ladders = _ladders(decoded.policies, report)
+    ladders = _ladders(decoded.policies, report, check_target)
     rca = _rca(decoded.rca, report) if decoded.rca else None
     problems = sorted(problems + report.problems)
     if problems:

@@ -24,16 +24,20 @@ class Targets(msgspec.Struct, frozen=True, kw_only=True):
     slack_channels: tuple[str, ...] = ()
     slack_users: tuple[str, ...] = ()
     slack_usergroups: tuple[str, ...] = ()
+    # Any other channel plug-in by name, with its targets: {"email": ("oncall@example.com",)}.
+    channels: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
 
     def without_paging(self) -> Targets:
         return msgspec.structs.replace(self, pagerduty=())
 
     def as_data(self) -> dict[str, list[str]]:
+        """Keyed by channel plug-in (and Slack mention kind): what an `escalated` event records."""
         return {
             "pagerduty": list(self.pagerduty),
             "slack_channels": list(self.slack_channels),
             "slack_users": list(self.slack_users),
             "slack_usergroups": list(self.slack_usergroups),
+            **{channel: list(targets) for channel, targets in self.channels.items()},
         }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from service.domain.event_kinds import EventKind
 from service.domain.severity import Severity
 
 
@@ -48,11 +49,11 @@ _TRANSITIONS: dict[Action, tuple[frozenset[Status], Status]] = {
 
 # Event kinds an action records on the timeline.
 ACTION_EVENT: dict[Action, str] = {
-    Action.ACKNOWLEDGE: "acknowledged",
-    Action.UNACKNOWLEDGE: "unacknowledged",
-    Action.MITIGATE: "mitigated",
-    Action.RESOLVE: "resolved",
-    Action.REOPEN: "reopened",
+    Action.ACKNOWLEDGE: EventKind.ACKNOWLEDGED,
+    Action.UNACKNOWLEDGE: EventKind.UNACKNOWLEDGED,
+    Action.MITIGATE: EventKind.MITIGATED,
+    Action.RESOLVE: EventKind.RESOLVED,
+    Action.REOPEN: EventKind.REOPENED,
 }
 
 
@@ -146,7 +147,7 @@ def parse_human_id(text: str) -> int:
 def severity_change_kind(old: Severity, new: Severity) -> str | None:
     """Name the timeline event for a severity change, or None when nothing changes."""
     if new < old:
-        return "severity_raised"
+        return EventKind.SEVERITY_RAISED
     if new > old:
-        return "severity_lowered"
+        return EventKind.SEVERITY_LOWERED
     return None

@@ -19,6 +19,7 @@ import msgspec
 from service.domain.action_items import ActionItem, ItemLine, item_line
 from service.domain.charts import ChartSpec
 from service.domain.durations import format_duration
+from service.domain.event_kinds import EventKind
 from service.domain.incidents import Incident, TimelineEvent
 from service.domain.rca_chart import incident_chart
 from service.domain.rca_review import (
@@ -141,13 +142,13 @@ def _scalar(value: object) -> str:
 
 _ALERT_KEYS = ("rule", "metric", "value", "threshold", "runbook")
 _KNOWN_KEYS = frozenset({"from", "to", "note", "reason", "text", "title", "severity", "labels", *_ALERT_KEYS})
-_STATUS_WORDS = {
-    "acknowledged": "acknowledged",
-    "unacknowledged": "acknowledgement withdrawn",
-    "mitigated": "mitigated",
-    "resolved": "resolved",
-    "reopened": "reopened",
-    "retriggered": "re-triggered: the alert fired again while mitigated",
+_STATUS_WORDS: dict[str, str] = {
+    EventKind.ACKNOWLEDGED: "acknowledged",
+    EventKind.UNACKNOWLEDGED: "acknowledgement withdrawn",
+    EventKind.MITIGATED: "mitigated",
+    EventKind.RESOLVED: "resolved",
+    EventKind.REOPENED: "reopened",
+    EventKind.RETRIGGERED: "re-triggered: the alert fired again while mitigated",
 }
 
 
@@ -155,23 +156,23 @@ def summarize_event(event: TimelineEvent, sentence: str | None = None) -> str:
     """One line for a timeline event, as the RCA and the console word it."""
     data = event.data
     kind = event.kind
-    if kind == "declared":
+    if kind == EventKind.DECLARED:
         text = f'declared "{_scalar(data.get("title"))}" at {_scalar(data.get("severity"))}'
         text += f": {sentence}" if sentence else ""
-    elif kind == "attached":
+    elif kind == EventKind.ATTACHED:
         text = sentence or f"an alert fired ({_scalar(data.get('severity'))})"
-    elif kind in ("severity_raised", "severity_lowered"):
-        verb = "raised" if kind == "severity_raised" else "lowered"
+    elif kind in (EventKind.SEVERITY_RAISED, EventKind.SEVERITY_LOWERED):
+        verb = "raised" if kind == EventKind.SEVERITY_RAISED else "lowered"
         text = f"severity {verb} {_scalar(data.get('from'))} → {_scalar(data.get('to'))}"
         text += f": {_scalar(data['reason'])}" if _scalar(data.get("reason")) else ""
     elif kind in _STATUS_WORDS:
         text = _STATUS_WORDS[kind] + (f": {_scalar(data['note'])}" if _scalar(data.get("note")) else "")
-    elif kind == "assigned":
+    elif kind == EventKind.ASSIGNED:
         text = f"assigned to {_scalar(data.get('to'))}"
         text += f" (was {_scalar(data['from'])})" if _scalar(data.get("from")) else ""
-    elif kind == "retitled":
+    elif kind == EventKind.RETITLED:
         text = f'title changed to "{_scalar(data.get("to"))}" (was "{_scalar(data.get("from"))}")'
-    elif kind == "note":
+    elif kind == EventKind.NOTE:
         text = f"note: {_scalar(data.get('text'))}"
     elif kind in _MACHINE_WORDS and all(_scalar(data.get(k)) for k in _MACHINE_NEEDS.get(kind, ())):
         text = _MACHINE_WORDS[kind](data)
@@ -197,41 +198,43 @@ def _targets(data: dict[str, Any]) -> str:
 
 
 # What a machine event must carry to be worded; otherwise it is shown generically with its fields.
-_MACHINE_NEEDS = {
-    "action_item_added": ("item", "title"),
-    "action_item_updated": ("item", "title"),
-    "action_item_due": ("item", "title"),
-    "escalated": ("level",),
-    "notification_sent": ("channel", "kind", "target"),
-    "notification_failed": ("channel", "kind", "target"),
+_MACHINE_NEEDS: dict[str, tuple[str, ...]] = {
+    EventKind.ACTION_ITEM_ADDED: ("item", "title"),
+    EventKind.ACTION_ITEM_UPDATED: ("item", "title"),
+    EventKind.ACTION_ITEM_DUE: ("item", "title"),
+    EventKind.ESCALATED: ("level",),
+    EventKind.NOTIFICATION_SENT: ("channel", "kind", "target"),
+    EventKind.NOTIFICATION_FAILED: ("channel", "kind", "target"),
 }
 _MACHINE_WORDS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "escalated": lambda d: (
+    EventKind.ESCALATED: lambda d: (
         f"escalated to level {_scalar(d.get('level'))} {_scalar(d.get('level_name'))}"
         f" ({_scalar(d.get('reason')).replace('_', ' ')}){_targets(d)}"
     ),
-    "escalation_stopped": lambda d: f"escalation stopped: {_scalar(d.get('reason')) or 'acknowledged'}",
-    "escalation_rearmed": lambda d: f"escalation re-armed: {_scalar(d.get('reason'))}",
-    "escalation_exhausted": lambda d: "escalation exhausted: every level was told",
-    "alert_cleared": lambda d: f"alert cleared ({_scalar(d.get('series_count')) or 1} series)",
-    "alert_level_changed": lambda d: f"alert level changed to {_scalar(d.get('level'))}",
-    "notification_sent": lambda d: (
+    EventKind.ESCALATION_STOPPED: lambda d: (
+        f"escalation stopped: {_scalar(d.get('reason')) or 'acknowledged'}"
+    ),
+    EventKind.ESCALATION_REARMED: lambda d: f"escalation re-armed: {_scalar(d.get('reason'))}",
+    EventKind.ESCALATION_EXHAUSTED: lambda d: "escalation exhausted: every level was told",
+    EventKind.ALERT_CLEARED: lambda d: f"alert cleared ({_scalar(d.get('series_count')) or 1} series)",
+    EventKind.ALERT_LEVEL_CHANGED: lambda d: f"alert level changed to {_scalar(d.get('level'))}",
+    EventKind.NOTIFICATION_SENT: lambda d: (
         f"{_scalar(d.get('channel'))} {_scalar(d.get('kind'))} sent to {_scalar(d.get('target'))}"
     ),
-    "notification_failed": lambda d: (
+    EventKind.NOTIFICATION_FAILED: lambda d: (
         f"{_scalar(d.get('channel'))} {_scalar(d.get('kind'))} to {_scalar(d.get('target'))} FAILED:"
         f" {_scalar(d.get('error'))}"
     ),
-    "rca_reminder": lambda d: f"RCA reminder ({_scalar(d.get('stage'))} due {_scalar(d.get('due'))})",
-    "action_item_added": lambda d: (
+    EventKind.RCA_REMINDER: lambda d: f"RCA reminder ({_scalar(d.get('stage'))} due {_scalar(d.get('due'))})",
+    EventKind.ACTION_ITEM_ADDED: lambda d: (
         f'action item {_scalar(d.get("item"))} added: "{_scalar(d.get("title"))}"'
         f" (owner {_scalar(d.get('owner')) or 'nobody yet'}, due {_scalar(d.get('due'))})"
     ),
-    "action_item_updated": lambda d: (
+    EventKind.ACTION_ITEM_UPDATED: lambda d: (
         f'action item {_scalar(d.get("item"))} "{_scalar(d.get("title"))}" is {_scalar(d.get("status"))}'
         f" (changed: {_scalar(d.get('changed'))})"
     ),
-    "action_item_due": lambda d: (
+    EventKind.ACTION_ITEM_DUE: lambda d: (
         f'action item {_scalar(d.get("item"))} "{_scalar(d.get("title"))}" is {_scalar(d.get("stage"))}'
         f" (due {_scalar(d.get('due'))}, owner {_scalar(d.get('owner')) or 'nobody'})"
     ),
@@ -267,15 +270,15 @@ def _trail_channel(event: TimelineEvent) -> str | None:
 
 
 def _severity_history(incident: Incident, events: Sequence[TimelineEvent]) -> tuple[SeverityStep, ...]:
-    changes = [e for e in events if e.kind in ("severity_raised", "severity_lowered")]
-    declared = next((e for e in events if e.kind == "declared"), None)
+    changes = [e for e in events if e.kind in (EventKind.SEVERITY_RAISED, EventKind.SEVERITY_LOWERED)]
+    declared = next((e for e in events if e.kind == EventKind.DECLARED), None)
     first = _scalar(changes[0].data.get("from")) if changes else incident.severity.label
     initial = (_scalar(declared.data.get("severity")) if declared else "") or first
     steps = [
         SeverityStep(
             **_when(incident.created_at),
             severity=initial,
-            change="declared",
+            change=EventKind.DECLARED,
             previous="",
             actor=declared.actor if declared else incident.created_by,
             source=declared.source if declared else incident.source,
@@ -287,7 +290,7 @@ def _severity_history(incident: Incident, events: Sequence[TimelineEvent]) -> tu
             SeverityStep(
                 **_when(event.at),
                 severity=_scalar(event.data.get("to")),
-                change="raised" if event.kind == "severity_raised" else "lowered",
+                change="raised" if event.kind == EventKind.SEVERITY_RAISED else "lowered",
                 previous=_scalar(event.data.get("from")),
                 actor=event.actor,
                 source=event.source,
@@ -315,7 +318,7 @@ def _is_repeat(event: TimelineEvent, previous: TimelineEvent | None) -> bool:
     """A severity raise carries the same reading as the `attached` event written with it."""
     return (
         previous is not None
-        and event.kind == "severity_raised"
+        and event.kind == EventKind.SEVERITY_RAISED
         and previous.at == event.at
         and previous.data.get("rule") == event.data.get("rule")
     )

@@ -21,14 +21,26 @@ from service.domain.escalation_schedule import (
     rca_reminders,
     rung_due,
 )
+from service.domain.event_kinds import EventKind
 from service.domain.incidents import Incident, Status
 from service.escalation import steps_store as store
 from service.escalation.performing import ESCALATION_ACTOR
 from service.incidents.service import IncidentChange, IncidentService, IncidentTransaction
 
-REARM_ON = {"unacknowledged", "reopened", "retriggered", "unsilenced"}
-STOP_ON = {"acknowledged", "mitigated", "silenced"}  # silenced: every firing alert of it is muted
-HANDLED = {"declared", "resolved", "severity_raised", "severity_lowered", *REARM_ON, *STOP_ON}
+REARM_ON = {EventKind.UNACKNOWLEDGED, EventKind.REOPENED, EventKind.RETRIGGERED, EventKind.UNSILENCED}
+STOP_ON = {
+    EventKind.ACKNOWLEDGED,
+    EventKind.MITIGATED,
+    EventKind.SILENCED,
+}  # silenced: every firing alert of it is muted
+HANDLED = {
+    EventKind.DECLARED,
+    EventKind.RESOLVED,
+    EventKind.SEVERITY_RAISED,
+    EventKind.SEVERITY_LOWERED,
+    *REARM_ON,
+    *STOP_ON,
+}
 _ALL_KINDS = [k.value for k in StepKind]
 
 
@@ -44,34 +56,34 @@ class Arming:
                 await self._react(tx, incident, event.kind, event.at)
 
     async def _react(self, tx: IncidentTransaction, incident: Incident, kind: str, now: datetime) -> None:
-        if kind == "declared":
+        if kind == EventKind.DECLARED:
             await store.insert(tx.conn, incident.id, first_rung(self.policy, incident.severity, now), now)
             await store.insert(tx.conn, incident.id, overdue_step(self.policy, incident.severity, now), now)
         elif kind in STOP_ON:
             if await store.cancel(tx.conn, incident.id, store.LADDER_KINDS, kind, now):
-                await self._say(tx, incident, "escalation_stopped", kind)
-        elif kind == "resolved":
+                await self._say(tx, incident, EventKind.ESCALATION_STOPPED, kind)
+        elif kind == EventKind.RESOLVED:
             stopped = await store.cancel(tx.conn, incident.id, store.LADDER_KINDS, kind, now)
             await store.cancel(tx.conn, incident.id, _ALL_KINDS, kind, now)
             if stopped:
-                await self._say(tx, incident, "escalation_stopped", kind)
+                await self._say(tx, incident, EventKind.ESCALATION_STOPPED, kind)
             for step in rca_reminders(self.policy, incident.severity, now):
                 await store.insert(tx.conn, incident.id, step, now)
-        elif kind == "unsilenced" and incident.status is not Status.TRIGGERED:
+        elif kind == EventKind.UNSILENCED and incident.status is not Status.TRIGGERED:
             return  # someone holds it (acknowledged, mitigated): the mute ending changes nothing
         elif kind in REARM_ON:
             await store.cancel(tx.conn, incident.id, store.LADDER_KINDS, kind, now)
             await store.insert(tx.conn, incident.id, first_rung(self.policy, incident.severity, now), now)
-            if kind == "reopened":
+            if kind == EventKind.REOPENED:
                 await store.cancel(
                     tx.conn, incident.id, [StepKind.RCA_REMINDER.value, StepKind.OVERDUE.value], kind, now
                 )
                 await store.insert(
                     tx.conn, incident.id, overdue_step(self.policy, incident.severity, now), now
                 )
-            await self._say(tx, incident, "escalation_rearmed", kind)
+            await self._say(tx, incident, EventKind.ESCALATION_REARMED, kind)
         else:
-            await self._reschedule(tx, incident, raised=kind == "severity_raised")
+            await self._reschedule(tx, incident, raised=kind == EventKind.SEVERITY_RAISED)
 
     async def _say(self, tx: IncidentTransaction, incident: Incident, kind: str, reason: str) -> None:
         await self.incidents.record_in(tx, incident, kind, ESCALATION_ACTOR, {"reason": reason})

@@ -14,6 +14,9 @@ import msgspec
 
 from service.domain.escalation_policy import EscalationPolicy, Ladder, Level
 from service.domain.escalation_schedule import PlannedStep, StepKind, level_above, next_rung
+from service.domain.event_kinds import EventKind
+from service.domain.event_payloads import VERSION as EVENT_VERSION
+from service.domain.event_payloads import Escalated
 from service.domain.incidents import Actor, Incident, Status
 from service.escalation import steps_store as store
 from service.escalation.steps_store import StepRow
@@ -43,16 +46,17 @@ class StepPerformer:
     def _told(
         self, incident: Incident, ladder: Ladder, level: Level, reason: str, attempt: int
     ) -> dict[str, Any]:
-        return {
-            "level": level.number,
-            "level_name": level.name,
-            "reason": reason,
-            "targets": self.policy.targets_for(level, incident.severity).as_data(),
-            "attempt": attempt,
-            "policy": ladder.name,
-            "severity": incident.severity.label,
-            "pages": self.policy.rule(incident.severity).pagerduty,
-        }
+        return Escalated(
+            v=EVENT_VERSION,
+            level=level.number,
+            level_name=level.name,
+            reason=reason,
+            targets=self.policy.targets_for(level, incident.severity).as_data(),
+            attempt=attempt,
+            policy=ladder.name,
+            severity=incident.severity.label,
+            pages=self.policy.rule(incident.severity).pagerduty,
+        ).as_data()
 
     async def perform(
         self, tx: IncidentTransaction, incident: Incident, step: StepRow, now: datetime
@@ -74,7 +78,9 @@ class StepPerformer:
                 "attempts": step.attempt,
                 "policy": ladder.name,
             }
-            await self.incidents.record_in(tx, incident, "escalation_exhausted", ESCALATION_ACTOR, data)
+            await self.incidents.record_in(
+                tx, incident, EventKind.ESCALATION_EXHAUSTED, ESCALATION_ACTOR, data
+            )
             await store.finish(tx.conn, step.id, now)
         elif step.kind is StepKind.OVERDUE:
             if not incident.status.is_open:
@@ -85,7 +91,7 @@ class StepPerformer:
             expected = self.policy.rule(incident.severity).expected_resolution
             data["expected_resolution_seconds"] = int(expected.total_seconds())
             data["open_since"] = step.armed_at.isoformat()
-            await self.incidents.record_in(tx, incident, "escalated", ESCALATION_ACTOR, data)
+            await self.incidents.record_in(tx, incident, EventKind.ESCALATED, ESCALATION_ACTOR, data)
             await store.finish(tx.conn, step.id, now)
             await store.set_level(tx.conn, step.id, level.number)
         elif step.kind is StepKind.RCA_REMINDER:
@@ -93,7 +99,7 @@ class StepPerformer:
                 await store.finish(tx.conn, step.id, now, state="cancelled", reason="incident reopened")
                 return False
             data = {**step.data, "owner": incident.assignee}
-            await self.incidents.record_in(tx, incident, "rca_reminder", ESCALATION_ACTOR, data)
+            await self.incidents.record_in(tx, incident, EventKind.RCA_REMINDER, ESCALATION_ACTOR, data)
             await store.finish(tx.conn, step.id, now)
         return True
 
@@ -111,7 +117,7 @@ class StepPerformer:
         data = self._told(incident, ladder, level, reason, step.attempt)
         # Stamped with the moment the next rung is timed from: the timeline then shows each level told
         # exactly its `respond_within` after the one before, however long this transaction took to get here.
-        await self.incidents.record_in(tx, incident, "escalated", actor, data, at=now)
+        await self.incidents.record_in(tx, incident, EventKind.ESCALATED, actor, data, at=now)
         await store.finish(tx.conn, step.id, now, reason=reason)
         following = next_rung(self.policy, ladder, incident.severity, level.number, step.attempt, now)
         await store.insert(tx.conn, incident.id, following, now)
@@ -146,7 +152,7 @@ class StepPerformer:
             return await self._climb(tx, incident, ladder, rungs[0], now, "manual", actor)
         level = ladder.level(level_above(ladder, await store.highest_told(tx.conn, incident.id)))
         data = self._told(incident, ladder, level, "manual", 1)
-        await self.incidents.record_in(tx, incident, "escalated", actor, data, at=now)
+        await self.incidents.record_in(tx, incident, EventKind.ESCALATED, actor, data, at=now)
         done = PlannedStep(kind=StepKind.ESCALATE, due_at=now, level=level.number)
         await store.insert(tx.conn, incident.id, done, now, state="done", finished_at=now, reason="manual")
         following = rungs[0] if rungs else None

@@ -14,9 +14,8 @@ from service.config.escalation_policy_files import DEFAULT_ESCALATION_POLICY, lo
 from service.config.notification_policy_files import load_notification_policy
 from service.domain.notification_policy import DeliveryPolicy, NotificationPolicy
 from service.domain.severity import Severity
-from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
 from service.notifications.channels.pagerduty.webhooks import WEBHOOK_SECRETS, pagerduty_webhook
-from service.notifications.channels.slack.delivery import SlackDelivery
+from service.notifications.channels.registry import CHANNELS, ChannelContext, ChannelPlugin
 from service.notifications.channels.slack.directory import (
     SLACK_DIRECTORY,
     SlackDirectory,
@@ -24,6 +23,7 @@ from service.notifications.channels.slack.directory import (
     policy_names,
 )
 from service.notifications.intents import IntentWriter
+from service.notifications.notifier import Notifiers, Pacing
 from service.notifications.routes import NOTIFICATIONS_CLOCK, NotificationController, trail_contributor
 from service.notifications.sender import SENDER, Sender
 from service.notifications.silence_announcer import announce
@@ -38,8 +38,10 @@ class NotificationOptions:
     concurrency: int = 4
     poll_interval: float = 1.0
     delivery: DeliveryPolicy | None = None  # overrides the policy file's `delivery` section
-    slack_min_interval: float | None = None
+    slack_min_interval: float | None = None  # 0: Slack unpaced
+    pacing: Mapping[str, Pacing | None] | None = None  # per channel; None there: unpaced
     policy: NotificationPolicy | None = None
+    channels: tuple[ChannelPlugin, ...] = CHANNELS
 
 
 def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
@@ -47,13 +49,15 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
         settings = context.settings
         policy = options.policy or load_notification_policy(settings.policies / "notifications.yaml")
         env = dict(settings.environment if options.env is None else options.env)
-        if settings.pagerduty_routing_key:
-            env["PAGERDUTY_ROUTING_KEY"] = settings.pagerduty_routing_key
-        pagerduty = PagerDutyDelivery(policy, env, settings.pagerduty_events_url)
         # Each slot holds one connection across its send and may take a second to record a Slack post;
         # one more is the LISTEN connection. Sized so that the sender never waits for itself.
         sender_db = context.own_pool("incidentd-sender", 2 * options.concurrency + 1)
-        slack = SlackDelivery(settings.slack_bot_token, settings.slack_api_url, sender_db)
+        pacing = dict(options.pacing or {})
+        if options.slack_min_interval is not None:
+            interval = options.slack_min_interval
+            pacing.setdefault("slack", Pacing(rate=1.0 / interval) if interval > 0 else None)
+        channel_context = ChannelContext(settings, env, policy, sender_db, pacing)
+        notifiers = Notifiers([plugin.build(channel_context) for plugin in options.channels])
         # The escalation capability refuses a broken policy at start-up; here it only supplies names.
         escalation, _ = load_escalation_policy(
             settings.escalation_policy or settings.policies / DEFAULT_ESCALATION_POLICY
@@ -64,14 +68,8 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
         sender = Sender(
             sender_db,
             context.incidents,
-            pagerduty,
-            slack,
+            notifiers,
             delivery=options.delivery or policy.delivery,
-            slack_min_interval=(
-                options.slack_min_interval
-                if options.slack_min_interval is not None
-                else policy.slack_min_interval.total_seconds()
-            ),
             clock=context.clock,
             concurrency=options.concurrency,
             poll_interval=options.poll_interval,
@@ -84,8 +82,8 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
             await announce(stop, context.db, context.clock, silence_channels, context.muter.policy.windows)
 
         async def shutdown() -> None:
-            pagerduty.close()
-            await slack.close()
+            for notifier in notifiers:
+                await notifier.close()
             await directory.close()
             if sender_db is not context.db:
                 await sender_db.close()

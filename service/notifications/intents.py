@@ -11,6 +11,11 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
+
+from service.domain import event_payloads
+from service.domain.event_kinds import EventKind
+from service.domain.event_payloads import Escalated
 from service.domain.incidents import Actor, Incident, TimelineEvent
 from service.domain.links import message_link
 from service.domain.notification_policy import NotificationPolicy
@@ -20,37 +25,62 @@ from service.notifications.channels.slack import store as slack_store
 from service.notifications.channels.slack.directory import mentions_for, workspace_url
 from service.notifications.channels.slack.text import TargetName
 from service.notifications.outbox import enqueue
+from service.notifications.payloads import (
+    VERSION,
+    IncidentEvent,
+    PagerDutyAction,
+    PagerDutyTrigger,
+    Payload,
+    SlackMessage,
+    StormSummary,
+)
 from service.notifications.snapshots import snapshot
 
 # Our own receipts must never cause more messages (record_in publishes them to observers too).
 _SILENT = frozenset(
-    {"notification_sent", "notification_failed", "attached", "rca_reminder", "escalation_unmentioned"}
+    {
+        EventKind.NOTIFICATION_SENT,
+        EventKind.NOTIFICATION_FAILED,
+        EventKind.ATTACHED,
+        EventKind.RCA_REMINDER,
+        EventKind.ESCALATION_UNMENTIONED,
+    }
 )
 NOTIFICATIONS_ACTOR = Actor(name="notifications", source="system")
 _SLACK_UPDATE_KINDS = frozenset(
     {
-        "acknowledged",
-        "unacknowledged",
-        "mitigated",
-        "resolved",
-        "reopened",
-        "retriggered",
-        "severity_raised",
-        "severity_lowered",
-        "assigned",
-        "retitled",
-        "note",
-        "escalated",
-        "escalation_exhausted",
-        "silenced",
-        "unsilenced",
-        "action_item_due",
+        EventKind.ACKNOWLEDGED,
+        EventKind.UNACKNOWLEDGED,
+        EventKind.MITIGATED,
+        EventKind.RESOLVED,
+        EventKind.REOPENED,
+        EventKind.RETRIGGERED,
+        EventKind.SEVERITY_RAISED,
+        EventKind.SEVERITY_LOWERED,
+        EventKind.ASSIGNED,
+        EventKind.RETITLED,
+        EventKind.NOTE,
+        EventKind.ESCALATED,
+        EventKind.ESCALATION_EXHAUSTED,
+        EventKind.SILENCED,
+        EventKind.UNSILENCED,
+        EventKind.ACTION_ITEM_DUE,
     }
 )
 
 
 def _escalation_names(event: TimelineEvent) -> list[TargetName]:
-    return messages.escalation_names(event.data) if event.kind == "escalated" else []
+    return messages.escalation_names(event.data) if event.kind == EventKind.ESCALATED else []
+
+
+def _escalation_targets(event: TimelineEvent, channel: str) -> list[str]:
+    told = event_payloads.read(event.data, Escalated)
+    return told.targets_of(channel) if told is not None else []
+
+
+# Escalation target keys that PagerDuty and Slack read themselves; any other key names a plug-in.
+_BUILT_IN_TARGETS = frozenset({"pagerduty", "slack_channels", "slack_users", "slack_usergroups"})
+INCIDENT_KIND = "incident"
 
 
 class IntentWriter:
@@ -69,6 +99,7 @@ class IntentWriter:
         planner = _Plan(self._policy, self._public_url, self._incidents, tx, change, now)
         await planner.pagerduty()
         await planner.slack()
+        await planner.plug_ins()
         await planner.warn_unmentioned()
 
 
@@ -109,11 +140,11 @@ class _Plan:
     async def _targets(self, channel: str, kind: str) -> list[str]:
         return await store.targets_of(self.conn, self.incident.id, channel, kind)
 
-    async def _enqueue(self, channel: str, kind: str, target: str, payload: dict[str, Any]) -> None:
+    async def _enqueue(self, channel: str, kind: str, target: str, payload: Payload) -> None:
         await enqueue(
             self.conn,
             incident_id=self.incident.id,
-            channel=channel,  # type: ignore[arg-type]
+            channel=channel,
             kind=kind,
             target=target,
             payload=payload,
@@ -122,7 +153,8 @@ class _Plan:
 
     async def _trigger(self, refs: list[str]) -> None:
         dedup = messages.pagerduty_dedup_key(self.incident)
-        body = messages.pagerduty_trigger(await self.snap(), dedup, self.incident.severity)
+        trigger = messages.pagerduty_trigger(await self.snap(), dedup, self.incident.severity)
+        body = PagerDutyTrigger(v=VERSION, **trigger)
         for ref in dict.fromkeys(refs):
             await self._enqueue("pagerduty", "trigger", ref, body)
         await store.remember_dedup_key(self.conn, dedup, self.incident.id, self.now)
@@ -136,35 +168,41 @@ class _Plan:
         pages = self.policy.pages(self.incident.severity)
         triggered = await self._targets("pagerduty", "trigger")
         refs: list[str] = []
-        if "declared" in kinds and pages:
+        if EventKind.DECLARED in kinds and pages:
             refs.append(self.policy.default_routing_key)
-        if kinds & {"severity_raised", "reopened", "retriggered"} and pages and self.incident.status.is_open:
+        if (
+            kinds & {EventKind.SEVERITY_RAISED, EventKind.REOPENED, EventKind.RETRIGGERED}
+            and pages
+            and self.incident.status.is_open
+        ):
             refs += triggered or [self.policy.default_routing_key]
-        if "retitled" in kinds and pages and self.incident.status.is_open:
+        if EventKind.RETITLED in kinds and pages and self.incident.status.is_open:
             # PagerDuty takes a trigger with the same dedup key as an update of the alert's summary.
             for ref in triggered:
                 if ref not in refs and await self._last_pagerduty_kind(ref) in ("trigger", "acknowledge"):
                     refs.append(ref)
         for event in events:
-            if event.kind == "escalated":
+            if event.kind == EventKind.ESCALATED:
                 # A routing key already paged for this incident holds its PagerDuty incident (same
                 # dedup key): paging it again changes nothing there and only adds noise.
-                targets = (event.data.get("targets") or {}).get("pagerduty") or []
+                targets = _escalation_targets(event, "pagerduty")
                 refs += [ref for ref in targets if ref not in triggered and ref not in refs]
         if refs:
             await self._trigger(refs)
             triggered = sorted(set(triggered) | set(refs))
         dedup = messages.pagerduty_dedup_key(self.incident)
-        cleared = "mitigated" in kinds and self.change.actor.source == "rules"
+        cleared = EventKind.MITIGATED in kinds and self.change.actor.source == "rules"
         for ref in triggered:
             last = await self._last_pagerduty_kind(ref)
-            if "acknowledged" in kinds and last == "trigger":
-                await self._enqueue("pagerduty", "acknowledge", ref, {"dedup_key": dedup})
+            if EventKind.ACKNOWLEDGED in kinds and last == "trigger":
+                await self._enqueue(
+                    "pagerduty", "acknowledge", ref, PagerDutyAction(v=VERSION, dedup_key=dedup)
+                )
             # Like Alertmanager's send_resolved: once every alert cleared, PagerDuty stops its own
             # escalation; our incident stays mitigated until a person resolves it.
-            wants_resolve = "resolved" in kinds or (cleared and self.policy.resolve_when_cleared)
+            wants_resolve = EventKind.RESOLVED in kinds or (cleared and self.policy.resolve_when_cleared)
             if wants_resolve and last != "resolve":
-                await self._enqueue("pagerduty", "resolve", ref, {"dedup_key": dedup})
+                await self._enqueue("pagerduty", "resolve", ref, PagerDutyAction(v=VERSION, dedup_key=dedup))
 
     async def _last_pagerduty_kind(self, ref: str) -> str | None:
         kind: str | None = await self.conn.fetchval(
@@ -181,19 +219,47 @@ class _Plan:
         posted = await self._targets("slack", "post")
         wanted = self.policy.slack_channels(self.incident.severity) if self.incident.status.is_open else []
         for event in events:
-            if event.kind == "escalated":
-                wanted += list((event.data.get("targets") or {}).get("slack_channels") or [])
+            if event.kind == EventKind.ESCALATED:
+                wanted += _escalation_targets(event, "slack_channels")
         new_channels = [c for c in dict.fromkeys(wanted) if c not in posted]
-        if "declared" in kinds or (new_channels and kinds & {"severity_raised", "escalated", "reopened"}):
+        if EventKind.DECLARED in kinds or (
+            new_channels and kinds & {EventKind.SEVERITY_RAISED, EventKind.ESCALATED, EventKind.REOPENED}
+        ):
             for channel in new_channels:
                 await self._post(channel)
         if not kinds & _SLACK_UPDATE_KINDS or not posted:
             return
         mentions = await mentions_for(self.conn, [n for e in events for n in _escalation_names(e)])
         lines = [line for e in events if (line := messages.change_line(e, mentions))]
-        payload = {"snapshot": await self.snap(), "changes": lines}
+        payload = SlackMessage(v=VERSION, snapshot=await self.snap(), changes=lines)
         for channel in posted:
             await self._enqueue("slack", "update", channel, payload)
+
+    async def plug_ins(self) -> None:
+        """Other channel plug-ins (email, webhook): a target an escalation named hears this change and
+        every later one of the incident, in the channel-neutral form the plug-in renders."""
+        events = [e for e in self.change.events if e.kind not in _SILENT]
+        if not events:
+            return
+        told = await store.subscribers(self.conn, self.incident.id, INCIDENT_KIND)
+        for event in events:
+            escalated = (
+                event_payloads.read(event.data, Escalated) if event.kind == EventKind.ESCALATED else None
+            )
+            for channel, targets in (escalated.targets if escalated is not None else {}).items():
+                if channel not in _BUILT_IN_TARGETS:
+                    told += [(channel, t) for t in targets if (channel, t) not in told]
+        if not told:
+            return
+        payload = IncidentEvent(
+            v=VERSION,
+            snapshot=await self.snap(),
+            events=[
+                {"kind": e.kind, "at": e.at.isoformat(), "actor": e.actor, "data": e.data} for e in events
+            ],
+        )
+        for channel, target in told:
+            await self._enqueue(channel, INCIDENT_KIND, target, payload)
 
     async def warn_unmentioned(self) -> None:
         """An escalation that could not mention someone says so on the timeline, never silently
@@ -207,11 +273,11 @@ class _Plan:
             if missing:
                 data = {"level": event.data.get("level"), "names": missing}
                 await self.incidents.record_in(
-                    self.tx, self.incident, "escalation_unmentioned", NOTIFICATIONS_ACTOR, data
+                    self.tx, self.incident, EventKind.ESCALATION_UNMENTIONED, NOTIFICATIONS_ACTOR, data
                 )
 
     async def _post(self, channel: str) -> None:
-        payload: dict[str, Any] = {"snapshot": await self.snap(), "changes": []}
+        payload = SlackMessage(v=VERSION, snapshot=await self.snap())
         limit = self.policy.storm_max_new
         if limit is not None:
             interval = self.policy.storm_interval
@@ -221,7 +287,7 @@ class _Plan:
                 return
         await self._enqueue("slack", "post", channel, payload)
 
-    async def _coalesce(self, channel: str, payload: dict[str, Any], interval: timedelta) -> None:
+    async def _coalesce(self, channel: str, payload: SlackMessage, interval: timedelta) -> None:
         """Storm: this post waits for the channel's summary at the end of the current interval.
 
         One summary row per channel and interval, made unique by its idempotency key. The post
@@ -233,14 +299,13 @@ class _Plan:
         end = datetime.fromtimestamp((bucket + 1) * seconds, tz=self.now.tzinfo)
         key = f"storm:{channel}:{bucket}"
         grace = timedelta(seconds=min(5.0, seconds / 4))
-        payload["storm_key"] = key
         await enqueue(
             self.conn,
             incident_id=self.incident.id,
             channel="slack",
             kind="post",
             target=channel,
-            payload=payload,
+            payload=msgspec.structs.replace(payload, storm_key=key),
             now=self.now,
             not_before=end + grace,
         )
@@ -250,7 +315,7 @@ class _Plan:
             channel="slack",
             kind="storm_summary",
             target=channel,
-            payload={"storm_key": key, "channel": channel, "interval_seconds": seconds},
+            payload=StormSummary(v=VERSION, storm_key=key, channel=channel, interval_seconds=seconds),
             now=self.now,
             not_before=end,
             idempotency_key=key,

@@ -8,11 +8,14 @@ once, because it commits or rolls back with the change that caused it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import asyncpg
 
-Channel = Literal["pagerduty", "slack"]
+from service.notifications.payloads import Payload, encode
+
+# A registered channel plug-in's name (service/notifications/channels/registry.py).
+Channel = str
 
 
 async def enqueue(
@@ -22,7 +25,7 @@ async def enqueue(
     channel: Channel,
     kind: str,
     target: str,
-    payload: dict[str, Any],
+    payload: Payload | dict[str, Any],
     now: datetime,
     not_before: datetime | None = None,
     idempotency_key: str | None = None,
@@ -45,7 +48,7 @@ async def enqueue(
         channel,
         kind,
         target,
-        payload,
+        encode(payload),
         not_before or now,
         now,
         idempotency_key,

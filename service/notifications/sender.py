@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import time
 from collections.abc import Callable, Coroutine
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -24,24 +23,25 @@ import structlog
 from service.adapters.postgres.database import Database, DatabaseUnavailable, is_closed
 from service.clock import Clock
 from service.dependencies import Key
-from service.domain.incidents import Actor
+from service.domain.delivery_retry import GiveUp
+from service.domain.event_kinds import EventKind
 from service.domain.notification_policy import DeliveryPolicy
 from service.incidents.service import IncidentService, IncidentTransaction
 from service.notifications import store
-from service.notifications.channels.pagerduty.delivery import PagerDutyDelivery
-from service.notifications.channels.slack.delivery import SlackDelivery
 from service.notifications.metrics import DELIVERY_LATENCY, OUTBOX_ROWS, SENDS
+from service.notifications.notifier import Notifier, Notifiers, Outcome, Plan
 from service.notifications.outcomes import DeliveryError, NotConfigured
+from service.notifications.pipeline.hold import hold, release_held, unknown_channel
+from service.notifications.pipeline.pacing import SharedPacing
+from service.notifications.pipeline.receipts import Receipts
+from service.notifications.pipeline.retry import RetryStage
+from service.notifications.pipeline.send import SendStage
 from service.notifications.store import OutboxRow
 from service.supervisor import CANCEL_GRACE, progress, sleep_or_stop
 
 log = structlog.get_logger(__name__)
 
-SYSTEM = Actor(name="notifications", source="system")
-# A storm's posts wait this long after their summary's retry; if the summary dies they go out alone.
-_STORM_MEMBERS_AFTER = timedelta(seconds=1)
 _CHANNEL = "incidentd_outbox"
-_RECEIPT_KINDS = frozenset({("pagerduty", "trigger"), ("pagerduty", "acknowledge"), ("pagerduty", "resolve")})
 
 
 class Sender:
@@ -49,31 +49,27 @@ class Sender:
         self,
         db: Database,
         incidents: IncidentService,
-        pagerduty: PagerDutyDelivery,
-        slack: SlackDelivery,
+        notifiers: Notifiers,
         *,
         delivery: DeliveryPolicy,
-        slack_min_interval: float,
         clock: Clock,
         concurrency: int = 4,
         poll_interval: float = 1.0,
     ) -> None:
         self._db = db
         self._incidents = incidents
-        self._pd = pagerduty
-        self._slack = slack
-        self._delivery = delivery
-        self._slack_interval = slack_min_interval
+        self._notifiers = notifiers
         self._clock = clock
         self._concurrency = concurrency
         self._poll = poll_interval
         self._wake = asyncio.Event()
         self._claim_lock = asyncio.Lock()
-        self._paused: dict[str, float] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.pacing = SharedPacing(db)
+        self._send = SendStage(db)
+        self._receipts = Receipts(incidents)
+        self._retry = RetryStage(delivery, self.pacing)
         self._failing: set[str] = set()  # "channel:target" whose last send here failed and may retry
-        self._loop: asyncio.AbstractEventLoop | None = (
-            None  # "channel:target" -> monotonic time it may send again
-        )
 
     def wake(self) -> None:
         """Called after an incident commits; may run on another thread's loop in tests."""
@@ -89,14 +85,6 @@ class Sender:
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
-
-    def _paused_keys(self) -> list[str]:
-        now = time.monotonic()
-        self._paused = {k: t for k, t in self._paused.items() if t > now}
-        return list(self._paused)
-
-    def _pause(self, key: str, seconds: float) -> None:
-        self._paused[key] = max(self._paused.get(key, 0.0), time.monotonic() + seconds)
 
     async def run(self, stop: asyncio.Event) -> None:
         """The supervised loop: release held intents whose credentials now exist, then deliver."""
@@ -154,15 +142,8 @@ class Sender:
             OUTBOX_ROWS.labels(status=status).set(found.get(status, 0))
 
     async def release_held(self) -> int:
-        released = 0
         async with self._db.transaction() as conn:
-            for channel, target in await store.held_targets(conn):
-                ok = self._slack.configured if channel == "slack" else self._pd.routable(target)
-                if ok:
-                    released += await store.release(conn, channel, target, self._clock())
-        if released:
-            log.info("notifications_released", count=released)
-        return released
+            return await release_held(conn, self._notifiers, self._clock())
 
     async def drain(self, max_rounds: int = 10_000) -> int:
         """Deliver everything due now (tests and the CLI); returns how many sends were attempted."""
@@ -172,44 +153,57 @@ class Sender:
         return done
 
     async def process_one(self) -> bool:
+        """One pass of the pipeline over the oldest due intent; False when nothing was due."""
         async with self._incidents.transaction() as tx:
             conn = tx.conn
             async with self._claim_lock:
                 now = self._clock()
-                head = await store.claim(conn, now, self._paused_keys())
+                head = await store.claim(conn, now)
                 if head is None:
                     return False
-                if head.channel == "slack" and self._slack_interval > 0:
-                    self._pause(f"slack:{head.target}", self._slack_interval)
-            batch = [head]
-            if head.channel == "slack" and head.kind in {"post", "update"}:
-                batch += await store.claim_followers(conn, head, now)
-            await self._attempt(tx, head, batch)
+            if head.channel not in self._notifiers:
+                await hold(conn, head.channel, None, unknown_channel(head.channel))
+                return True
+            notifier = self._notifiers[head.channel]
+            pacing = notifier.pacing
+            if pacing is not None:
+                taken = await self.pacing.take(head.channel, head.target, pacing, now)
+                if not taken.allowed:
+                    return True  # another replica spent the token; the claim now skips this target
+            await self._attempt(tx, notifier, head)
         return True
 
-    async def _attempt(self, tx: IncidentTransaction, head: OutboxRow, batch: list[OutboxRow]) -> None:
-        now = self._clock()
+    async def _attempt(self, tx: IncidentTransaction, notifier: Notifier, head: OutboxRow) -> None:
         conn = tx.conn
+        now = self._clock()
+        plan = await notifier.plan(conn, head, now)
         try:
-            coalesced = await self._send(tx, head, batch)
+            outcome = await self._send(conn, notifier, head, plan, self._clock())
         except NotConfigured as exc:
-            held = await store.hold_channel(
-                conn, head.channel, head.target if head.channel != "slack" else None, str(exc)
-            )
-            SENDS.labels(channel=head.channel, outcome="held").inc(held)
-            log.warning(
-                "notification_held", channel=head.channel, target=head.target, reason=str(exc), count=held
-            )
+            await hold(conn, head.channel, notifier.hold_scope(head.target), str(exc))
             return
         except DeliveryError as exc:
-            await self._failed(tx, head, exc)
+            decision = await self._retry(conn, notifier, head, exc, self._clock())
+            if isinstance(decision, GiveUp):
+                await self._receipts.record(tx, head, EventKind.NOTIFICATION_FAILED, str(exc))
+            else:
+                self._failing.add(f"{head.channel}:{head.target}")
             return
+        await self._record(tx, head, plan, outcome, now)
+
+    async def _record(
+        self, tx: IncidentTransaction, head: OutboxRow, plan: Plan, outcome: Outcome, started: datetime
+    ) -> None:
+        conn = tx.conn
         done = self._clock()
+        batch = list(plan.batch)
         await store.mark(conn, [r.id for r in batch], "sent", done)
         await self._target_back(conn, head, done)
-        if coalesced:
-            await store.mark(conn, coalesced, "coalesced", done)
-            SENDS.labels(channel=head.channel, outcome="coalesced").inc(len(coalesced))
+        if outcome.coalesced:
+            await store.mark(conn, outcome.coalesced, "coalesced", done)
+            SENDS.labels(channel=head.channel, outcome="coalesced").inc(len(outcome.coalesced))
+        if outcome.receipt:
+            await self._receipts.record(tx, head, EventKind.NOTIFICATION_SENT)
         for row in batch:
             SENDS.labels(channel=row.channel, outcome="sent").inc()
             DELIVERY_LATENCY.labels(channel=row.channel).observe(
@@ -223,65 +217,8 @@ class Sender:
             target=head.target,
             batch=len(batch),
             attempts=head.attempts + 1,
-            latency_s=round((done - now).total_seconds(), 3),
+            latency_s=round((done - started).total_seconds(), 3),
         )
-
-    async def _send(self, tx: IncidentTransaction, head: OutboxRow, batch: list[OutboxRow]) -> list[int]:
-        """Deliver; returns ids of other rows this send stood for (storm members)."""
-        now = self._clock()
-        conn = tx.conn
-        maybe_sent = await self._note_attempt(conn, head, now)
-        if head.channel == "pagerduty":
-            await self._pd.send(head.kind, head.target, head.payload)
-            if (head.channel, head.kind) in _RECEIPT_KINDS:
-                await self._receipt(tx, head, "notification_sent", {})
-            return []
-        if head.kind == "notice":
-            await self._slack.post_notice(head.target, head.payload)
-            return []
-        if head.kind == "storm_summary":
-            members = await store.claim_storm_members(conn, str(head.payload["storm_key"]))
-            if members:
-                await self._slack.post_summary(
-                    channel=head.target,
-                    interval_seconds=float(head.payload.get("interval_seconds", 0)),
-                    members=[(m.incident_id or 0, m.payload["snapshot"]) for m in members],
-                    now=now,
-                )
-            return [m.id for m in members]
-        assert head.incident_id is not None
-        result = await self._slack.post_or_update(
-            conn,
-            outbox_id=head.id,
-            maybe_sent=maybe_sent,
-            incident_id=head.incident_id,
-            channel=head.target,
-            snapshot=batch[-1].payload["snapshot"],
-            changes=[line for row in batch for line in row.payload.get("changes", [])],
-            now=now,
-        )
-        if result == "posted":
-            await self._receipt(tx, head, "notification_sent", {})
-        return []
-
-    async def _note_attempt(self, conn: asyncpg.Connection, head: OutboxRow, now: datetime) -> bool:
-        """Commit "about to call the provider" first, on a connection of its own; True when an earlier
-        call for this row started but its outcome never committed (a crash): it may have been sent."""
-        async with self._db.connection() as own:
-            started = await store.record_attempt(own, head.id, now)
-        maybe_sent = started - 1 > head.attempts
-        if maybe_sent:
-            # Counted as attempts in the sending transaction: once this one's outcome commits, the
-            # crashed calls are accounted for; if this process dies too, the next one sees it again.
-            await store.count_attempts(conn, head.id, started - 1)
-            log.warning(
-                "notification_maybe_sent_before",
-                id=head.id,
-                channel=head.channel,
-                kind=head.kind,
-                note="an earlier attempt's outcome was not recorded; sending again (PagerDuty dedups by key)",
-            )
-        return maybe_sent
 
     async def _target_back(self, conn: asyncpg.Connection, head: OutboxRow, now: datetime) -> None:
         """After a success that follows failures (here, or of this row on any replica), retry the rest now."""
@@ -292,56 +229,6 @@ class Sender:
         released = await store.retry_backing_off(conn, head.channel, head.target, now)
         if released:
             log.info("notification_target_back", channel=head.channel, target=head.target, due_now=released)
-
-    async def _failed(self, tx: IncidentTransaction, head: OutboxRow, exc: DeliveryError) -> None:
-        now = self._clock()
-        conn = tx.conn
-        attempts = head.attempts + 1
-        too_old = now - head.created_at >= self._delivery.max_age
-        if exc.retry and attempts < self._delivery.max_attempts and not too_old:
-            if exc.retry_after is not None:
-                delay = exc.retry_after * random.uniform(1.0, 1.1)  # noqa: S311
-                self._pause(f"{head.channel}:{head.target}", exc.retry_after)
-            else:
-                base = self._delivery.backoff_initial.total_seconds() * 2 ** (attempts - 1)
-                delay = min(self._delivery.backoff_max.total_seconds(), base) * random.uniform(0.5, 1.0)  # noqa: S311
-            await store.reschedule(conn, head.id, now + timedelta(seconds=delay), str(exc))
-            self._failing.add(f"{head.channel}:{head.target}")
-            if head.kind == "storm_summary":
-                retry_at = now + timedelta(seconds=delay) + _STORM_MEMBERS_AFTER
-                await store.postpone_storm_members(conn, str(head.payload["storm_key"]), retry_at)
-            SENDS.labels(channel=head.channel, outcome="retry").inc()
-            log.warning(
-                "notification_retry",
-                id=head.id,
-                channel=head.channel,
-                error=str(exc),
-                attempts=attempts,
-                retry_in_s=round(delay, 2),
-            )
-            return
-        await store.fail(conn, head.id, str(exc))
-        SENDS.labels(channel=head.channel, outcome="dead").inc()
-        log.error(
-            "notification_dead",
-            id=head.id,
-            channel=head.channel,
-            kind=head.kind,
-            error=str(exc),
-            attempts=attempts,
-        )
-        await self._receipt(tx, head, "notification_failed", {"error": str(exc)})
-
-    async def _receipt(
-        self, tx: IncidentTransaction, row: OutboxRow, kind: str, extra: dict[str, object]
-    ) -> None:
-        if row.incident_id is None:
-            return
-        incident = await self._incidents.find_in(tx, row.incident_id)
-        if incident is None:
-            return
-        data = {"channel": row.channel, "kind": row.kind, "target": row.target, "outbox_id": row.id, **extra}
-        await self._incidents.record_in(tx, incident, kind, SYSTEM, data)
 
 
 SENDER: Key[Sender] = Key("notification_sender")

@@ -35,17 +35,18 @@ def _row(record: asyncpg.Record) -> OutboxRow:
 
 
 # Per (channel, target), the few oldest due rows whose predecessors are done: enough candidates
-# that the other senders' locked rows can be skipped. Paused targets are never read.
+# that the other senders' locked rows can be skipped. Paced or paused targets are never read.
 _CANDIDATES_PER_TARGET = 8
 
 
-async def claim(conn: asyncpg.Connection, now: datetime, paused: Sequence[str]) -> OutboxRow | None:
+async def claim(conn: asyncpg.Connection, now: datetime) -> OutboxRow | None:
     """Lock the oldest due intent whose predecessors (same incident, channel and target) are done.
 
     The row stays locked until the caller's transaction ends, i.e. for the whole send: other
     senders skip it, and if this process dies the lock goes with its connection and the row
     is simply due again. Targets are listed by a loose index scan (a handful of channels and
     routing keys), so the cost follows the number of targets, not the backlog behind them.
+    A target whose shared pacing bucket is empty or paused (Retry-After) is skipped by every replica.
     """
     record = await conn.fetchrow(
         f"""
@@ -69,7 +70,9 @@ async def claim(conn: asyncpg.Connection, now: datetime, paused: Sequence[str]) 
                         AND p.target = o.target AND p.id < o.id AND p.status IN ('pending', 'held'))
                 ORDER BY o.next_attempt_at, o.id
                 LIMIT {_CANDIDATES_PER_TARGET}) c
-            WHERE NOT ((t.channel || ':' || t.target) = ANY($2::text[]))
+            WHERE NOT EXISTS (
+                SELECT 1 FROM notification_pacing b
+                WHERE b.channel = t.channel AND b.target = t.target AND b.blocked_until > $1)
         )
         SELECT {_COLUMNS} FROM notification_outbox
         WHERE id IN (SELECT id FROM candidates) AND status = 'pending'
@@ -78,7 +81,6 @@ async def claim(conn: asyncpg.Connection, now: datetime, paused: Sequence[str]) 
         FOR UPDATE SKIP LOCKED
         """,
         now,
-        list(paused),
     )
     return _row(record) if record is not None else None
 
@@ -303,3 +305,14 @@ async def postpone_storm_members(conn: asyncpg.Connection, storm_key: str, at: d
         storm_key,
         at,
     )
+
+
+async def subscribers(conn: asyncpg.Connection, incident_id: int, kind: str) -> list[tuple[str, str]]:
+    """(channel, target) pairs already told about this incident with intents of `kind`, oldest first."""
+    rows = await conn.fetch(
+        "SELECT channel, target, min(id) AS first FROM notification_outbox WHERE incident_id = $1"
+        " AND kind = $2 GROUP BY channel, target ORDER BY first",
+        incident_id,
+        kind,
+    )
+    return [(r["channel"], r["target"]) for r in rows]

@@ -65,7 +65,11 @@ async def console(database_url: str, chromium_path: str) -> AsyncIterator[Consol
     )
     components = [
         escalation,
-        make_build(NotificationOptions(env={}, poll_interval=0.2, delivery=FAST, slack_min_interval=0)),
+        make_build(
+            NotificationOptions(
+                env={}, poll_interval=0.2, delivery=FAST, slack_min_interval=0, pacing={"pagerduty": None}
+            )
+        ),
         action_items,
         web_build(WebOptions(stream_seconds=STREAM_SECONDS, heartbeat_seconds=1.0)),
     ]

@@ -92,6 +92,7 @@ def build_notifications(
         env=env or {},
         delivery=delivery,
         slack_min_interval=0.0,
+        pacing=options.pop("pacing", {"pagerduty": None}),
         poll_interval=0.05,
         policy=policy,
         **options,

@@ -70,7 +70,9 @@ def app_for(pd: FakePagerDuty, slack: FakeSlack, database_url: str, *, credentia
     settings = msgspec.structs.replace(
         base, api_tokens=tokens, pagerduty_webhook_secrets=(OLD_SECRET, NEW_SECRET), workers=False
     )
-    factory = make_build(NotificationOptions(env={}, delivery=FAST, slack_min_interval=0.0))
+    factory = make_build(
+        NotificationOptions(env={}, delivery=FAST, slack_min_interval=0.0, pacing={"pagerduty": None})
+    )
     return build_app(settings, database_url, components=[factory])
 
 

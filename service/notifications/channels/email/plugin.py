@@ -1,0 +1,14 @@
+"""Registration of the email channel (service/notifications/channels/registry.py)."""
+
+from __future__ import annotations
+
+from service.notifications.channels.email.notifier import NAME, PACING, EmailNotifier, check_target
+from service.notifications.channels.email.smtp_settings import parse
+from service.notifications.channels.plugin_api import ChannelContext, ChannelPlugin
+
+
+def build(context: ChannelContext) -> EmailNotifier:
+    return EmailNotifier(parse(context.env), pacing=context.pacing_for(NAME, PACING))
+
+
+PLUGIN = ChannelPlugin(name=NAME, build=build, check_target=check_target)

@@ -1,0 +1,1 @@
+"""Outgoing webhooks: incident events POSTed as signed JSON to named, configured URLs."""

@@ -1,0 +1,13 @@
+"""Registration of the outgoing webhook channel (service/notifications/channels/registry.py)."""
+
+from __future__ import annotations
+
+from service.notifications.channels.plugin_api import ChannelContext, ChannelPlugin
+from service.notifications.channels.webhook.notifier import NAME, PACING, WebhookNotifier, check_target
+
+
+def build(context: ChannelContext) -> WebhookNotifier:
+    return WebhookNotifier(context.env, pacing=context.pacing_for(NAME, PACING))
+
+
+PLUGIN = ChannelPlugin(name=NAME, build=build, check_target=check_target)
