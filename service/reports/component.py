@@ -1,9 +1,9 @@
 """Reports as a capability: the daily-summary worker, the response report route and its metrics.
 
 Follow-ups due are the open action items (`action_item_followups`) unless the options name another source.
-The email part of the summary goes through `ReportOptions.email`, an `EmailPort`; `outbox_email`
-is the binding for an outbox channel named `email`. Without one the summary goes to Slack only and its
-run record says the email was skipped.
+The email part of the summary goes through `ReportOptions.email`, an `EmailPort`: by default
+`outbox_email`, the email channel's outbox rows (held, visibly, until SMTP is configured). With
+`email=None` the summary goes to Slack only and its run record says the email was skipped.
 """
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ from service.config.escalation_policy_files import DEFAULT_ESCALATION_POLICY, lo
 from service.config.report_policy_files import load_report_policy
 from service.domain.escalation_policy import RcaTimers
 from service.domain.report_schedule import ReportPolicy
-from service.reports.daily_run import CHECK_EVERY, DAILY_SUMMARIES, STALL_AFTER, DailySummaries, EmailPort
+from service.reports.daily_run import (
+    CHECK_EVERY,
+    DAILY_SUMMARIES,
+    STALL_AFTER,
+    DailySummaries,
+    EmailPort,
+    outbox_email,
+)
 from service.reports.metrics import ResponseMetrics
 from service.reports.routes import REPORT_POLICY, REPORTS_CLOCK, ReportsController
 from service.reports.summary_store import FollowUpSource, action_item_followups
@@ -31,7 +38,7 @@ REPORTS_FILE = "reports.yaml"
 
 @dataclass(frozen=True)
 class ReportOptions:
-    email: EmailPort | None = None
+    email: EmailPort | None = outbox_email
     followups: FollowUpSource | None = action_item_followups
     check_every: float = CHECK_EVERY
 

@@ -27,6 +27,7 @@ from service.dependencies import Key
 from service.domain.daily_summary import DailySummary, compose
 from service.domain.escalation_policy import RcaTimers
 from service.domain.report_schedule import ReportPolicy
+from service.notifications.channels.email.outbox import enqueue_email
 from service.notifications.outbox import enqueue
 from service.reports.email_parts import html_part, subject, text_part
 from service.reports.slack_digest import digest_blocks
@@ -66,16 +67,15 @@ async def outbox_email(
     now: datetime,
     idempotency_key: str,
 ) -> int:
-    """The binding for an outbox channel named `email` whose target is the address (once it exists)."""
+    """The email channel's outbox rows, one per address, in the claim's transaction."""
     queued = 0
     for address in to:
-        row = await enqueue(
+        row = await enqueue_email(
             conn,
-            incident_id=None,
-            channel="email",  # type: ignore[arg-type]  # the email channel's plug-in adds it
-            kind="daily_summary",
-            target=address,
-            payload={"subject": subject, "text": text, "html": html},
+            to=address,
+            subject=subject,
+            text=text,
+            html=html,
             now=now,
             idempotency_key=f"{idempotency_key}:email:{address}",
         )

@@ -6,7 +6,7 @@ import asyncio
 import ssl
 import subprocess
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,12 +20,15 @@ from notification_harness import (
 )
 
 from service.adapters.postgres.database import Database
+from service.clock import FrozenClock
 from service.domain.event_kinds import EventKind
 from service.domain.event_payloads import Escalated
 from service.domain.incidents import Action, Actor
+from service.domain.report_schedule import DailySchedule, ReportPolicy
 from service.domain.severity import Severity
 from service.incidents.service import IncidentService
 from service.notifications.channels.email.outbox import enqueue_email
+from service.reports.daily_run import DailySummaries, outbox_email
 from service.testing.smtp_server import SmtpServer
 
 RULES = Actor(name="rules", source="rules")
@@ -222,3 +225,40 @@ async def test_starttls_and_implicit_tls(db: Database, certificate: ssl.SSLConte
         server.stop()
     assert server.received[0].encrypted
     assert server.received[0].login == "incidentd"
+
+
+async def test_the_daily_summary_reaches_each_recipient_once_by_smtp(db: Database, smtp: SmtpServer) -> None:
+    policy = ReportPolicy(
+        daily=DailySchedule(recipients=("ops@example.com", "leads@example.com"), slack_channels=("#alerts",))
+    )
+    clock = FrozenClock(datetime(2026, 12, 1, 7, 59, 59, tzinfo=UTC))  # running before the slot
+    async with running_fakes() as (pd, slack):
+        incidents, sender, _ = build_notifications(
+            db, notification_settings(pd, slack), env=_env(smtp), clock=clock
+        )
+        await incidents.declare(title="Checkout <down>", severity=Severity.P2, actor=ALICE)
+        await sender.drain()
+        replicas = [
+            DailySummaries(db, policy, None, "http://incidentd.test", clock, name, email=outbox_email)
+            for name in ("r1", "r2")
+        ]
+        clock.advance(timedelta(seconds=2))
+        outcomes = [await r.run_if_due() for r in replicas]
+        await deliver_until([sender], lambda: len(smtp.received) >= 2)
+        await sender.drain()
+    assert [o["email"] if o else None for o in outcomes] == [
+        2,
+        None,
+    ]  # the second replica finds the slot taken
+    assert sorted(r for mail in smtp.received for r in mail.recipients) == [
+        "leads@example.com",
+        "ops@example.com",
+    ]
+    mail = smtp.received[0]
+    assert mail.message["Subject"].startswith("Incident summary")
+    text = mail.message.get_body(preferencelist=("plain",))
+    markup = mail.message.get_body(preferencelist=("html",))
+    assert text is not None and markup is not None
+    assert "Checkout <down>" in text.get_content()
+    assert "Checkout &lt;down&gt;" in markup.get_content()
+    assert [r["status"] for r in await outbox(db, channel="email")] == ["sent", "sent"]
