@@ -258,7 +258,8 @@ async def test_the_daily_summary_reaches_each_recipient_once_by_smtp(db: Databas
     assert mail.message["Subject"].startswith("Incident summary")
     text = mail.message.get_body(preferencelist=("plain",))
     markup = mail.message.get_body(preferencelist=("html",))
-    assert text is not None and markup is not None
+    assert text is not None
+    assert markup is not None
     assert "Checkout <down>" in text.get_content()
     assert "Checkout &lt;down&gt;" in markup.get_content()
     assert [r["status"] for r in await outbox(db, channel="email")] == ["sent", "sent"]
