@@ -19,6 +19,7 @@ from service.alerting.reload_broadcast import RULE_RELOADS, ReloadBroadcast
 from service.alerting.routes import AlertsController
 from service.alerting.rulebook import RULEBOOK, RuleBook
 from service.components import Component, Context
+from service.dependencies import Key
 from service.domain.incidents import Incident
 from service.domain.rules import Rule, Sources
 from service.supervisor import Worker
@@ -26,6 +27,8 @@ from service.supervisor import Worker
 log = structlog.get_logger(__name__)
 
 SourceFactory = Callable[[Sources], ValueSource]
+# The one evaluator of this process, for benchmarks and tests that drive rounds themselves.
+EVALUATOR: Key[Evaluator] = Key("evaluator")
 
 
 class ReloadingSource:
@@ -111,7 +114,7 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
         ],
         routes=[AlertsController],
         detail_contributors={"alerts": alerts_of},
-        provides=[RULEBOOK.given(book), RULE_RELOADS.given(reloads)],
+        provides=[RULEBOOK.given(book), RULE_RELOADS.given(reloads), EVALUATOR.given(evaluator)],
         on_shutdown=[source.close],
     )
 
