@@ -129,7 +129,7 @@ def _timed(
     return timed
 
 
-async def _scenario(admin: str, name: str, rounds: int) -> dict[str, Any]:
+async def _scenario(admin: str, name: str, rounds: int, profile: Path | None = None) -> dict[str, Any]:
     scenario = SCENARIOS[name]
     scratch = await create_scratch_database(admin, prefix="incidentd_bench")
     conn = await asyncpg.connect(scratch)
@@ -161,9 +161,14 @@ async def _scenario(admin: str, name: str, rounds: int) -> dict[str, Any]:
                         source.set(f"BenchRule{r}", values(labels[r], r * scenario.per_rule, phase))
                     before = await service.db.fetchval("SELECT count(*) FROM incidents")
                     transactions.clear()
+                    profiler = _profiler(profile)
                     started = time.perf_counter()
                     evaluated = await evaluator.tick()
                     timings.append(time.perf_counter() - started)
+                    if profiler is not None and profile is not None:
+                        profiler.stop()
+                        if timings[-1] >= max(timings):
+                            profile.write_text(profiler.output_text(unicode=False, color=False))
                     longest.append(max(transactions, default=0.0))
                     assert evaluated == scenario.rules, f"evaluated {evaluated} of {scenario.rules} rules"
                     opened.append(await service.db.fetchval("SELECT count(*) FROM incidents") - before)
@@ -194,6 +199,17 @@ async def _scenario(admin: str, name: str, rounds: int) -> dict[str, Any]:
         "rss_input_mb": rss_input,
         "peak_rss_mb": _rss_mb(),
     }
+
+
+def _profiler(profile: Path | None) -> Any:
+    """pyinstrument around one round, when asked (`--profile FILE` keeps the slowest round's)."""
+    if profile is None:
+        return None
+    from pyinstrument import Profiler
+
+    profiler = Profiler(async_mode="enabled")
+    profiler.start()
+    return profiler
 
 
 def _record(row: dict[str, Any]) -> None:
@@ -289,12 +305,13 @@ def main() -> None:
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--no-prometheus", action="store_true")
+    parser.add_argument("--profile", type=Path, help="write pyinstrument's view of the slowest round here")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     harness.quiet_logs()
     url = harness.admin_database_url()
     if args.child:
-        row = asyncio.run(_scenario(url, args.scenario, args.rounds))
+        row = asyncio.run(_scenario(url, args.scenario, args.rounds, args.profile))
         _record(row)
         print(json.dumps(row))
         return
