@@ -103,7 +103,9 @@ def labels_of(index: int) -> dict[str, str]:
     return {"instance": f"host-{index % 5000}", "shard": str(index // 5000)}
 
 
-def values(labels: Sequence[dict[str, str]], offset: int, phase: int | None) -> list[tuple[dict[str, str], float]]:
+def values(
+    labels: Sequence[dict[str, str]], offset: int, phase: int | None
+) -> list[tuple[dict[str, str], float]]:
     """Every tenth series breaches (99, critical); `phase` shifts which tenth; the rest sit below warning."""
     shift = phase or 0
     return [
@@ -301,7 +303,9 @@ def row_target(name: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--no-prometheus", action="store_true")
