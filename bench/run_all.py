@@ -20,7 +20,7 @@ sys.path.insert(0, str(HERE))
 
 import harness  # noqa: E402  (bench/ is not a package; the runner is started as a script)
 
-ORDER = ["parse", "evaluation", "escalation", "slack", "console", "prometheus", "alertmanager"]
+ORDER = ["parse", "evaluation", "escalation", "outbox", "slack", "console", "pipeline", "alertmanager"]
 
 
 def _summary() -> None:

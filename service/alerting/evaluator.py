@@ -268,7 +268,9 @@ class Evaluator:
         self._cache.update(cache_updates)
         return len(claimed)
 
-    async def _open_many(self, tx: IncidentTransaction, fires: Sequence[tuple[GroupPlan, str | None]]) -> None:
+    async def _open_many(
+        self, tx: IncidentTransaction, fires: Sequence[tuple[GroupPlan, str | None]]
+    ) -> None:
         """The firing part of many plans at once: a storm opens its incidents in a few statements."""
         if not fires:
             return
@@ -293,7 +295,9 @@ class Evaluator:
             written.setdefault(change.incident.id, []).extend(change.events)
         for result in results:
             if result.created:  # its whole timeline was written in this transaction
-                await self._follow_worst(tx, result.incident.id, (result.incident, written[result.incident.id]))
+                await self._follow_worst(
+                    tx, result.incident.id, (result.incident, written[result.incident.id])
+                )
             else:
                 await self._follow_worst(tx, result.incident.id)
 

@@ -229,8 +229,12 @@ async def open_counts_by_severity(conn: asyncpg.Connection) -> dict[Severity, in
 
 
 async def insert_many_if_no_open_duplicate(
-    conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, Severity, dict[str, str]]], *,
-    created_by: str, source: str, at: datetime,
+    conn: asyncpg.Connection,
+    rows: Sequence[tuple[str, str, str, Severity, dict[str, str]]],
+    *,
+    created_by: str,
+    source: str,
+    at: datetime,
 ) -> dict[str, Incident]:
     """`insert_if_no_open_duplicate` for many (dedup key, title, description, severity, labels) in one
     statement; returns what was created by key. A key already open (or twice in `rows`) is skipped."""
