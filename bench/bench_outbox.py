@@ -21,7 +21,6 @@ import asyncio
 import logging
 import resource
 import sys
-import threading
 import time
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness
 from production import ROOT, build_service
 from scratch import run_in_scratch, seed_incidents
+from threaded_fakes import ThreadedFakes
 
 from service.clock import system_clock
 from service.domain.incidents import Incident, Status, TimelineEvent
@@ -50,25 +50,11 @@ SLACK_PER_S = 1.0
 PD_PER_MIN = 120.0
 
 
-class Fakes:
-    """Both fakes on one event loop of their own, so the sender under test does not serve them."""
-
+class Fakes(ThreadedFakes):
     def __init__(self) -> None:
         self.pagerduty = FakePagerDuty()
         self.slack = FakeSlack(channel_names=tuple(f"bench-{i:03d}" for i in range(CHANNELS)))
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-        for fake in (self.pagerduty, self.slack):
-            asyncio.run_coroutine_threadsafe(fake.start(), self._loop).result(timeout=30)
-
-    def stop(self) -> None:
-        for fake in (self.pagerduty, self.slack):
-            asyncio.run_coroutine_threadsafe(fake.stop(), self._loop).result(timeout=30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
+        super().__init__(self.pagerduty, self.slack)
 
     def delivered(self) -> list[tuple[float, str]]:
         """(arrival time, channel or routing key) of every accepted message."""
