@@ -44,7 +44,8 @@ async def _seed(db: Database, due_sql: str) -> None:
     await seed_incidents(db, INCIDENTS)
     await db.execute(
         "INSERT INTO incident_events (incident_id, at, kind, actor, source, data)"
-        " SELECT id, created_at, 'declared', 'bench', 'api', jsonb_build_object('title', title) FROM incidents"
+        " SELECT id, created_at, 'declared', 'bench', 'api', jsonb_build_object('title', title)"
+        " FROM incidents"
     )
     await db.execute(
         "INSERT INTO escalation_steps (incident_id, kind, level, due_at, armed_at)"  # noqa: S608

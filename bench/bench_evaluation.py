@@ -151,7 +151,7 @@ async def _scenario(admin: str, name: str, rounds: int, profile: Path | None = N
             ]
             evaluator = service.evaluator
             transactions: list[float] = []
-            evaluator.evaluate_batch = _timed(evaluator.evaluate_batch, transactions)  # type: ignore[method-assign]
+            evaluator.evaluate_batch = _timed(evaluator.evaluate_batch, transactions)  # type: ignore[method-assign,assignment]
             rss_input = _rss_mb()
             timings: list[float] = []
             longest: list[float] = []
@@ -170,7 +170,8 @@ async def _scenario(admin: str, name: str, rounds: int, profile: Path | None = N
                     if profiler is not None and profile is not None:
                         profiler.stop()
                         if timings[-1] >= max(timings):
-                            profile.write_text(profiler.output_text(unicode=False, color=False))
+                            text = profiler.output_text(unicode=False, color=False)
+                            await asyncio.to_thread(profile.write_text, text)
                     longest.append(max(transactions, default=0.0))
                     assert evaluated == scenario.rules, f"evaluated {evaluated} of {scenario.rules} rules"
                     opened.append(await service.db.fetchval("SELECT count(*) FROM incidents") - before)

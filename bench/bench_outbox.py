@@ -86,7 +86,7 @@ def _payloads(count: int) -> tuple[dict[str, object], list[dict[str, object]]]:
     snap = snapshot(incident, [event], "http://127.0.0.1:8080")
     snap["slack_url"] = None
     triggers = [messages.pagerduty_trigger(snap, f"bench-{n}", Severity.P1) for n in range(1, count + 1)]
-    return {"snapshot": snap, "changes": []}, triggers  # type: ignore[return-value]
+    return {"snapshot": snap, "changes": []}, triggers
 
 
 async def _run(url: str, total: int, timeout: float) -> None:
@@ -160,8 +160,8 @@ def _report(
     by_target: dict[str, list[float]] = defaultdict(list)
     for at, target in delivered:
         by_target[target].append(at)
-    span = (delivered[-1][0] - delivered[0][0]) if len(delivered) > 1 else float("nan")
-    rate = len(delivered) / span if span and span == span else 0.0
+    span = (delivered[-1][0] - delivered[0][0]) if len(delivered) > 1 else 0.0
+    rate = len(delivered) / span if span > 0 else 0.0
     slack = {t: v for t, v in by_target.items() if t.startswith("slack:")}
     pd = {t: v for t, v in by_target.items() if t.startswith("pd:")}
     slack_worst = max((_worst_second(v) for v in slack.values()), default=0)

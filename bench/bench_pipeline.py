@@ -71,6 +71,9 @@ groups:
 """
 
 
+_NOT_INHERITED = ("PAGERDUTY_", "SLACK_", "INCIDENTD_", "DATABASE_URL")
+
+
 class Value:
     now = 10.0
 
@@ -89,7 +92,7 @@ def _alertmanager_config(fake_url: str, key: str, tuned: bool) -> str:
 
 def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)  # noqa: S603
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _peers(tmp: Path, target: str, fake_url: str, log: Path) -> list[subprocess.Popen[bytes]]:
@@ -120,7 +123,8 @@ def _peers(tmp: Path, target: str, fake_url: str, log: Path) -> list[subprocess.
     )
     targets = ", ".join(f"'127.0.0.1:{p}'" for p in am_ports)
     (tmp / "prometheus.yml").write_text(
-        f"global: {{scrape_interval: {INTERVAL_S}s, scrape_timeout: 4s, evaluation_interval: {INTERVAL_S}s}}\n"
+        f"global: {{scrape_interval: {INTERVAL_S}s, scrape_timeout: 4s,"
+        f" evaluation_interval: {INTERVAL_S}s}}\n"
         "rule_files: [rules.yml]\n"
         f"alerting:\n  alertmanagers:\n  - static_configs: [{{targets: [{targets}]}}]\n"
         f"scrape_configs:\n- job_name: bench\n  static_configs: [{{targets: ['{host}']}}]\n"
@@ -169,7 +173,7 @@ async def _run(breaches: int, hold: float, rest: float) -> None:
                 (tmp / "rules").mkdir()
                 (tmp / "rules" / "bench.yaml").write_text(RULES)
                 env = {
-                    **{k: v for k, v in os.environ.items() if not k.startswith(("PAGERDUTY_", "SLACK_", "INCIDENTD_"))},
+                    **{k: v for k, v in os.environ.items() if not k.startswith(_NOT_INHERITED)},
                     "DATABASE_URL": scratch,
                     "INCIDENTD_PORT": str(free_port()),
                     "INCIDENTD_RULES_DIR": str(tmp / "rules"),

@@ -260,9 +260,9 @@ class IncidentService:
         results: list[DeclareResult] = []
         opened = {c.incident.dedup_key: c.incident for c in changes}
         for request in requests:
-            incident = opened.pop(request.dedup_key, None)
-            if incident is not None:
-                results.append(DeclareResult(incident, True))
+            new = opened.pop(request.dedup_key) if request.dedup_key in opened else None
+            if new is not None:
+                results.append(DeclareResult(new, True))
                 continue
             result, _ = await self.declare_in(
                 tx,
