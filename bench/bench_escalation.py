@@ -2,7 +2,9 @@
 
 The service is built by `build_app` with the default components (bench/production.py), so each
 step performed writes its `escalated` event and next rung, and the notification observer turns it
-into outbox intents, exactly as in production. Scenarios, in a scratch database:
+into outbox intents, exactly as in production. The 10,000 P1 incidents are opened through the
+product (their first page and Slack posts written, then marked delivered), as after an outage.
+Scenarios, in a scratch database:
   steady   10,000 open incidents with pending timers; 1,000 of them fall due spread over 10 s
   backlog  the same 10,000 incidents, all due at once (a restart after an outage)
   idle     10,000 pending timers, none due: one poll (claim + next-due query)
@@ -27,29 +29,45 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness
 from production import ROOT, Service, build_service
-from scratch import run_in_scratch, seed_incidents
+from scratch import run_in_scratch
 
-from service.adapters.postgres.database import Database
 from service.clock import system_clock
+from service.domain.incidents import Actor
+from service.domain.severity import Severity
 from service.escalation.worker import ESCALATION_WORKER, EscalationWorker
+from service.incidents.service import DeclareRequest
 
 BENCH = "escalation"
 INCIDENTS = 10_000
+BENCH_ACTOR = Actor(name="rules", source="rules")
 
 
-async def _seed(db: Database, due_sql: str) -> None:
+async def _seed(service: Service, due_sql: str) -> None:
+    """10,000 P1 incidents opened through the product (steps armed, PagerDuty and Slack intents
+    written), their messages delivered, then their first rung made due as `due_sql` says."""
+    db = service.db
     await db.execute(
-        "TRUNCATE escalation_steps, notification_outbox, incident_events, incidents RESTART IDENTITY CASCADE"
+        "TRUNCATE escalation_steps, notification_outbox, pagerduty_dedup_keys, incident_events, incidents"
+        " RESTART IDENTITY CASCADE"
     )
-    await seed_incidents(db, INCIDENTS)
+    for start in range(0, INCIDENTS, 500):
+        async with service.incidents.transaction() as tx:
+            await service.incidents.declare_many_in(
+                tx,
+                [
+                    DeclareRequest(
+                        title=f"bench {n}",
+                        severity=Severity.P1,
+                        dedup_key=f"b-{n}",
+                        labels={"service": "bench"},
+                    )
+                    for n in range(start, min(start + 500, INCIDENTS))
+                ],
+                BENCH_ACTOR,
+            )
+    await db.execute("UPDATE notification_outbox SET status = 'sent', sent_at = now()")
     await db.execute(
-        "INSERT INTO incident_events (incident_id, at, kind, actor, source, data)"
-        " SELECT id, created_at, 'declared', 'bench', 'api', jsonb_build_object('title', title)"
-        " FROM incidents"
-    )
-    await db.execute(
-        "INSERT INTO escalation_steps (incident_id, kind, level, due_at, armed_at)"  # noqa: S608
-        f" SELECT id, 'escalate', 1, {due_sql}, now() FROM incidents"
+        f"UPDATE escalation_steps SET due_at = {due_sql} WHERE kind = 'escalate'"  # noqa: S608
     )
     await db.execute("ANALYZE")
 
@@ -96,17 +114,17 @@ async def _run(url: str) -> None:
     db = service.db
     try:
         await _seed(
-            db,
-            "CASE WHEN id <= 1000"
-            " THEN now() + interval '3 seconds' + (id % 1000) * interval '10 milliseconds'"
+            service,
+            "CASE WHEN incident_id <= 1000"
+            " THEN now() + interval '5 seconds' + (incident_id % 1000) * interval '10 milliseconds'"
             " ELSE now() + interval '6 hours' END",
         )
         steady_wall, steady = await _fire(service, 1000, 60)
-        await _seed(db, "now() - interval '1 minute'")
+        await _seed(service, "now() - interval '1 minute'")
         backlog_wall, backlog = await _fire(service, INCIDENTS, 300)
         backlog = [v - 60 for v in backlog]  # they were a minute overdue on purpose
-        intents = await db.fetchval("SELECT count(*) FROM notification_outbox")
-        await _seed(db, "now() + interval '6 hours'")
+        intents = await db.fetchval("SELECT count(*) FROM notification_outbox WHERE status = 'pending'")
+        await _seed(service, "now() + interval '6 hours'")
         costs = await _idle(service)
     finally:
         await service.close()
