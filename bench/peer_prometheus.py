@@ -145,5 +145,5 @@ def run(
             process.wait(timeout=30)
             target.shutdown()
     out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
-    text = out.stdout or out.stderr
-    return PrometheusFigures(text.splitlines()[0] if text else path, durations, peak / 2**20)
+    found = re.search(r"version (\S+)", out.stdout or out.stderr)
+    return PrometheusFigures(f"prometheus {found.group(1) if found else '?'}", durations, peak / 2**20)
