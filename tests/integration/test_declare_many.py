@@ -144,8 +144,8 @@ async def test_an_open_key_or_a_repeated_one_attaches(db: Database) -> None:
     assert [r.created for r in results] == [True, False, False]
     assert results[2].incident.id == results[0].incident.id
     assert await db.fetchval("SELECT count(*) FROM incidents") == 2
-    raised = await db.fetchrow("SELECT severity FROM incidents WHERE dedup_key = 'k-open'")
-    assert raised["severity"] == Severity.P1.value  # attaching with a higher severity raises it
+    raised = await db.fetchval("SELECT severity FROM incidents WHERE dedup_key = 'k-open'")
+    assert raised == Severity.P1.value  # attaching with a higher severity raises it
     kinds = await db.fetch(
         "SELECT kind FROM incident_events WHERE incident_id = $1 ORDER BY id", results[0].incident.id
     )
