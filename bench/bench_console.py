@@ -93,17 +93,15 @@ def serve(database_url: str, port: int, profile: str) -> None:
     import uvicorn
 
     from service.app import build_app
-    from service.escalation.component import build as build_escalation
     from service.observability import configure_logging
     from service.settings import load_settings
-    from service.web.component import build as build_web
 
     env = {"INCIDENTD_PORT": str(port), "INCIDENTD_API_TOKENS": f"bench={TOKEN}"}
     settings = msgspec.structs.replace(
         load_settings(env), rules_dir=ROOT / "rules", templates_dir=ROOT / "incident_templates", workers=False
     )
     configure_logging(log_format="json", level="error")
-    app = build_app(settings, database_url, components=[build_escalation, build_web])
+    app = build_app(settings, database_url)  # every default component, as `incidentd serve` (workers off)
     profiler = None
     if profile:
         from pyinstrument import Profiler

@@ -22,6 +22,7 @@ from service.alerting.rulebook import RULEBOOK, RuleBook
 from service.alerting.source_statuses import RecordingSource
 from service.alerting.sources_api import SourcesController
 from service.components import Component, Context
+from service.dependencies import Key
 from service.domain.incidents import Incident
 from service.domain.rules import Rule, Sources
 from service.supervisor import Worker
@@ -29,6 +30,8 @@ from service.supervisor import Worker
 log = structlog.get_logger(__name__)
 
 SourceFactory = Callable[[Sources], ValueSource]
+# The one evaluator of this process, for benchmarks and tests that drive rounds themselves.
+EVALUATOR: Key[Evaluator] = Key("evaluator")
 
 
 class ReloadingSource:
@@ -116,7 +119,7 @@ def build(context: Context, *, source_factory: SourceFactory | None = None) -> C
         ],
         routes=[AlertsController, SourcesController],
         detail_contributors={"alerts": alerts_of},
-        provides=[RULEBOOK.given(book), RULE_RELOADS.given(reloads)],
+        provides=[RULEBOOK.given(book), RULE_RELOADS.given(reloads), EVALUATOR.given(evaluator)],
         on_shutdown=[source.close],
     )
 

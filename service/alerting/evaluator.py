@@ -43,10 +43,10 @@ from service.domain.alerts import AlertState, group_key
 from service.domain.alerts import slot_of as alert_slot
 from service.domain.evaluation import RuleTransition, alert_labels, evaluate, group_transitions
 from service.domain.incident_alerts import readings, worst_firing
-from service.domain.incidents import Actor
+from service.domain.incidents import Actor, Incident, TimelineEvent
 from service.domain.mute_verdicts import MuteSnapshot
 from service.domain.rules import Comparison, Rule
-from service.incidents.service import IncidentService, IncidentTransaction
+from service.incidents.service import DeclareRequest, IncidentService, IncidentTransaction
 from service.silences.incident_mutes import reconcile
 from service.silences.snapshot import Muter
 from service.supervisor import progress, sleep_or_stop
@@ -266,15 +266,51 @@ class Evaluator:
             await self._samples.flush(conn)
             for name, series in held:
                 await rule_mutes.mark_held(conn, name, series)
+            await self._open_many(tx, [(plan, error) for plan, error in plans if plan.fire is not None])
             for plan, error in plans:
-                await self._apply(tx, await _settled(conn, plan), error)
+                await self._apply(tx, await _settled(conn, plan), error, opened=plan.fire is not None)
             await store.record_outcomes(conn, outcomes, now)
         self._cache.update(cache_updates)
         return len(claimed)
 
-    async def _apply(self, tx: IncidentTransaction, plan: GroupPlan, error: str | None) -> None:
+    async def _open_many(
+        self, tx: IncidentTransaction, fires: Sequence[tuple[GroupPlan, str | None]]
+    ) -> None:
+        """The firing part of many plans at once: a storm opens its incidents in a few statements."""
+        if not fires:
+            return
+        requests = []
+        for plan, error in fires:
+            assert plan.fire is not None
+            requests.append(
+                DeclareRequest(
+                    title=plan.fire.title,
+                    severity=plan.fire.severity,
+                    dedup_key=plan.group_key,
+                    labels=plan.fire.labels,
+                    description=plan.fire.details.get("description", ""),
+                    details={**plan.fire.details, **({"error": error} if error else {})},
+                )
+            )
+        results = await self._incidents.declare_many_in(tx, requests, RULES_ACTOR)
+        links = [(plan.group_key, r.incident.id) for (plan, _), r in zip(fires, results, strict=True)]
+        await alert_states.link_incidents(tx.conn, links)
+        written: dict[int, list[TimelineEvent]] = {}
+        for change in tx.changes:
+            written.setdefault(change.incident.id, []).extend(change.events)
+        for result in results:
+            if result.created:  # its whole timeline was written in this transaction
+                await self._follow_worst(
+                    tx, result.incident.id, (result.incident, written[result.incident.id])
+                )
+            else:
+                await self._follow_worst(tx, result.incident.id)
+
+    async def _apply(
+        self, tx: IncidentTransaction, plan: GroupPlan, error: str | None, *, opened: bool = False
+    ) -> None:
         extra = {"error": error} if error else {}
-        if plan.fire is not None:
+        if plan.fire is not None and not opened:
             result, _ = await self._incidents.declare_in(
                 tx,
                 title=plan.fire.title,
@@ -305,14 +341,21 @@ class Evaluator:
                         tx, incident.id, action, RULES_ACTOR, details={"reason": "alert cleared"}
                     )
 
-    async def _follow_worst(self, tx: IncidentTransaction, incident_id: int) -> None:
-        """The title names the worst alert firing now: a worse rule, or what is left when the worst clears."""
-        found = readings(await self._incidents.timeline_in(tx, incident_id))
+    async def _follow_worst(
+        self,
+        tx: IncidentTransaction,
+        incident_id: int,
+        known: tuple[Incident, list[TimelineEvent]] | None = None,
+    ) -> None:
+        """The title names the worst alert firing now: a worse rule, or what is left when the worst clears.
+        `known`: the incident and its whole timeline, when this transaction wrote all of it."""
+        timeline = known[1] if known else await self._incidents.timeline_in(tx, incident_id)
+        found = readings(timeline)
         top = worst_firing(found)
         title = top.details.get("rule_title") if top is not None else None
         if top is None or not isinstance(title, str) or not title:
             return
-        incident = await self._incidents.find_in(tx, incident_id)
+        incident = known[0] if known else await self._incidents.find_in(tx, incident_id)
         named = [r for r in found.values() if incident and r.details.get("rule_title") == incident.title]
         if named and named[0].firing and named[0].rank() >= top.rank():
             return  # as bad as the worst: keep the title people already know

@@ -27,6 +27,16 @@ async def link_incident(conn: asyncpg.Connection, group_key: str, incident_id: i
     )
 
 
+async def link_incidents(conn: asyncpg.Connection, links: list[tuple[str, int]]) -> None:
+    """`link_incident` for many (group key, incident id) in one statement."""
+    await conn.execute(
+        "UPDATE alert_states AS s SET incident_id = u.i FROM unnest($1::text[], $2::bigint[]) AS u(k, i)"
+        " WHERE s.group_key = u.k AND s.incident_id IS DISTINCT FROM u.i",
+        [k for k, _ in links],
+        [i for _, i in links],
+    )
+
+
 async def for_incident(conn: asyncpg.Connection, incident_id: int, limit: int = 50) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """

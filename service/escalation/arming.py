@@ -10,10 +10,12 @@ they are ignored and nothing recurses.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from service.domain.escalation_policy import EscalationPolicy
 from service.domain.escalation_schedule import (
+    PlannedStep,
     StepKind,
     after,
     first_rung,
@@ -54,6 +56,24 @@ class Arming:
         for event in change.events:
             if event.kind in HANDLED:
                 await self._react(tx, incident, event.kind, event.at)
+
+    async def observe_many(self, tx: IncidentTransaction, changes: Sequence[IncidentChange]) -> None:
+        """Incidents opened together (an alert storm) arm their first rung and overdue step with one
+        statement; any other change goes through `__call__`."""
+        opened: list[tuple[int, PlannedStep]] = []
+        armed_at: datetime | None = None
+        for change in changes:
+            kinds = [e.kind for e in change.events if e.kind in HANDLED]
+            at = change.events[0].at if change.events else None
+            if kinds == ["declared"] and armed_at in (None, at) and at is not None:
+                armed_at = at
+                severity = change.incident.severity
+                opened.append((change.incident.id, first_rung(self.policy, severity, at)))
+                opened.append((change.incident.id, overdue_step(self.policy, severity, at)))
+            else:
+                await self(tx, change)
+        if opened and armed_at is not None:
+            await store.insert_pending_many(tx.conn, opened, armed_at)
 
     async def _react(self, tx: IncidentTransaction, incident: Incident, kind: str, now: datetime) -> None:
         if kind == EventKind.DECLARED:

@@ -66,6 +66,25 @@ async def insert(
     return step_id
 
 
+async def insert_pending_many(
+    conn: asyncpg.Connection, steps: Sequence[tuple[int, PlannedStep]], armed_at: datetime
+) -> None:
+    """`insert` of many pending (incident id, step) in one statement, for incidents opened together."""
+    await conn.execute(
+        "INSERT INTO escalation_steps (incident_id, kind, level, attempt, due_at, data, armed_at, state)"
+        " SELECT i, k, l, a, d, j, $7, 'pending'"
+        " FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::timestamptz[], $6::jsonb[])"
+        " AS u(i, k, l, a, d, j)",
+        [i for i, _ in steps],
+        [s.kind.value for _, s in steps],
+        [s.level for _, s in steps],
+        [s.attempt for _, s in steps],
+        [s.due_at for _, s in steps],
+        [s.data for _, s in steps],
+        armed_at,
+    )
+
+
 async def cancel(
     conn: asyncpg.Connection, incident_id: int, kinds: Sequence[str], reason: str, now: datetime
 ) -> int:

@@ -35,7 +35,7 @@ from service.domain.severity import Severity
 from service.incidents import store as repo
 from service.incidents.transaction import IncidentChange, IncidentTransaction
 
-__all__ = ["INCIDENTS", "Conflict", "DeclareResult", "IncidentChange", "IncidentNotFound"]
+__all__ = ["INCIDENTS", "Conflict", "DeclareRequest", "DeclareResult", "IncidentChange", "IncidentNotFound"]
 __all__ += ["IncidentService", "IncidentTransaction", "Observer", "TransitionListener"]
 
 log = structlog.get_logger(__name__)
@@ -59,6 +59,17 @@ Events = Sequence[tuple[str, dict[str, Any]]]
 class DeclareResult(msgspec.Struct, frozen=True):
     incident: Incident
     created: bool
+
+
+class DeclareRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One `declare` among many (`declare_many_in`)."""
+
+    title: str
+    severity: Severity
+    dedup_key: str
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    description: str = ""
+    details: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class IncidentService:
@@ -197,7 +208,7 @@ class IncidentService:
                 at=now,
             )
             if created is not None:
-                data = {"title": title, "severity": severity.label, "labels": labels, **details}
+                data = _declared_data(title, severity, labels, details)
                 change = await self._apply(tx, None, created, [("declared", data)], actor, now)
                 return DeclareResult(created, True), change
             existing = await repo.lock_open_by_dedup_key(tx.conn, key)
@@ -205,6 +216,66 @@ class IncidentService:
                 continue  # resolved between our insert and our lock; try the insert again
             change = await self._attach(tx, existing, severity, actor, now, details)
             return DeclareResult(change.incident, False), change
+
+    async def declare_many_in(
+        self, tx: IncidentTransaction, requests: Sequence[DeclareRequest], actor: Actor
+    ) -> list[DeclareResult]:
+        """`declare_in` for many, in request order, with a few statements for all that open a new
+        incident (an alert storm): one insert for the incidents, one for their `declared` events, and
+        each observer sees the new incidents together (`observe_many`, when it has one). A request
+        whose key is already open (or repeated) takes `declare_in`'s one-by-one path, so attaching,
+        raising and retriggering behave exactly as there."""
+        now = self._clock()
+        rows = [(r.dedup_key, r.title, r.description, r.severity, dict(r.labels)) for r in requests]
+        created = await repo.insert_many_if_no_open_duplicate(
+            tx.conn, rows, created_by=actor.name, source=actor.source, at=now
+        )
+        fresh: dict[str, DeclareRequest] = {}
+        for request in requests:  # a key repeated in `requests` opens once, then attaches
+            if request.dedup_key in created:
+                fresh.setdefault(request.dedup_key, request)
+        declared = [
+            (created[r.dedup_key].id, "declared", _declared_data(r.title, r.severity, r.labels, r.details))
+            for r in fresh.values()
+        ]
+        events = await repo.append_events_many(
+            tx.conn, declared, at=now, actor=actor.name, source=actor.source
+        )
+        by_incident = {e.incident_id: e for e in events}
+        changes = []
+        for request in fresh.values():
+            incident = created[request.dedup_key]
+            change = IncidentChange(
+                incident=incident, previous=None, events=(by_incident[incident.id],), actor=actor
+            )
+            tx.remember(change)
+            changes.append(change)
+        for observer in self._observers:
+            many = getattr(observer, "observe_many", None)
+            if many is not None:
+                await many(tx, changes)
+            else:
+                for change in changes:
+                    await observer(tx, change)
+        results: list[DeclareResult] = []
+        opened = {c.incident.dedup_key: c.incident for c in changes}
+        for request in requests:
+            new = opened.pop(request.dedup_key) if request.dedup_key in opened else None
+            if new is not None:
+                results.append(DeclareResult(new, True))
+                continue
+            result, _ = await self.declare_in(
+                tx,
+                title=request.title,
+                severity=request.severity,
+                actor=actor,
+                dedup_key=request.dedup_key,
+                labels=request.labels,
+                description=request.description,
+                details=request.details,
+            )
+            results.append(result)
+        return results
 
     async def _attach(
         self,
@@ -426,6 +497,12 @@ class IncidentService:
                 before_id=before_id,
                 limit=limit,
             )
+
+
+def _declared_data(
+    title: str, severity: Severity, labels: dict[str, str], details: dict[str, Any]
+) -> dict[str, Any]:
+    return {"title": title, "severity": severity.label, "labels": dict(labels), **details}
 
 
 INCIDENTS: Key[IncidentService] = Key("incidents")

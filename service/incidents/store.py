@@ -228,3 +228,62 @@ async def open_counts_by_severity(conn: asyncpg.Connection) -> dict[Severity, in
     for row in rows:
         counts[Severity(row["severity"])] = row["n"]
     return counts
+
+
+async def insert_many_if_no_open_duplicate(
+    conn: asyncpg.Connection,
+    rows: Sequence[tuple[str, str, str, Severity, dict[str, str]]],
+    *,
+    created_by: str,
+    source: str,
+    at: datetime,
+) -> dict[str, Incident]:
+    """`insert_if_no_open_duplicate` for many (dedup key, title, description, severity, labels) in one
+    statement; returns what was created by key. A key already open (or twice in `rows`) is skipped."""
+    records = await conn.fetch(
+        f"""
+        INSERT INTO incidents (dedup_key, title, description, severity, status, labels, created_by, source,
+                               created_at, updated_at)
+        SELECT k, t, d, s, 'triggered', l, $6, $7, $8, $8
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::jsonb[]) WITH ORDINALITY
+             AS u(k, t, d, s, l, n)
+        ORDER BY n
+        ON CONFLICT (dedup_key) WHERE status <> 'resolved' DO NOTHING
+        RETURNING {_COLUMNS}
+        """,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [int(r[3]) for r in rows],
+        [r[4] for r in rows],
+        created_by,
+        source,
+        at,
+    )  # fmt: skip
+    return {r["dedup_key"]: incident_from_row(r) for r in records}
+
+
+async def append_events_many(
+    conn: asyncpg.Connection,
+    events: Sequence[tuple[int, str, dict[str, Any]]],
+    *,
+    at: datetime,
+    actor: str,
+    source: str,
+) -> list[TimelineEvent]:
+    """`append_event` for many (incident id, kind, data) in one statement, in the order given."""
+    rows = await conn.fetch(
+        """
+        INSERT INTO incident_events (incident_id, at, kind, actor, source, data)
+        SELECT i, $4, k, $5, $6, d
+        FROM unnest($1::bigint[], $2::text[], $3::jsonb[]) WITH ORDINALITY AS u(i, k, d, n) ORDER BY n
+        RETURNING id, incident_id, at, kind, actor, source, data
+        """,
+        [e[0] for e in events],
+        [e[1] for e in events],
+        [e[2] for e in events],
+        at,
+        actor,
+        source,
+    )
+    return sorted((event_from_row(r) for r in rows), key=lambda e: e.id)

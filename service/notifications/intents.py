@@ -8,6 +8,7 @@ outbox rows themselves, and a message exists if and only if its cause committed.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from service.notifications import messages, store
 from service.notifications.channels.slack import store as slack_store
 from service.notifications.channels.slack.directory import mentions_for, workspace_url
 from service.notifications.channels.slack.text import TargetName
+from service.notifications.opening_intents import is_plain_opening, write_openings
 from service.notifications.outbox import enqueue
 from service.notifications.payloads import (
     VERSION,
@@ -90,6 +92,14 @@ class IntentWriter:
         self._policy = policy
         self._public_url = public_url
         self._incidents = incidents
+
+    async def observe_many(self, tx: IncidentTransaction, changes: Sequence[IncidentChange]) -> None:
+        """Incidents opened together (an alert storm) in a few statements (opening_intents.py); any
+        other change one by one."""
+        await write_openings(tx, [c for c in changes if is_plain_opening(c)], self._policy, self._public_url)
+        for change in changes:
+            if not is_plain_opening(change):
+                await self(tx, change)
 
     async def __call__(self, tx: IncidentTransaction, change: IncidentChange) -> None:
         kinds = {e.kind for e in change.events}

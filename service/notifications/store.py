@@ -291,6 +291,17 @@ async def remember_dedup_key(
     )
 
 
+async def remember_dedup_keys(conn: asyncpg.Connection, keys: Sequence[tuple[str, int, datetime]]) -> None:
+    """`remember_dedup_key` for many (dedup key, incident id, at) in one statement."""
+    await conn.execute(
+        "INSERT INTO pagerduty_dedup_keys (dedup_key, incident_id, created_at)"
+        " SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) ON CONFLICT DO NOTHING",
+        [k for k, _, _ in keys],
+        [i for _, i, _ in keys],
+        [a for _, _, a in keys],
+    )
+
+
 async def incidents_for_dedup_key(conn: asyncpg.Connection, dedup_key: str) -> list[int]:
     rows = await conn.fetch("SELECT incident_id FROM pagerduty_dedup_keys WHERE dedup_key = $1", dedup_key)
     return [r["incident_id"] for r in rows]

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
+import msgspec
 import structlog
 
 from service.cancellation import reraise_if_cancelling
@@ -65,9 +66,18 @@ def _lost_connection(exc: BaseException, conn: asyncpg.Connection) -> bool:
     return isinstance(exc, asyncpg.exceptions.InterfaceError | OSError) and is_closed(conn)
 
 
+def _json_text(value: Any) -> str:
+    """msgspec's encoder: the same JSON as json.dumps for what we store, several times faster (an alert
+    storm writes tens of thousands of snapshots in one round)."""
+    return _ENCODER.encode(value).decode()
+
+
+_ENCODER = msgspec.json.Encoder()
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("jsonb", encoder=_json_text, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=_json_text, decoder=json.loads, schema="pg_catalog")
 
 
 def redact_dsn(dsn: str) -> str:
