@@ -15,10 +15,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from service.domain.notification_policy import NotificationPolicy
 from service.incidents.service import IncidentChange, IncidentTransaction
 from service.notifications import messages, store
 from service.notifications.outbox import Intent, enqueue_many
+from service.notifications.payloads import VERSION, PagerDutyTrigger, Payload, SlackMessage, StormSummary
 from service.notifications.snapshots import snapshot
 
 
@@ -48,12 +51,12 @@ async def write_openings(
         snap["slack_url"] = None  # no Slack message can exist yet for an incident opened just now
         if change.actor.source != "pagerduty" and policy.pages(incident.severity):
             dedup = messages.pagerduty_dedup_key(incident)
-            body = messages.pagerduty_trigger(snap, dedup, incident.severity)
+            body = PagerDutyTrigger(v=VERSION, **messages.pagerduty_trigger(snap, dedup, incident.severity))
             intents.append(_intent(incident.id, "pagerduty", "trigger", policy.default_routing_key, body))
             dedup_keys.append((dedup, incident.id, now))
         channels = policy.slack_channels(incident.severity) if incident.status.is_open else []
         for channel in dict.fromkeys(channels):
-            payload: dict[str, Any] = {"snapshot": snap, "changes": []}
+            payload = SlackMessage(v=VERSION, snapshot=snap)
             limit = policy.storm_max_new
             if limit is None:
                 intents.append(_intent(incident.id, "slack", "post", channel, payload))
@@ -71,10 +74,10 @@ async def write_openings(
         await store.remember_dedup_keys(conn, dedup_keys)
 
 
-def _intent(incident_id: int | None, channel: str, kind: str, target: str, payload: dict[str, Any]) -> Intent:
+def _intent(incident_id: int | None, channel: str, kind: str, target: str, payload: Payload) -> Intent:
     return Intent(
         incident_id=incident_id,
-        channel=channel,  # type: ignore[arg-type]
+        channel=channel,
         kind=kind,
         target=target,
         payload=payload,
@@ -82,7 +85,7 @@ def _intent(incident_id: int | None, channel: str, kind: str, target: str, paylo
 
 
 def _coalesced(
-    incident_id: int, channel: str, payload: dict[str, Any], now: datetime, interval: timedelta
+    incident_id: int, channel: str, payload: SlackMessage, now: datetime, interval: timedelta
 ) -> list[Intent]:
     """As `_Plan._coalesce`: the post waits a little past its channel's summary for this interval."""
     seconds = interval.total_seconds()
@@ -90,12 +93,11 @@ def _coalesced(
     end = datetime.fromtimestamp((bucket + 1) * seconds, tz=now.tzinfo)
     key = f"storm:{channel}:{bucket}"
     grace = timedelta(seconds=min(5.0, seconds / 4))
-    payload["storm_key"] = key
-    summary = {"storm_key": key, "channel": channel, "interval_seconds": seconds}
+    summary = StormSummary(v=VERSION, storm_key=key, channel=channel, interval_seconds=seconds)
     return [
         Intent(
             incident_id=incident_id, channel="slack", kind="post", target=channel,
-            payload=payload, not_before=end + grace,
+            payload=msgspec.structs.replace(payload, storm_key=key), not_before=end + grace,
         ),
         Intent(
             incident_id=None, channel="slack", kind="storm_summary", target=channel,

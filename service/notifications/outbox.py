@@ -68,7 +68,7 @@ class Intent(msgspec.Struct, frozen=True, kw_only=True):
     channel: Channel
     kind: str
     target: str
-    payload: dict[str, Any]
+    payload: Payload | dict[str, Any]
     not_before: datetime | None = None
     idempotency_key: str | None = None
 
@@ -93,7 +93,7 @@ async def enqueue_many(conn: asyncpg.Connection, intents: Sequence[Intent], now:
         [i.channel for i in intents],
         [i.kind for i in intents],
         [i.target for i in intents],
-        [i.payload for i in intents],
+        [encode(i.payload) for i in intents],
         [i.not_before for i in intents],
         [i.idempotency_key for i in intents],
         list(range(len(intents))),
