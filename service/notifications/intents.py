@@ -11,7 +11,7 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from service.domain.incidents import Actor, Incident, TimelineEvent
+from service.domain.incidents import Actor, Incident, TimelineEvent, incident_page_url
 from service.domain.links import message_link
 from service.domain.notification_policy import NotificationPolicy
 from service.incidents.service import IncidentChange, IncidentService, IncidentTransaction
@@ -178,7 +178,9 @@ class _Plan:
     async def slack(self) -> None:
         events = self.change.events
         kinds = {e.kind for e in events}
-        posted = await self._targets("slack", "post")
+        # A sent post's outbox row is gone after retention; its message, and so its thread, is not.
+        threads = await slack_store.channels_of(self.conn, self.incident.id)
+        posted = sorted({*await self._targets("slack", "post"), *threads})
         wanted = self.policy.slack_channels(self.incident.severity) if self.incident.status.is_open else []
         for event in events:
             if event.kind == "escalated":
@@ -187,13 +189,40 @@ class _Plan:
         if "declared" in kinds or (new_channels and kinds & {"severity_raised", "escalated", "reopened"}):
             for channel in new_channels:
                 await self._post(channel)
-        if not kinds & _SLACK_UPDATE_KINDS or not posted:
+        if not posted:
+            await self._followups_without_thread()
+            return
+        if not kinds & _SLACK_UPDATE_KINDS:
             return
         mentions = await mentions_for(self.conn, [n for e in events for n in _escalation_names(e)])
         lines = [line for e in events if (line := messages.change_line(e, mentions))]
         payload = {"snapshot": await self.snap(), "changes": lines}
         for channel in posted:
             await self._enqueue("slack", "update", channel, payload)
+
+    async def _followups_without_thread(self) -> None:
+        """A follow-up falling due on an incident Slack never heard of (declared at a severity no channel
+        took, or before Slack was routed) would be on the timeline only: it goes to the channel policy
+        gives its severity now, else to the policy's first channel, as a message of its own."""
+        due = [e for e in self.change.events if e.kind == "action_item_due"]
+        channel = next(
+            iter(
+                self.policy.slack_channels(self.incident.severity)
+                or [r.channel for r in self.policy.slack_routes]
+            ),
+            None,
+        )
+        if not due or channel is None:
+            return
+        for event in due:
+            payload = {
+                "what": "followup",
+                **{key: event.data.get(key) for key in ("item", "title", "owner", "due", "stage")},
+                "incident": self.incident.human_id,
+                "incident_title": self.incident.title,
+                "url": incident_page_url(self.public_url, self.incident.id),
+            }
+            await self._enqueue("slack", "notice", channel, payload)
 
     async def warn_unmentioned(self) -> None:
         """An escalation that could not mention someone says so on the timeline, never silently
