@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import re
 import signal
@@ -35,6 +34,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 import harness
+import served
 from bench_slack import SEED_SQL, free_port, percentile, wait_for_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,10 +256,9 @@ async def run(args: argparse.Namespace) -> bool:
     print(f"seeding {args.incidents:,} incidents ...", flush=True)
     url, target, cookie = await prepare(admin_url, args.incidents)
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--serve", "--port", str(port), "--database-url", url,
-        "--profile", args.profile, env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+    process = await served.start(
+        __file__, "--serve", "--port", str(port), "--database-url", url, "--profile", args.profile
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         await wait_for_server(base, process)
@@ -271,9 +270,7 @@ async def run(args: argparse.Namespace) -> bool:
             incident_kb = await weight(session, base, f"/incidents/{target}")
             delays = await change_delays(session, base, target, args.changes)
     finally:
-        if process.returncode is None:
-            process.terminate()
-            await asyncio.wait_for(process.wait(), timeout=15)
+        await served.stop(process)
         await drop_database(admin_url, url)
     print(f"\nWeb console: {args.rate:g} req/s for {args.seconds:g} s, {args.incidents:,} incidents\n")
     print(f"{'what':<22} {'count':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import socket
 import sys
@@ -29,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import harness  # noqa: E402
+import served  # noqa: E402
 
 from service.adapters.postgres.migrations import migrate  # noqa: E402
 from service.testing.databases import create_scratch_database, drop_database  # noqa: E402
@@ -212,19 +212,14 @@ async def run(args: argparse.Namespace) -> bool:
     print(f"seeding {args.incidents:,} incidents ...", flush=True)
     url = await prepare(admin_url, args.incidents)
     port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, __file__, "--serve", "--port", str(port), "--database-url", url,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
+    process = await served.start(__file__, "--serve", "--port", str(port), "--database-url", url)
     try:
         base = f"http://127.0.0.1:{port}"
         await wait_for_server(base, process)
         results = await load(base, args.seconds, args.rate, args.incidents)
         return report(results, args.seconds, args.rate, args.incidents)
     finally:
-        if process.returncode is None:
-            process.terminate()
-            await asyncio.wait_for(process.wait(), timeout=15)
+        await served.stop(process)
         await drop_database(admin_url, url)
 
 

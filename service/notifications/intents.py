@@ -17,7 +17,7 @@ import msgspec
 from service.domain import event_payloads
 from service.domain.event_kinds import EventKind
 from service.domain.event_payloads import Escalated
-from service.domain.incidents import Actor, Incident, TimelineEvent
+from service.domain.incidents import Actor, Incident, TimelineEvent, incident_page_url
 from service.domain.links import message_link
 from service.domain.notification_policy import NotificationPolicy
 from service.incidents.service import IncidentChange, IncidentService, IncidentTransaction
@@ -150,7 +150,7 @@ class _Plan:
     async def _targets(self, channel: str, kind: str) -> list[str]:
         return await store.targets_of(self.conn, self.incident.id, channel, kind)
 
-    async def _enqueue(self, channel: str, kind: str, target: str, payload: Payload) -> None:
+    async def _enqueue(self, channel: str, kind: str, target: str, payload: Payload | dict[str, Any]) -> None:
         await enqueue(
             self.conn,
             incident_id=self.incident.id,
@@ -226,7 +226,9 @@ class _Plan:
     async def slack(self) -> None:
         events = self.change.events
         kinds = {e.kind for e in events}
-        posted = await self._targets("slack", "post")
+        # A sent post's outbox row is gone after retention; its message, and so its thread, is not.
+        threads = await slack_store.channels_of(self.conn, self.incident.id)
+        posted = sorted({*await self._targets("slack", "post"), *threads})
         wanted = self.policy.slack_channels(self.incident.severity) if self.incident.status.is_open else []
         for event in events:
             if event.kind == EventKind.ESCALATED:
@@ -237,7 +239,10 @@ class _Plan:
         ):
             for channel in new_channels:
                 await self._post(channel)
-        if not kinds & _SLACK_UPDATE_KINDS or not posted:
+        if not posted:
+            await self._followups_without_thread()
+            return
+        if not kinds & _SLACK_UPDATE_KINDS:
             return
         mentions = await mentions_for(self.conn, [n for e in events for n in _escalation_names(e)])
         lines = [line for e in events if (line := messages.change_line(e, mentions))]
@@ -270,6 +275,30 @@ class _Plan:
         )
         for channel, target in told:
             await self._enqueue(channel, INCIDENT_KIND, target, payload)
+
+    async def _followups_without_thread(self) -> None:
+        """A follow-up falling due on an incident Slack never heard of (declared at a severity no channel
+        took, or before Slack was routed) would be on the timeline only: it goes to the channel policy
+        gives its severity now, else to the policy's first channel, as a message of its own."""
+        due = [e for e in self.change.events if e.kind == EventKind.ACTION_ITEM_DUE]
+        channel = next(
+            iter(
+                self.policy.slack_channels(self.incident.severity)
+                or [r.channel for r in self.policy.slack_routes]
+            ),
+            None,
+        )
+        if not due or channel is None:
+            return
+        for event in due:
+            payload = {
+                "what": "followup",
+                **{key: event.data.get(key) for key in ("item", "title", "owner", "due", "stage")},
+                "incident": self.incident.human_id,
+                "incident_title": self.incident.title,
+                "url": incident_page_url(self.public_url, self.incident.id),
+            }
+            await self._enqueue("slack", "notice", channel, payload)
 
     async def warn_unmentioned(self) -> None:
         """An escalation that could not mention someone says so on the timeline, never silently

@@ -178,6 +178,14 @@ def change_line(event: TimelineEvent, mentions: Mentions | None = None) -> str |
     return None
 
 
+def followup_notice_text(payload: Mapping[str, Any]) -> str:
+    """The same reminder as a message of its own, for an incident that has no Slack thread."""
+    incident = link(
+        str(payload.get("url") or ""), f"{payload.get('incident')} {payload.get('incident_title')}"
+    )
+    return f"{followup_reminder_line(payload)} (incident {incident}, not posted to Slack before)"[:39000]
+
+
 def followup_reminder_line(data: Mapping[str, Any]) -> str:
     """A due or overdue action item, in the incident's thread. The owner is named, never pinged: the
     text can come from the API, and only mentions we resolved ourselves may notify anyone."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.notifications.channels.slack.text import code, escape
+from service.notifications.messages import followup_notice_text
 
 
 def window_text(payload: dict[str, Any]) -> str:
@@ -28,6 +29,8 @@ def window_text(payload: dict[str, Any]) -> str:
 def notice_text(payload: dict[str, Any]) -> str:
     if payload.get("what") == "window":
         return window_text(payload)[:39000]
+    if payload.get("what") == "followup":
+        return followup_notice_text(payload)
     what = "Silence"
     name = code(payload.get("name") or payload.get("id", ""))
     matchers = code(payload.get("matchers") or "every alert")

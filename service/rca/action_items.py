@@ -3,8 +3,9 @@
 Every change is also a timeline event on its incident (`action_item_added`, `action_item_updated`,
 `action_item_due`), written in the same transaction as the row, so the console, the RCA and Slack
 see the same history. A reminder is an `action_item_due` event: the notifications observer turns it
-into a reply in the incident's Slack thread through the outbox, in the transaction that marks the
-item as reminded, so a reminder is queued exactly once across replicas.
+into a reply in the incident's Slack thread (or, for an incident Slack never heard of, a message in a
+channel of the notification policy) through the outbox, in the transaction that marks the item as
+reminded, so a reminder is queued exactly once across replicas.
 """
 
 from __future__ import annotations

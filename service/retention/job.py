@@ -61,6 +61,21 @@ _AGED = (
         "DELETE FROM alert_value_samples WHERE ctid IN (SELECT ctid FROM alert_value_samples"
         " WHERE at < $1 ORDER BY at LIMIT $2 FOR UPDATE SKIP LOCKED)",
     ),
+    # A source still in the rule files is read every interval, so only a removed one (or one no rule
+    # reads any more, or whose variable was unset) has no read this recent.
+    (
+        "source_statuses",
+        "rule_evaluations_days",
+        "DELETE FROM source_statuses WHERE (kind, source, instance) IN (SELECT kind, source, instance"
+        " FROM source_statuses WHERE read_at < $1 ORDER BY read_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    ),
+    # Only ended occurrences: an open one still owes Slack its warning and its end.
+    (
+        "maintenance_notices",
+        "sent_notifications_days",
+        "DELETE FROM maintenance_notices WHERE (window_key, occurrence) IN (SELECT window_key, occurrence"
+        " FROM maintenance_notices WHERE ended_at < $1 ORDER BY ended_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    ),
 )
 _SLACK_SIGNATURES = (
     "DELETE FROM slack_request_signatures WHERE digest IN (SELECT digest FROM slack_request_signatures"

@@ -45,7 +45,7 @@ def _token(body: str, names: dict[str, str]) -> str:
         return f'<span class="mention">{html.escape(label or "@group")}</span>'
     if target.startswith("!"):
         return f'<span class="mention">@{html.escape(target[1:])}</span>'
-    return f'<a href="{html.escape(target)}">{html.escape(label or target)}</a>'
+    return f'<a href="{html.escape(target)}">{html.escape(html.unescape(label or target))}</a>'
 
 
 def mrkdwn(text: str, names: dict[str, str] | None = None) -> str:

@@ -9,6 +9,7 @@ from litestar.params import FromQuery
 from litestar.response import Response
 
 from service.adapters.postgres.database import DATABASE
+from service.alerting import source_statuses as stored_statuses
 from service.alerting import state_reads as alert_states
 from service.alerting.routes import rule_views
 from service.alerting.rulebook import RULEBOOK
@@ -17,7 +18,7 @@ from service.escalation.service import ESCALATION
 from service.web.auth import require_user
 from service.web.incident_page import alert_describer
 from service.web.render import page
-from service.web.rules_view import rule_lines, source_rules, source_statuses
+from service.web.rules_view import SOURCE_ORDER, rule_lines, source_rules, source_statuses
 
 AnyRequest = Request[Any, Any, Any]
 
@@ -76,14 +77,15 @@ async def rules_page(request: AnyRequest) -> Response[str]:
     downs = source_rules(book.current.sources, lambda kind, name: source_down_rule(kind, name).name)
     async with DATABASE.of(request).connection() as conn:
         slots = {row["rule"]: row for row in await alert_states.slots(conn)}
+        stored = await stored_statuses.listing(conn)
         alerts = await alert_states.source_down_states(conn, list(downs))
-    statuses = source_statuses(downs, slots, alerts)
+    statuses = source_statuses(downs, stored, alerts)
     lines = rule_lines(rule_views(book, slots), {r.name: r for r in book.current.rules()}, statuses)
     return await page(
         request,
         "rules.html",
         nav="rules",
         rules=lines,
-        sources=sorted(statuses.values(), key=lambda s: (s.state == "up", s.name)),
+        sources=sorted(statuses.values(), key=lambda s: (SOURCE_ORDER[s.state], s.name)),
         book=book,
     )

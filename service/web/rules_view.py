@@ -1,8 +1,9 @@
 """What the rules page shows: each rule's health, its reading in its own units, and its source's status.
 
-Pure: no I/O. A source's status comes from its synthetic `SourceDown_<kind>_<name>` rule, judged by
-the ordinary evaluator whenever the source is read: its last reading is `up` (1, or 0 when a target
-is down), its alerts say whether it is pending or firing, and its incident's timeline keeps the error.
+Pure: no I/O. A source's status is what `source_statuses` stored of its targets' last reads (up, when,
+how long, the error, samples, dropped lines): the same table `GET /api/v1/sources` reads, so every
+replica shows the same. Its synthetic `SourceDown_<kind>_<name>` rule's alerts add only whether it has
+paged and the incident to follow.
 """
 
 from __future__ import annotations
@@ -36,14 +37,35 @@ HEALTH_TEXT = {
     "present": "series present",
 }
 
+SOURCE_ORDER = {"down": 0, "partial": 1, "unknown": 2, "up": 3}
+
+
+class TargetLine(msgspec.Struct, frozen=True, kw_only=True):
+    """One scrape target's (or a Prometheus server's, or a SQL probe's) last read, as stored."""
+
+    instance: str
+    up: bool
+    last_read_at: datetime
+    duration_seconds: float
+    error: str | None
+    warning: str | None
+    samples: int | None
+    dropped_samples: int
+    last_success_at: datetime | None
+
 
 class SourceStatus(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     kind: str
-    state: str  # "up", "down", "failing" (down, not yet for a minute), "unknown" (never read)
+    state: str  # "up", "down" (no target answered), "partial" (some did), "unknown" (never read)
+    targets: tuple[TargetLine, ...]
     last_read_at: datetime | None
-    error: str | None
-    incident_id: int | None
+    incident_id: int | None  # the firing SourceDown alert's incident, when one was declared
+    alert: str | None  # "firing" or "pending" when the SourceDown rule has an alert open
+
+    @property
+    def targets_up(self) -> int:
+        return sum(1 for t in self.targets if t.up)
 
 
 def source_rules(sources: Sources, down_rule_name: Any) -> dict[str, tuple[str, str]]:
@@ -59,32 +81,49 @@ def source_rules(sources: Sources, down_rule_name: Any) -> dict[str, tuple[str, 
     return out
 
 
+def _target(row: Mapping[str, Any]) -> TargetLine:
+    return TargetLine(
+        instance=row["instance"],
+        up=row["up"],
+        last_read_at=row["read_at"],
+        duration_seconds=row["duration_seconds"],
+        error=row["error"],
+        warning=row["warning"],
+        samples=row["samples"],
+        dropped_samples=row["dropped_samples"],
+        last_success_at=row["last_success_at"],
+    )
+
+
 def source_statuses(
-    rules: Mapping[str, tuple[str, str]], slots: Mapping[str, Any], alerts: Iterable[Mapping[str, Any]]
+    rules: Mapping[str, tuple[str, str]],
+    stored: Iterable[Mapping[str, Any]],
+    alerts: Iterable[Mapping[str, Any]],
 ) -> dict[str, SourceStatus]:
+    """Each source's state from the `source_statuses` rows (what the collector last read, whichever
+    replica read it), and from its SourceDown alerts only the page: whether one is open and its incident."""
+    by_source: dict[tuple[str, str], list[TargetLine]] = {}
+    for row in stored:
+        by_source.setdefault((row["kind"], row["source"]), []).append(_target(row))
     by_rule: dict[str, list[Mapping[str, Any]]] = {}
     for alert in alerts:
         by_rule.setdefault(alert["rule"], []).append(alert)
     out: dict[str, SourceStatus] = {}
     for rule_name, (kind, name) in rules.items():
-        slot = slots.get(rule_name)
-        states = by_rule.get(rule_name, [])
-        firing = [a for a in states if a["status"] == "firing"]
-        pending = [a for a in states if a["status"] == "pending"]
-        reading = slot["value"] if slot is not None else None
-        if firing:
-            state = "down"
-        elif pending or (reading is not None and reading < 1):
-            state = "failing"
-        elif slot is None:
-            state = "unknown"
-        else:
-            state = "up"
-        error = next((a["error"] for a in firing if a["error"]), None)
-        incident = next((a["incident_id"] for a in firing if a["incident_id"]), None)
-        last = slot["last_data_at"] or slot["evaluated_at"] if slot is not None else None
+        targets = tuple(sorted(by_source.get((kind, name), []), key=lambda t: (t.up, t.instance)))
+        up = sum(1 for t in targets if t.up)
+        state = "unknown" if not targets else "up" if up == len(targets) else "down" if up == 0 else "partial"
+        open_alerts = by_rule.get(rule_name, [])
+        firing = [a for a in open_alerts if a["status"] == "firing"]
+        pending = [a for a in open_alerts if a["status"] == "pending"]
         out[name] = SourceStatus(
-            name=name, kind=kind, state=state, last_read_at=last, error=error, incident_id=incident
+            name=name,
+            kind=kind,
+            state=state,
+            targets=targets,
+            last_read_at=max((t.last_read_at for t in targets), default=None),
+            incident_id=next((a["incident_id"] for a in firing if a["incident_id"]), None),
+            alert="firing" if firing else "pending" if pending else None,
         )
     return out
 

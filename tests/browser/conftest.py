@@ -7,21 +7,15 @@ PagerDuty and Slack fakes run on the test loop. Screenshots go to a directory ou
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from conftest import ROOT, require_tool
 from notification_harness import FAST, ROUTING_KEY, SLACK_TOKEN
 
-from browser.console_harness import API_TOKEN, PASSWORD, STREAM_SECONDS, Console, Server
+from browser.console_harness import API_TOKEN, PASSWORD, STREAM_SECONDS, Console, listening_socket, serving
 from service.adapters.postgres.database import Database
 from service.app import build_app
 from service.escalation.component import build as escalation
@@ -46,9 +40,7 @@ async def console(database_url: str, chromium_path: str) -> AsyncIterator[Consol
     pd, slack = FakePagerDuty(), FakeSlack()
     await pd.start()
     await slack.start()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
+    sock, port = listening_socket()
     url = f"http://127.0.0.1:{port}"
     settings = Settings(
         rules_dir=ROOT / "rules",
@@ -74,24 +66,8 @@ async def console(database_url: str, chromium_path: str) -> AsyncIterator[Consol
         web_build(WebOptions(stream_seconds=STREAM_SECONDS, heartbeat_seconds=1.0)),
     ]
     app = build_app(settings, database_url, components=components)
-    server = Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient(base_url=url) as client:
-        while True:
-            try:
-                if (await client.get("/readyz")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("incidentd did not become ready")
-            await asyncio.sleep(0.1)
-    yield Console(url, app, pd, slack)
-    server.should_exit = True
-    await asyncio.to_thread(thread.join, 15)
-    sock.close()
+    async with serving(app, sock, url):
+        yield Console(url, app, pd, slack)
     await pd.stop()
     await slack.stop()
 

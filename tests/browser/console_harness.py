@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +44,47 @@ class Server(uvicorn.Server):
         pass
 
 
-async def login(browser: Any, console: Console, name: str) -> Any:
-    """A new browser context logged in as `name`; returns its page."""
-    context = await browser.new_context(base_url=console.url, viewport={"width": 1280, "height": 900})
+def listening_socket() -> tuple[socket.socket, int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock, sock.getsockname()[1]
+
+
+@asynccontextmanager
+async def serving(app: Litestar, sock: socket.socket, url: str) -> AsyncIterator[None]:
+    """Run `app` under uvicorn in a thread (as `incidentd serve` runs it) until /readyz answers 200."""
+    server = Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    try:
+        async with httpx.AsyncClient(base_url=url) as client:
+            while True:
+                try:
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError("incidentd did not become ready")
+                await asyncio.sleep(0.1)
+        yield
+    finally:
+        server.should_exit = True
+        await asyncio.to_thread(thread.join, 15)
+        sock.close()
+
+
+async def login(browser: Any, console: Console | str, name: str) -> Any:
+    """A new browser context logged in as `name` on `console` (or its URL); returns its page."""
+    base = console if isinstance(console, str) else console.url
+    context = await browser.new_context(base_url=base, viewport={"width": 1280, "height": 900})
     page = await context.new_page()
     await page.goto("/login")
     await page.get_by_label("User name").fill(name)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Log in").click()
-    await page.wait_for_url(f"{console.url}/")
+    await page.wait_for_url(f"{base}/")
     return page
 
 

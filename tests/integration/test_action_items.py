@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 from notification_harness import (
     BREACH,
+    ROOT,
     build_notifications,
     deliver_until,
     notification_settings,
@@ -22,8 +24,10 @@ from test_api import READER, WRITER, api_settings, declare
 from service.adapters.postgres.database import Database
 from service.app import build_app, wait_until_ready
 from service.clock import FrozenClock
+from service.config.notification_policy_files import load_notification_policy
 from service.domain.action_items import ItemStatus
 from service.domain.incidents import Action, Actor
+from service.domain.notification_policy import SlackRoute
 from service.domain.severity import Severity
 from service.rca import action_items_store
 from service.rca.action_items import ActionItems
@@ -163,6 +167,77 @@ async def test_reminders_reach_the_thread_once_across_replicas(
     assert await replicas[0].remind_once() == 0, "a closed item is never reminded"
     _, timeline = await incidents.get(incident.id)
     assert [e.data["stage"] for e in timeline if e.kind == "action_item_due"] == ["due", "overdue"]
+
+
+async def test_a_reminder_of_an_incident_slack_never_heard_of_goes_to_a_policy_channel(
+    db: Database, fakes: tuple[FakePagerDuty, FakeSlack]
+) -> None:
+    pd, slack = fakes
+    clock = FrozenClock(NOON)
+    routed = load_notification_policy(ROOT / "rules" / "policy" / "notifications.yaml")  # P3 → #alerts
+    critical_only = msgspec.structs.replace(
+        routed, slack_routes=(SlackRoute("#alerts-critical", frozenset({Severity.P0, Severity.P1})),)
+    )
+    settings = notification_settings(pd, slack)
+    incidents, sender, _ = build_notifications(db, settings, clock=clock, policy=critical_only)
+    quiet = await incidents.declare(
+        title="Slow <b>reports</b>", severity=Severity.P3, actor=RULES, dedup_key="q", details=BREACH
+    )
+    later = await incidents.declare(
+        title="Cron lag", severity=Severity.P3, actor=RULES, dedup_key="l", details=BREACH
+    )
+    await sender.drain()
+    assert slack.calls("chat.postMessage") == [], "no channel takes P3: Slack never heard of them"
+
+    items = ActionItems(db, incidents, clock)
+    await items.create(quiet.incident.id, title="Add a report timeout", owner="@bob", due_on=NOON.date(),
+                       actor=ALICE)  # fmt: skip
+    assert await items.remind_once() == 1
+    await deliver_until([sender], lambda: len(_reminders(slack)) == 1)
+    # The policy changed since: P3 goes to #alerts now, so the next reminder goes there (and only there).
+    incidents, sender, _ = build_notifications(db, settings, clock=clock, policy=routed)
+    items = ActionItems(db, incidents, clock)
+    await items.create(later.incident.id, title="Alert on cron lag", due_on=NOON.date(), actor=ALICE)
+    assert await items.remind_once() == 1
+    await deliver_until([sender], lambda: len(_reminders(slack)) == 2)
+    await sender.drain()
+
+    fallback, severity_channel = [m for m in slack.messages.values() if "Follow-up" in m.text]
+    assert len(slack.calls("chat.postMessage")) == 2, "a reminder each, and no incident message"
+    assert (fallback.channel_id, fallback.thread_ts) == (slack.channel_id("#alerts-critical"), None)
+    assert "is due today" in fallback.text
+    assert "Add a report timeout" in fallback.text
+    assert "Owner: @bob" in fallback.text
+    quiet_id = quiet.incident.id
+    assert f"<http://incidentd.test/incidents/{quiet_id}|INC-{quiet_id} Slow &lt;b&gt;reports&lt;/b&gt;>" in (
+        fallback.text
+    )
+    assert (severity_channel.channel_id, severity_channel.thread_ts) == (slack.channel_id("#alerts"), None)
+    assert "Alert on cron lag" in severity_channel.text
+    assert "Owner: nobody yet" in severity_channel.text
+    _, timeline = await incidents.get(quiet_id)
+    assert [e.kind for e in timeline].count("action_item_due") == 1
+
+
+async def test_a_reminder_reaches_the_thread_after_retention_deleted_the_sent_post(
+    db: Database, fakes: tuple[FakePagerDuty, FakeSlack]
+) -> None:
+    pd, slack = fakes
+    clock = FrozenClock(NOON - timedelta(days=40))
+    incidents, sender, _ = build_notifications(db, notification_settings(pd, slack), clock=clock)
+    declared = await incidents.declare(
+        title="Checkout errors", severity=Severity.P2, actor=RULES, dedup_key="c", details=BREACH
+    )
+    await deliver_until([sender], lambda: len(slack.calls("chat.postMessage")) == 1)
+    await db.execute("DELETE FROM notification_outbox")  # what retention does to sent rows after 30 days
+    clock.now = NOON
+    items = ActionItems(db, incidents, clock)
+    await items.create(declared.incident.id, title="Add an index", due_on=NOON.date(), actor=ALICE)
+    assert await items.remind_once() == 1
+    await deliver_until([sender], lambda: len(_reminders(slack)) == 1)
+    (post,) = slack.top_level("#alerts")
+    (reply,) = [m for m in slack.messages.values() if "Follow-up" in m.text]
+    assert reply.thread_ts == post.ts, "in the incident's thread, not a message of its own"
 
 
 def _reminders(slack: FakeSlack) -> list[str]:

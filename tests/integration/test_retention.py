@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+import msgspec
 import pytest
 
 from service.adapters.postgres.database import Database
@@ -97,6 +98,8 @@ async def test_retention_deletes_finished_old_rows_in_batches_and_keeps_the_rest
         "escalation_steps": 2,
         "rule_evaluations": 1,
         "alert_value_samples": 1,
+        "source_statuses": 0,
+        "maintenance_notices": 0,
         "slack_request_signatures": 1,
         "rca_versions": 3,
     }
@@ -112,6 +115,50 @@ async def test_retention_deletes_finished_old_rows_in_batches_and_keeps_the_rest
     assert sorted(r["version"] for r in versions) == [4, 5]
     with pytest.raises(asyncpg.RaiseError, match="immutable"):
         await db.execute("DELETE FROM rca_versions WHERE version = 4")  # only retention may delete
+
+
+async def test_retention_forgets_sources_no_longer_read_and_ended_window_notices(db: Database) -> None:
+    clock = FrozenClock(datetime(2026, 6, 1, 3, 0, tzinfo=UTC))
+    now, old, recent = clock(), clock() - timedelta(days=40), clock() - timedelta(days=1)
+    async with db.connection() as conn:
+        await conn.executemany(
+            "INSERT INTO source_statuses (kind, source, instance, up, read_at, duration_seconds, replica)"
+            " VALUES ($1, $2, $3, $4, $5, 0.01, 'r')",
+            [
+                ("scrape", "removed", "a:9100", True, old),
+                ("scrape", "removed", "b:9100", False, old),
+                ("sql", "removed_probe", "", True, old),
+                ("scrape", "live", "a:9100", False, now),  # down, but read just now: kept
+                ("scrape", "live", "b:9100", True, recent),
+            ],
+        )
+        await conn.executemany(
+            "INSERT INTO maintenance_notices (window_key, occurrence, name, starts_at, ends_at, adhoc,"
+            " started_at, ended_at) VALUES ($1, $2, 'w', $2, $3, $4, $2, $5)",
+            [
+                ("recurring:nightly", old - timedelta(hours=1), old, False, old),
+                ("one-off:1", old - timedelta(hours=2), old, True, old),
+                ("one-off:2", old, now + timedelta(days=1), True, None),  # still open: owes its end
+                ("recurring:nightly", recent - timedelta(hours=1), recent, False, recent),
+            ],
+        )
+    deleted = await Retention(db, POLICY, clock, "replica-a").purge(now)
+    assert (deleted["source_statuses"], deleted["maintenance_notices"]) == (3, 2)
+    kept = await db.fetch("SELECT source, instance FROM source_statuses ORDER BY source, instance")
+    assert [(r["source"], r["instance"]) for r in kept] == [("live", "a:9100"), ("live", "b:9100")]
+    notices = await db.fetch("SELECT window_key, ended_at FROM maintenance_notices ORDER BY window_key")
+    assert [(r["window_key"], r["ended_at"]) for r in notices] == [
+        ("one-off:2", None),
+        ("recurring:nightly", recent),
+    ]
+    keep_all = msgspec.structs.replace(POLICY, rule_evaluations_days=0, sent_notifications_days=0)
+    await db.execute(
+        "INSERT INTO source_statuses (kind, source, instance, up, read_at, duration_seconds, replica)"
+        " VALUES ('scrape', 'removed', 'a:9100', true, $1, 0.01, 'r')",
+        old,
+    )
+    assert "source_statuses" not in await Retention(db, keep_all, clock, "replica-a").purge(now)
+    assert await db.fetchval("SELECT count(*) FROM source_statuses") == 3
 
 
 async def test_one_run_per_day_across_replicas(db: Database, database_url: str) -> None:

@@ -1,5 +1,5 @@
 """The console's /rules page over HTTP with the real rule files: each rule's health and value in its
-units, and each source's status read from its SourceDown rule's evaluations and alerts."""
+units, and each source's status read from its stored target reads, with its SourceDown incident."""
 
 from __future__ import annotations
 
@@ -30,10 +30,18 @@ async def test_the_rules_page_tells_breaching_quiet_unmatched_and_unreadable_apa
                 ("IncidentdApiLatencyHigh", now - timedelta(seconds=20), 3, 3.2, False),
                 ("IncidentdCpuHigh", now - timedelta(seconds=20), 1, 0.42, False),
                 ("IncidentdErrorRateHigh", now - timedelta(seconds=20), 0, None, False),
-                ("SourceDown_scrape_self", now - timedelta(seconds=5), 1, 1.0, False),
-                ("SourceDown_scrape_app", now - timedelta(seconds=5), 1, 0.0, False),
             ],
         )
+        await conn.executemany(
+            "INSERT INTO source_statuses (kind, source, instance, up, error, read_at, duration_seconds,"
+            " samples, dropped_samples, last_success_at, replica)"
+            " VALUES ('scrape', $1, $2, $3, $4, $5, 0.02, $6, $7, $8, 'r1')",
+            [
+                ("self", "127.0.0.1:8080", True, None, now - timedelta(seconds=5), 120, 2, now),
+                ("app", "app:9100", False, "connect: connection refused", now - timedelta(seconds=5), None,
+                 0, None),
+            ],
+        )  # fmt: skip
         incident = await conn.fetchval(
             "INSERT INTO incidents (dedup_key, title, severity, status, labels, created_by, source,"
             " created_at, updated_at) VALUES ('sd', 'app down', 2, 'triggered', '{}', 'rules', 'rules',"
@@ -79,14 +87,25 @@ async def test_the_rules_page_tells_breaching_quiet_unmatched_and_unreadable_apa
     )  # breaching, then what cannot be judged, then healthy
     assert "incidentd.yaml:" in rows["IncidentdApiLatencyHigh"]
     sources = page.text[page.text.index('id="sources"') : page.text.index('id="rules-table"')]
-    app_row = re.search(r"<tr><td><code>app</code>.*?</tr>", sources, re.S)
-    self_row = re.search(r"<tr><td><code>self</code>.*?</tr>", sources, re.S)
+    app_row = re.search(r'<tr class="source-row" data-source="app">.*?</tr>', sources, re.S)
+    app_target = re.search(r'<tr class="target-row" data-source="app" data-instance="app:9100">.*?</tr>',
+                           sources, re.S)  # fmt: skip
+    self_target = re.search(r'<tr class="target-row" data-source="self".*?</tr>', sources, re.S)
     assert app_row is not None
-    assert self_row is not None
+    assert app_target is not None
+    assert self_target is not None
     assert "▼ down" in app_row.group(0)
-    assert "connect: connection refused" in app_row.group(0)
     assert f"INC-{incident}" in app_row.group(0)
-    assert ">up<" in self_row.group(0)
+    assert "connect: connection refused" in app_target.group(0)
+    assert "never answered" in app_target.group(0)
+    assert ">up<" in self_target.group(0)
+    assert '<td class="num">120</td>' in self_target.group(0)
+    assert '<td class="num">2</td>' in self_target.group(0), "the dropped lines"
+    assert "20 ms" in self_target.group(0)
+    unread = re.search(r'<tr class="source-row" data-source="app_prometheus">.*?</tr>', sources, re.S)
+    assert unread is not None
+    assert "not read yet" in unread.group(0)
+    assert "No read stored" in unread.group(0)
 
 
 async def test_the_alerts_page_marks_alerts_held_back_by_a_silence(db: Database, database_url: str) -> None:

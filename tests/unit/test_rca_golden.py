@@ -1,7 +1,8 @@
-"""The default RCA template over a fixed, scripted incident, compared byte for byte with a golden file.
+"""The RCA templates over a fixed, scripted incident, compared byte for byte with golden files.
 
 Any change of wording, order or layout in what a postmortem author starts from shows up as a diff
-of tests/fixtures/rca/golden-default.md in review. After an intended change, regenerate it with
+of tests/fixtures/rca/golden-default.md (or golden-short.md) in review. After an intended change,
+regenerate them with
 
     INCIDENTD_REGENERATE_GOLDEN=1 .venv/bin/pytest tests/unit/test_rca_golden.py
 
@@ -19,12 +20,13 @@ from service.domain.action_items import ActionItem, ItemStatus
 from service.domain.incidents import Incident, Status, TimelineEvent
 from service.domain.rca import build_facts, facts_context
 from service.domain.rca_review import SlackThread
-from service.domain.rca_templates import DEFAULT_TEMPLATE
+from service.domain.rca_templates import DEFAULT_TEMPLATE, SHORT_TEMPLATE
 from service.domain.severity import Severity
 from service.rca.templates import MarkdownTemplates
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "tests" / "fixtures" / "rca" / "golden-default.md"
+GOLDEN_SHORT = ROOT / "tests" / "fixtures" / "rca" / "golden-short.md"
 T0 = datetime(2026, 11, 24, 3, 2, tzinfo=UTC)
 RULE = {
     "rule": "ErrorRateHigh",
@@ -90,7 +92,7 @@ def scripted() -> tuple[Incident, list[TimelineEvent], list[ActionItem], dict[st
     return incident, events, items, samples
 
 
-def render_golden() -> str:
+def render_golden(template: str = DEFAULT_TEMPLATE) -> str:
     incident, events, items, samples = scripted()
     facts = build_facts(
         incident,
@@ -102,7 +104,7 @@ def render_golden() -> str:
         action_items=items,
         samples=samples,
     )
-    return MarkdownTemplates(ROOT / "incident_templates").render(DEFAULT_TEMPLATE, facts_context(facts))
+    return MarkdownTemplates(ROOT / "incident_templates").render(template, facts_context(facts))
 
 
 def test_default_rca_matches_the_golden_file_byte_for_byte() -> None:
@@ -113,3 +115,19 @@ def test_default_rca_matches_the_golden_file_byte_for_byte() -> None:
     assert rendered == expected, (
         "the default RCA changed; if intended, regenerate with INCIDENTD_REGENERATE_GOLDEN=1, read the diff"
     )
+
+
+def test_short_rca_matches_its_golden_file_and_lists_the_action_items() -> None:
+    rendered = render_golden(SHORT_TEMPLATE)
+    if os.environ.get("INCIDENTD_REGENERATE_GOLDEN") == "1":
+        GOLDEN_SHORT.write_bytes(rendered.encode("utf-8"))
+    assert rendered == GOLDEN_SHORT.read_bytes().decode("utf-8"), (
+        "the short RCA changed; if intended, regenerate with INCIDENTD_REGENERATE_GOLDEN=1, read the diff"
+    )
+    section = rendered[rendered.index("<!-- incidentd:begin action_items -->") :]
+    section = section[: section.index("<!-- incidentd:end action_items -->")]
+    assert (
+        "| AI-3 | [Canary error-rate gate for checkout](https://tracker.example/OPS-12) | @bob |"
+        " 2026-11-26 (overdue) | open |" in section
+    )
+    assert "| AI-4 | Page on 5xx \\| \\[link\\](javascript:x) | — | 2026-11-26 | done |" in section, "escaped"

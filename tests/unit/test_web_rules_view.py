@@ -1,4 +1,4 @@
-"""The rules page: a source's status from its SourceDown rule, and rules in the order that matters."""
+"""The rules page: a source's status from its stored target reads, and rules in the order that matters."""
 
 from __future__ import annotations
 
@@ -16,21 +16,32 @@ RULES = {"SourceDown_scrape_web": ("scrape", "web"), "SourceDown_sql_db": ("sql"
          "SourceDown_prometheus_prom": ("prometheus", "prom")}  # fmt: skip
 
 
-def slot(value: float | None) -> dict[str, Any]:
-    return {"value": value, "last_data_at": AT, "evaluated_at": AT}
+def stored(kind: str, source: str, instance: str, up: bool, error: str | None = None) -> dict[str, Any]:
+    return {"kind": kind, "source": source, "instance": instance, "up": up, "read_at": AT,
+            "duration_seconds": 0.01, "error": error, "warning": None, "samples": 3 if up else None,
+            "dropped_samples": 0, "last_success_at": AT if up else None}  # fmt: skip
 
 
-def test_a_source_is_up_failing_down_or_not_read_yet() -> None:
-    alerts = [
-        {"rule": "SourceDown_sql_db", "status": "firing", "error": "connection refused", "incident_id": 7},
+def test_a_source_is_up_partial_down_or_not_read_yet_from_its_stored_targets() -> None:
+    rows = [
+        stored("scrape", "web", "a:9100", True),
+        stored("scrape", "web", "b:9100", False, "connect: connection refused"),
+        stored("sql", "db", "", False, "password authentication failed"),
+        stored("scrape", "db", "x:1", True),  # another kind's source of the same name is not db's
     ]
-    slots = {"SourceDown_scrape_web": slot(0.0), "SourceDown_sql_db": slot(0.0)}
-    found = source_statuses(RULES, slots, alerts)
-    assert found["db"].state == "down"
-    assert (found["db"].error, found["db"].incident_id) == ("connection refused", 7)
-    assert found["web"].state == "failing"  # a target is down, not yet for long enough to fire
-    assert found["prom"].state == "unknown"
-    assert source_statuses(RULES, {"SourceDown_scrape_web": slot(1.0)}, [])["web"].state == "up"
+    alerts: list[dict[str, Any]] = [
+        {"rule": "SourceDown_sql_db", "status": "firing", "error": "stale", "incident_id": 7},
+        {"rule": "SourceDown_scrape_web", "status": "pending", "error": None, "incident_id": None},
+    ]
+    found = source_statuses(RULES, rows, alerts)
+    assert (found["db"].state, found["db"].alert, found["db"].incident_id) == ("down", "firing", 7)
+    assert [t.error for t in found["db"].targets] == ["password authentication failed"]
+    web = found["web"]
+    assert (web.state, web.targets_up, web.alert, web.incident_id) == ("partial", 1, "pending", None)
+    assert [t.instance for t in web.targets] == ["b:9100", "a:9100"], "the target that is down first"
+    assert (found["prom"].state, found["prom"].targets, found["prom"].last_read_at) == ("unknown", (), None)
+    only_up = source_statuses(RULES, [stored("scrape", "web", "a:9100", True)], [])["web"]
+    assert (only_up.state, only_up.alert, only_up.last_read_at) == ("up", None, AT)
 
 
 def test_source_rules_name_each_configured_source() -> None:

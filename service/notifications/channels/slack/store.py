@@ -33,6 +33,15 @@ async def first_message(conn: Queries, incident_id: int) -> asyncpg.Record | Non
     )
 
 
+async def channels_of(conn: asyncpg.Connection, incident_id: int) -> list[str]:
+    """The channels holding a message of the incident's own (not a storm summary), sent or under way."""
+    rows = await conn.fetch(
+        "SELECT channel FROM slack_messages WHERE incident_id = $1 AND NOT summary ORDER BY channel",
+        incident_id,
+    )
+    return [r["channel"] for r in rows]
+
+
 async def forget(conn: Queries, incident_id: int, channel: str) -> None:
     await conn.execute(
         "DELETE FROM slack_messages WHERE incident_id = $1 AND channel = $2", incident_id, channel
