@@ -22,6 +22,7 @@ import structlog
 from service.adapters.postgres.database import Database
 from service.clock import Clock
 from service.dependencies import Key
+from service.domain.action_items import ActionItem
 from service.domain.charts import render_line_chart
 from service.domain.incidents import Actor, format_human_id, incident_page_url
 from service.domain.links import message_link
@@ -29,8 +30,10 @@ from service.domain.rca import RcaFacts, build_facts, facts_context
 from service.domain.rca_markdown import document_problem, merge, unified_diff
 from service.domain.rca_review import SlackThread
 from service.domain.rca_templates import TemplatePolicy
+from service.domain.rca_typed_items import typed_items, without_lines
 from service.incidents.service import IncidentService
 from service.rca import action_items_store, store
+from service.rca.action_items import ActionItems
 from service.rca.store import RcaDocument, RcaVersionInfo
 from service.rca.templates import MarkdownTemplates
 
@@ -90,6 +93,8 @@ class RcaWrite(msgspec.Struct, frozen=True):
 
     document: RcaDocument
     new_version: bool
+    items_created: tuple[str, ...] = ()  # AI-n of the action items this save made from typed lines
+    item_problems: tuple[str, ...] = ()  # typed lines that could not become items (kept as text)
 
 
 class RcaService:
@@ -109,6 +114,7 @@ class RcaService:
         self._templates = MarkdownTemplates(templates_dir)
         self._policy = template_policy or TemplatePolicy()
         self._clock = clock or incidents.clock
+        self._items = ActionItems(db, incidents, self._clock)
 
     @property
     def policy(self) -> TemplatePolicy:
@@ -183,15 +189,41 @@ class RcaService:
         return RcaWrite(await self.get(incident_id), inserted)
 
     async def save(self, incident_id: int, markdown: str, base_version: int, actor: Actor) -> RcaWrite:
-        """Store an author's edit as a new version, unless someone saved since `base_version`."""
+        """Store an author's edit as a new version, unless someone saved since `base_version`.
+
+        Task lines typed in the Action Items section become action items in the same transaction
+        and leave the text, so the version never holds a line that is also a row; the section's
+        table is then refreshed from the rows (a "regenerated" version of that section alone).
+        A title the incident already has is not created twice, so resending the same text is safe.
+        """
         problem = document_problem(markdown)
         if problem:
             raise InvalidDocument(problem)
-        async with self._db.transaction() as conn:
+        typed = typed_items(markdown)
+        created: list[ActionItem] = []
+        async with self._incidents.transaction() as tx:
+            conn = tx.conn
             current = await self._lock(conn, incident_id)
             version: int = current["current_version"]
             if base_version != version:
                 raise StaleVersion(incident_id, version, base_version)
+            if typed.items:
+                known = {i.title.casefold() for i in await action_items_store.for_incident(conn, incident_id)}
+                for line in typed.items:
+                    if line.title.casefold() in known:
+                        continue
+                    known.add(line.title.casefold())
+                    created.append(
+                        await self._items.create_in(
+                            tx,
+                            incident_id,
+                            title=line.title,
+                            actor=actor,
+                            owner=line.owner,
+                            due_on=line.due_on,
+                        )
+                    )
+                markdown = without_lines(markdown, typed.items)
             changed = markdown != current["markdown"]
             if changed:
                 await store.insert_version(
@@ -206,10 +238,20 @@ class RcaService:
                 )
         if changed:
             log.info("rca_edited", incident_id=incident_id, version=version + 1, actor=str(actor))
-        return RcaWrite(await self.get(incident_id), changed)
+        if typed.items:
+            await self._refresh(incident_id, actor, only=frozenset({"action_items"}))
+        return RcaWrite(
+            await self.get(incident_id),
+            changed,
+            items_created=tuple(i.ref for i in created),
+            item_problems=typed.problems,
+        )
 
     async def regenerate(self, incident_id: int, actor: Actor) -> RcaWrite:
         """Refresh the machine sections from the timeline; human text is kept byte for byte."""
+        return RcaWrite(await self.get(incident_id), await self._refresh(incident_id, actor))
+
+    async def _refresh(self, incident_id: int, actor: Actor, only: frozenset[str] | None = None) -> bool:
         async with self._db.connection() as conn:
             template = await store.template_of(conn, incident_id)
         if template is None:
@@ -217,7 +259,9 @@ class RcaService:
         _, fresh, chart_svg = await self._render(incident_id, template)
         async with self._db.transaction() as conn:
             current = await self._lock(conn, incident_id)
-            merged = merge(current["markdown"], fresh)
+            merged = merge(current["markdown"], fresh, only)
+            if only is not None:
+                chart_svg = current["chart_svg"]
             changed = merged.text != current["markdown"] or chart_svg != current["chart_svg"]
             version: int = current["current_version"] + 1
             if changed:
@@ -239,7 +283,7 @@ class RcaService:
                 sections=list(merged.replaced),
                 skipped=list(merged.not_in_document),
             )
-        return RcaWrite(await self.get(incident_id), changed)
+        return changed
 
     async def versions(self, incident_id: int) -> list[RcaVersionInfo]:
         async with self._db.connection() as conn:

@@ -135,6 +135,10 @@ async def rca_save(request: AnyRequest, incident_id: FromPath[int]) -> Response[
     except (InvalidDocument, RcaNotFound) as exc:
         return await back(request, user, _path(incident_id), f"Not saved: {exc}")
     message = f"Saved as version {result.document.version}" if result.new_version else "No changes to save"
+    if result.items_created:
+        message += f". Action items created from your task lines: {', '.join(result.items_created)}"
+    if result.item_problems:
+        message += ". Not made action items: " + "; ".join(result.item_problems)
     return await back(request, user, _path(incident_id), message)
 
 

@@ -126,3 +126,26 @@ async def test_a_viewer_cannot_edit(fresh: Console, browser: Any) -> None:
     assert refused.status == 403
     await page.context.close()
     await viewer.context.close()
+
+
+async def test_task_lines_saved_in_the_editor_become_action_items(fresh: Console, browser: Any) -> None:
+    incident_id, page = await incident_with_rca(fresh, browser)
+    editor = page.get_by_label("Markdown")
+    original = await editor.input_value()
+    marker = "<!-- incidentd:end action_items -->\n"
+    typed = "\n- [ ] Raise the pool limit @bob due 2026-12-15\n- [ ] Page earlier due 2026-02-30\n"
+    await editor.fill(original.replace(marker, marker + typed, 1))
+    await page.get_by_role("button", name="Save as version 2").click()
+    notice = page.get_by_role("status").first
+    await expect(notice).to_contain_text("Action items created from your task lines: AI-")
+    await expect(notice).to_contain_text("due: '2026-02-30' is not a day")
+    await expect(page.locator("#rca-preview table").last).to_contain_text("Raise the pool limit")
+    await shot(page, "rca-typed-items")
+    async with fresh.api() as api:
+        items = (await api.get(f"/api/v1/incidents/{incident_id}/action-items")).json()
+        body = (await api.get(f"/api/v1/incidents/{incident_id}/rca")).json()
+    titles = [(i["title"], i["owner"], i["due_on"]) for i in items["items"]]
+    assert titles == [("Raise the pool limit", "@bob", "2026-12-15")]
+    assert "- [ ] Page earlier due 2026-02-30\n" in body["markdown"]
+    assert "\n- [ ] Raise the pool limit" not in body["markdown"]
+    await page.context.close()
