@@ -107,7 +107,7 @@ class ActionItems:
         due_on: date | None = None,
         link: str = "",
     ) -> ActionItem:
-        """Create an item in the caller's transaction (an RCA save creates its typed items with its version)."""
+        """Create an item in the caller's transaction (an RCA save stores typed items with its version)."""
         title, owner, link = title.strip(), owner.strip(), link.strip()
         _check("title", title_problem(title))
         _check("owner", owner_problem(owner))

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -24,9 +25,10 @@ from service.clock import Clock
 from service.dependencies import Key
 from service.domain.action_items import ActionItem
 from service.domain.charts import render_line_chart
-from service.domain.incidents import Actor, format_human_id, incident_page_url
+from service.domain.incidents import Actor, Incident, TimelineEvent, format_human_id, incident_page_url
 from service.domain.links import message_link
 from service.domain.rca import RcaFacts, build_facts, facts_context
+from service.domain.rca_chart import incident_chart
 from service.domain.rca_markdown import document_problem, merge, unified_diff
 from service.domain.rca_review import SlackThread
 from service.domain.rca_templates import TemplatePolicy
@@ -262,7 +264,7 @@ class RcaService:
             merged = merge(current["markdown"], fresh, only)
             if only is not None:
                 chart_svg = current["chart_svg"]
-            changed = merged.text != current["markdown"] or chart_svg != current["chart_svg"]
+            changed: bool = merged.text != current["markdown"] or chart_svg != current["chart_svg"]
             version: int = current["current_version"] + 1
             if changed:
                 await store.insert_version(
@@ -315,6 +317,21 @@ class RcaService:
             return f"{human}-rca v{info.version} ({info.reason} by {info.author}, {when})"
 
         return unified_diff(old, new, old_label=label(old_info), new_label=label(new_info))
+
+    async def live_chart(
+        self, incident: Incident, events: Sequence[TimelineEvent], now: datetime
+    ) -> str | None:
+        """The chart as of now, for the incident's page (an RCA version keeps the one it was made with).
+
+        The same drawing as the RCA's, without the XML declaration, so the page can hold it inline:
+        every text in it is escaped by the renderer and it carries no script or style element.
+        """
+        async with self._db.connection() as conn:
+            samples = await store.value_samples(
+                conn, incident.dedup_key, incident.created_at - CHART_LEAD, incident.resolved_at or now
+            )
+        svg = render_line_chart(incident_chart(incident, events, now, samples))
+        return svg.split("\n", 1)[1] if svg is not None and svg.startswith("<?xml") else svg
 
     async def chart_svg(self, incident_id: int) -> str:
         async with self._db.connection() as conn:

@@ -27,7 +27,8 @@ async def typed_stack(db: Database, database_url: str) -> AsyncIterator[tuple[St
 def _typed(markdown: str, lines: str) -> str:
     """The document with `lines` typed at the end of the Action Items section (after the table)."""
     marker = "<!-- incidentd:end action_items -->\n"
-    assert HEADING in markdown and marker in markdown
+    assert HEADING in markdown
+    assert marker in markdown
     return markdown.replace(marker, marker + "\n" + lines, 1)
 
 
@@ -96,7 +97,9 @@ async def test_bad_lines_are_reported_and_the_save_is_kept(
     v1 = (await client.post(base, headers=WRITER)).json()["markdown"]
     edited = _typed(
         v1 + "\nclosing words\n",
-        "- [ ] Shard the table @bob due 2026-13-45\n- [ ] Ask around @bob @carol\n- [ ] Fix retries 2026-12-20\n",
+        "- [ ] Shard the table @bob due 2026-13-45\n"
+        "- [ ] Ask around @bob @carol\n"
+        "- [ ] Fix retries 2026-12-20\n",
     )
     saved = await client.put(base, json={"markdown": edited, "base_version": 1}, headers=WRITER)
     assert saved.status_code == 200, saved.text
