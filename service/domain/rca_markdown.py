@@ -130,14 +130,9 @@ class MergeResult(msgspec.Struct, frozen=True):
     not_in_document: tuple[str, ...]  # machine sections the author removed; left out on purpose
 
 
-def merge(current: str, regenerated: str, only: frozenset[str] | None = None) -> MergeResult:
-    """Refresh machine sections of `current` (or just those named in `only`) from `regenerated`.
-
-    Every other character stays as it is.
-    """
+def merge(current: str, regenerated: str) -> MergeResult:
+    """Refresh machine sections of `current` from `regenerated`; every other character stays as it is."""
     fresh = section_contents(regenerated)
-    if only is not None:
-        fresh = {name: text for name, text in fresh.items() if name in only}
     sections, _ = scan(current)
     pieces: list[str] = []
     position = 0

@@ -32,7 +32,7 @@ from service.domain.rca_chart import incident_chart
 from service.domain.rca_markdown import document_problem, merge, unified_diff
 from service.domain.rca_review import SlackThread
 from service.domain.rca_templates import TemplatePolicy
-from service.domain.rca_typed_items import typed_items, without_lines
+from service.domain.rca_typed_items import typed_items, written_back
 from service.incidents.service import IncidentService
 from service.rca import action_items_store, store
 from service.rca.action_items import ActionItems
@@ -97,6 +97,7 @@ class RcaWrite(msgspec.Struct, frozen=True):
     new_version: bool
     items_created: tuple[str, ...] = ()  # AI-n of the action items this save made from typed lines
     item_problems: tuple[str, ...] = ()  # typed lines that could not become items (kept as text)
+    lines_tied: bool = False  # a regenerate wrote item ids (or ticks) into typed task lines
 
 
 class RcaService:
@@ -193,10 +194,10 @@ class RcaService:
     async def save(self, incident_id: int, markdown: str, base_version: int, actor: Actor) -> RcaWrite:
         """Store an author's edit as a new version, unless someone saved since `base_version`.
 
-        Task lines typed in the Action Items section become action items in the same transaction
-        and leave the text, so the version never holds a line that is also a row; the section's
-        table is then refreshed from the rows (a "regenerated" version of that section alone).
-        A title the incident already has is not created twice, so resending the same text is safe.
+        Task lines typed in the Action Items section become action items in the same transaction,
+        so a version and its items commit together. The text is stored as sent; the next regenerate
+        lists the items in the table and writes their `AI-n` into the lines. A line whose title the
+        incident already has is not created twice, so saving the same text again is safe.
         """
         problem = document_problem(markdown)
         if problem:
@@ -225,7 +226,6 @@ class RcaService:
                             due_on=line.due_on,
                         )
                     )
-                markdown = without_lines(markdown, typed.items)
             changed = markdown != current["markdown"]
             if changed:
                 await store.insert_version(
@@ -240,8 +240,6 @@ class RcaService:
                 )
         if changed:
             log.info("rca_edited", incident_id=incident_id, version=version + 1, actor=str(actor))
-        if typed.items:
-            await self._refresh(incident_id, actor, only=frozenset({"action_items"}))
         return RcaWrite(
             await self.get(incident_id),
             changed,
@@ -251,9 +249,11 @@ class RcaService:
 
     async def regenerate(self, incident_id: int, actor: Actor) -> RcaWrite:
         """Refresh the machine sections from the timeline; human text is kept byte for byte."""
-        return RcaWrite(await self.get(incident_id), await self._refresh(incident_id, actor))
+        changed, tied = await self._refresh(incident_id, actor)
+        return RcaWrite(await self.get(incident_id), changed, lines_tied=tied)
 
-    async def _refresh(self, incident_id: int, actor: Actor, only: frozenset[str] | None = None) -> bool:
+    async def _refresh(self, incident_id: int, actor: Actor) -> tuple[bool, bool]:
+        """(stored a new version, wrote action item ids or boxes into typed lines)."""
         async with self._db.connection() as conn:
             template = await store.template_of(conn, incident_id)
         if template is None:
@@ -261,17 +261,17 @@ class RcaService:
         _, fresh, chart_svg = await self._render(incident_id, template)
         async with self._db.transaction() as conn:
             current = await self._lock(conn, incident_id)
-            merged = merge(current["markdown"], fresh, only)
-            if only is not None:
-                chart_svg = current["chart_svg"]
-            changed: bool = merged.text != current["markdown"] or chart_svg != current["chart_svg"]
+            merged = merge(current["markdown"], fresh)
+            items = await action_items_store.for_incident(conn, incident_id)
+            text = written_back(merged.text, items)
+            changed: bool = text != current["markdown"] or chart_svg != current["chart_svg"]
             version: int = current["current_version"] + 1
             if changed:
                 await store.insert_version(
                     conn,
                     incident_id,
                     version=version,
-                    markdown=merged.text,
+                    markdown=text,
                     actor=actor,
                     reason="regenerated",
                     chart_svg=chart_svg,
@@ -285,7 +285,7 @@ class RcaService:
                 sections=list(merged.replaced),
                 skipped=list(merged.not_in_document),
             )
-        return changed
+        return changed, text != merged.text
 
     async def versions(self, incident_id: int) -> list[RcaVersionInfo]:
         async with self._db.connection() as conn:

@@ -9,8 +9,11 @@ import pytest
 from test_rca_api import WRITER, Client, Stack, build_stack, lifecycle
 
 from service.adapters.postgres.database import Database
+from service.domain.action_items import ItemStatus
+from service.domain.incidents import Actor
 from service.domain.rca_markdown import section_contents
 from service.rca import action_items_store
+from service.rca.action_items import ActionItems
 
 HEADING = "### Action Items\n"
 
@@ -32,7 +35,7 @@ def _typed(markdown: str, lines: str) -> str:
     return markdown.replace(marker, marker + "\n" + lines, 1)
 
 
-async def test_api_save_creates_items_once_and_keeps_other_text(
+async def test_api_save_creates_items_once_and_regenerate_ties_lines_to_them(
     typed_stack: tuple[Stack, Client], db: Database
 ) -> None:
     built, client = typed_stack
@@ -50,6 +53,8 @@ async def test_api_save_creates_items_once_and_keeps_other_text(
     saved = await client.put(base, json={"markdown": edited, "base_version": 1}, headers=WRITER)
     assert saved.status_code == 200, saved.text
     body = saved.json()
+    assert body["markdown"] == edited  # the save stores the text as sent
+    assert (body["version"], body["reason"]) == (2, "edited")
     async with db.connection() as conn:
         items = await action_items_store.for_incident(conn, incident_id)
     assert [(i.title, i.owner, i.created_by) for i in items] == [
@@ -59,33 +64,44 @@ async def test_api_save_creates_items_once_and_keeps_other_text(
     assert items[0].due_on == date(2026, 12, 15)
     assert body["action_items_created"] == [i.ref for i in items]
     assert body["action_item_problems"] == []
-    text = body["markdown"]
-    # The lines became rows: gone from the prose, present in the refreshed table with their ids.
-    assert "\n- [ ] Add an index" not in text
-    assert "- [ ] Alert on pool saturation" not in text
-    assert "- [x] Rolled back already\n" in text
-    table = section_contents(text)["action_items"]
-    assert f"| {items[0].ref} | Add an index on orders.created_at | @bob | 2026-12-15 | open |" in table
-    assert f"| {items[1].ref} | Alert on pool saturation |" in table
-    assert prose in text
-    assert text.replace(section_contents(text)["action_items"], "") == edited.replace(
-        "- [ ] Add an index on orders.created_at @bob due 2026-12-15\n- [ ] Alert on pool saturation\n", ""
-    ).replace(section_contents(edited)["action_items"], "")
 
-    # Saving the returned text again creates nothing; nor does resending the original lines.
+    # Saving the same text again creates nothing.
     again = await client.put(
-        base, json={"markdown": text + "\nmore prose\n", "base_version": body["version"]}, headers=WRITER
+        base, json={"markdown": edited + "\nmore prose\n", "base_version": 2}, headers=WRITER
     )
     assert again.status_code == 200, again.text
     assert again.json()["action_items_created"] == []
-    resent = await client.put(
-        base, json={"markdown": edited, "base_version": again.json()["version"]}, headers=WRITER
+
+    # Closing one item, then regenerating: the table lists both, the lines carry their ids and boxes.
+    follow_ups = ActionItems(db, built.incidents, built.clock)
+    await follow_ups.update(items[1].id, Actor("alice", "api"), status=ItemStatus.DONE)
+    regenerated = (await client.post(f"{base}/regenerate", headers=WRITER)).json()
+    text = regenerated["markdown"]
+    table = section_contents(text)["action_items"]
+    assert f"| {items[0].ref} | Add an index on orders.created_at | @bob | 2026-12-15 | open |" in table
+    assert f"| {items[1].ref} | Alert on pool saturation |" in table
+    expected_lines = (
+        f"- [ ] {items[0].ref} Add an index on orders.created_at @bob due 2026-12-15\n"
+        f"- [x] {items[1].ref} Alert on pool saturation\n"
+        "- [x] Rolled back already\n"
     )
-    assert resent.status_code == 200, resent.text
-    assert resent.json()["action_items_created"] == []
+    assert expected_lines in text
+    assert prose in text
+    assert text.endswith("\nmore prose\n")
+
+    # The regenerated text, saved again (and with a line edited), still makes no duplicates.
+    resaved = await client.put(
+        base,
+        json={
+            "markdown": text.replace("due 2026-12-15", "due 2026-12-16"),
+            "base_version": regenerated["version"],
+        },
+        headers=WRITER,
+    )
+    assert resaved.status_code == 200, resaved.text
+    assert resaved.json()["action_items_created"] == []
     async with db.connection() as conn:
         assert len(await action_items_store.for_incident(conn, incident_id)) == 2
-    assert "- [ ] Alert on pool saturation" not in resent.json()["markdown"]
 
 
 async def test_bad_lines_are_reported_and_the_save_is_kept(
