@@ -92,25 +92,41 @@ class ActionItems:
         due_on: date | None = None,
         link: str = "",
     ) -> ActionItem:
+        async with self._incidents.transaction() as tx:
+            return await self.create_in(
+                tx, incident_id, title=title, actor=actor, owner=owner, due_on=due_on, link=link
+            )
+
+    async def create_in(
+        self,
+        tx: IncidentTransaction,
+        incident_id: int,
+        *,
+        title: str,
+        actor: Actor,
+        owner: str = "",
+        due_on: date | None = None,
+        link: str = "",
+    ) -> ActionItem:
+        """Create an item in the caller's transaction (an RCA save stores typed items with its version)."""
         title, owner, link = title.strip(), owner.strip(), link.strip()
         _check("title", title_problem(title))
         _check("owner", owner_problem(owner))
         _check("link", link_problem(link))
         now = self._clock()
-        async with self._incidents.transaction() as tx:
-            incident = await self._incident(tx, incident_id)
-            due = due_on or default_due(incident.resolved_at or now)
-            item = await store.insert(
-                tx.conn,
-                incident_id=incident_id,
-                title=title,
-                owner=owner,
-                due_on=due,
-                link=link,
-                created_by=actor.name,
-                at=now,
-            )
-            await self._incidents.record_in(tx, incident, "action_item_added", actor, _event_data(item))
+        incident = await self._incident(tx, incident_id)
+        due = due_on or default_due(incident.resolved_at or now)
+        item = await store.insert(
+            tx.conn,
+            incident_id=incident_id,
+            title=title,
+            owner=owner,
+            due_on=due,
+            link=link,
+            created_by=actor.name,
+            at=now,
+        )
+        await self._incidents.record_in(tx, incident, "action_item_added", actor, _event_data(item))
         log.info("action_item_added", item=item.ref, incident_id=incident_id, actor=str(actor))
         return item
 

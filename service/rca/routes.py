@@ -86,9 +86,18 @@ class RcaView(msgspec.Struct):
     updated_at: datetime
     chart_url: str | None
     new_version: bool
+    action_items_created: list[str] = msgspec.field(default_factory=list)
+    action_item_problems: list[str] = msgspec.field(default_factory=list)
 
     @classmethod
-    def of(cls, document: RcaDocument, *, new_version: bool = False) -> RcaView:
+    def of(
+        cls,
+        document: RcaDocument,
+        *,
+        new_version: bool = False,
+        items_created: tuple[str, ...] = (),
+        item_problems: tuple[str, ...] = (),
+    ) -> RcaView:
         return cls(
             incident_id=document.incident_id,
             human_id=document.human_id,
@@ -103,6 +112,8 @@ class RcaView(msgspec.Struct):
             updated_at=document.updated_at,
             chart_url=chart_path(document.incident_id) if document.has_chart else None,
             new_version=new_version,
+            action_items_created=list(items_created),
+            action_item_problems=list(item_problems),
         )
 
 
@@ -117,7 +128,12 @@ def _service(request: AnyRequest) -> RcaService:
 
 
 def _written(result: RcaWrite) -> RcaView:
-    return RcaView.of(result.document, new_version=result.new_version)
+    return RcaView.of(
+        result.document,
+        new_version=result.new_version,
+        items_created=result.items_created,
+        item_problems=result.item_problems,
+    )
 
 
 def _stale(_: AnyRequest, exc: Exception) -> Response[dict[str, object]]:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from datetime import timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -22,15 +23,19 @@ import structlog
 from service.adapters.postgres.database import Database
 from service.clock import Clock
 from service.dependencies import Key
+from service.domain.action_items import ActionItem
 from service.domain.charts import render_line_chart
-from service.domain.incidents import Actor, format_human_id, incident_page_url
+from service.domain.incidents import Actor, Incident, TimelineEvent, format_human_id, incident_page_url
 from service.domain.links import message_link
 from service.domain.rca import RcaFacts, build_facts, facts_context
+from service.domain.rca_chart import incident_chart
 from service.domain.rca_markdown import document_problem, merge, unified_diff
 from service.domain.rca_review import SlackThread
 from service.domain.rca_templates import TemplatePolicy
+from service.domain.rca_typed_items import typed_items, written_back
 from service.incidents.service import IncidentService
 from service.rca import action_items_store, store
+from service.rca.action_items import ActionItems
 from service.rca.store import RcaDocument, RcaVersionInfo
 from service.rca.templates import MarkdownTemplates
 
@@ -90,6 +95,9 @@ class RcaWrite(msgspec.Struct, frozen=True):
 
     document: RcaDocument
     new_version: bool
+    items_created: tuple[str, ...] = ()  # AI-n of the action items this save made from typed lines
+    item_problems: tuple[str, ...] = ()  # typed lines that could not become items (kept as text)
+    lines_tied: bool = False  # a regenerate wrote item ids (or ticks) into typed task lines
 
 
 class RcaService:
@@ -109,6 +117,7 @@ class RcaService:
         self._templates = MarkdownTemplates(templates_dir)
         self._policy = template_policy or TemplatePolicy()
         self._clock = clock or incidents.clock
+        self._items = ActionItems(db, incidents, self._clock)
 
     @property
     def policy(self) -> TemplatePolicy:
@@ -183,15 +192,40 @@ class RcaService:
         return RcaWrite(await self.get(incident_id), inserted)
 
     async def save(self, incident_id: int, markdown: str, base_version: int, actor: Actor) -> RcaWrite:
-        """Store an author's edit as a new version, unless someone saved since `base_version`."""
+        """Store an author's edit as a new version, unless someone saved since `base_version`.
+
+        Task lines typed in the Action Items section become action items in the same transaction,
+        so a version and its items commit together. The text is stored as sent; the next regenerate
+        lists the items in the table and writes their `AI-n` into the lines. A line whose title the
+        incident already has is not created twice, so saving the same text again is safe.
+        """
         problem = document_problem(markdown)
         if problem:
             raise InvalidDocument(problem)
-        async with self._db.transaction() as conn:
+        typed = typed_items(markdown)
+        created: list[ActionItem] = []
+        async with self._incidents.transaction() as tx:
+            conn = tx.conn
             current = await self._lock(conn, incident_id)
             version: int = current["current_version"]
             if base_version != version:
                 raise StaleVersion(incident_id, version, base_version)
+            if typed.items:
+                known = {i.title.casefold() for i in await action_items_store.for_incident(conn, incident_id)}
+                for line in typed.items:
+                    if line.title.casefold() in known:
+                        continue
+                    known.add(line.title.casefold())
+                    created.append(
+                        await self._items.create_in(
+                            tx,
+                            incident_id,
+                            title=line.title,
+                            actor=actor,
+                            owner=line.owner,
+                            due_on=line.due_on,
+                        )
+                    )
             changed = markdown != current["markdown"]
             if changed:
                 await store.insert_version(
@@ -206,10 +240,20 @@ class RcaService:
                 )
         if changed:
             log.info("rca_edited", incident_id=incident_id, version=version + 1, actor=str(actor))
-        return RcaWrite(await self.get(incident_id), changed)
+        return RcaWrite(
+            await self.get(incident_id),
+            changed,
+            items_created=tuple(i.ref for i in created),
+            item_problems=typed.problems,
+        )
 
     async def regenerate(self, incident_id: int, actor: Actor) -> RcaWrite:
         """Refresh the machine sections from the timeline; human text is kept byte for byte."""
+        changed, tied = await self._refresh(incident_id, actor)
+        return RcaWrite(await self.get(incident_id), changed, lines_tied=tied)
+
+    async def _refresh(self, incident_id: int, actor: Actor) -> tuple[bool, bool]:
+        """(stored a new version, wrote action item ids or boxes into typed lines)."""
         async with self._db.connection() as conn:
             template = await store.template_of(conn, incident_id)
         if template is None:
@@ -218,14 +262,16 @@ class RcaService:
         async with self._db.transaction() as conn:
             current = await self._lock(conn, incident_id)
             merged = merge(current["markdown"], fresh)
-            changed = merged.text != current["markdown"] or chart_svg != current["chart_svg"]
+            items = await action_items_store.for_incident(conn, incident_id)
+            text = written_back(merged.text, items)
+            changed: bool = text != current["markdown"] or chart_svg != current["chart_svg"]
             version: int = current["current_version"] + 1
             if changed:
                 await store.insert_version(
                     conn,
                     incident_id,
                     version=version,
-                    markdown=merged.text,
+                    markdown=text,
                     actor=actor,
                     reason="regenerated",
                     chart_svg=chart_svg,
@@ -239,7 +285,7 @@ class RcaService:
                 sections=list(merged.replaced),
                 skipped=list(merged.not_in_document),
             )
-        return RcaWrite(await self.get(incident_id), changed)
+        return changed, text != merged.text
 
     async def versions(self, incident_id: int) -> list[RcaVersionInfo]:
         async with self._db.connection() as conn:
@@ -271,6 +317,21 @@ class RcaService:
             return f"{human}-rca v{info.version} ({info.reason} by {info.author}, {when})"
 
         return unified_diff(old, new, old_label=label(old_info), new_label=label(new_info))
+
+    async def live_chart(
+        self, incident: Incident, events: Sequence[TimelineEvent], now: datetime
+    ) -> str | None:
+        """The chart as of now, for the incident's page (an RCA version keeps the one it was made with).
+
+        The same drawing as the RCA's, without the XML declaration, so the page can hold it inline:
+        every text in it is escaped by the renderer and it carries no script or style element.
+        """
+        async with self._db.connection() as conn:
+            samples = await store.value_samples(
+                conn, incident.dedup_key, incident.created_at - CHART_LEAD, incident.resolved_at or now
+            )
+        svg = render_line_chart(incident_chart(incident, events, now, samples))
+        return svg.split("\n", 1)[1] if svg is not None and svg.startswith("<?xml") else svg
 
     async def chart_svg(self, incident_id: int) -> str:
         async with self._db.connection() as conn:

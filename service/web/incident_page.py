@@ -7,18 +7,21 @@ same ones GET /api/v1/incidents/{id} uses.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 from litestar import Request
+from markupsafe import Markup
 
 from service.alerting.rulebook import RULEBOOK
 from service.domain.absence import MISSING_TEXT
-from service.domain.incidents import Incident
+from service.domain.incidents import Incident, TimelineEvent
 from service.domain.units import format_quantity
 from service.escalation.service import ESCALATION
 from service.incidents.details import DETAIL_CONTRIBUTORS, contributed
 from service.incidents.routes import SEVERITY_POLICY
 from service.incidents.service import INCIDENTS
+from service.rca.service import RCA
 from service.web import views
 from service.web.options import WEB_CLOCK
 
@@ -59,13 +62,25 @@ def _targets(request: AnyRequest, incident: Incident) -> Callable[[int], Mapping
     return of_level
 
 
-async def incident_context(request: AnyRequest, incident_id: int) -> dict[str, Any]:
+async def _chart(
+    request: AnyRequest, incident: Incident, events: list[TimelineEvent], now: datetime
+) -> Markup | None:
+    """The alert value chart, drawn on the server at each load (the live regions leave it alone)."""
+    rca = RCA.maybe(request)
+    svg = await rca.live_chart(incident, events, now) if rca is not None else None
+    return Markup(svg) if svg else None  # noqa: S704 - our renderer's SVG; every text in it is escaped
+
+
+async def incident_context(
+    request: AnyRequest, incident_id: int, *, with_chart: bool = False
+) -> dict[str, Any]:
     service = INCIDENTS.of(request)
     incident, events = await service.get(incident_id)
     extras: dict[str, Any] = await contributed(DETAIL_CONTRIBUTORS.of(request), incident)
     policy = SEVERITY_POLICY.of(request)
     now = WEB_CLOCK.of(request)()
     return {
+        "chart_svg": await _chart(request, incident, list(events), now) if with_chart else None,
         "incident": incident,
         "severity_name": policy.level(incident.severity).name,
         "severity_word": views.SEVERITY_WORD[incident.severity],

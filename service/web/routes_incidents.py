@@ -66,7 +66,7 @@ def _page_path(incident_id: int) -> str:
 @get("/incidents/{incident_id:int}", include_in_schema=False)
 async def incident_page(request: AnyRequest, incident_id: FromPath[int]) -> Response[str]:
     await require_user(request)
-    context = await incident_context(request, incident_id)
+    context = await incident_context(request, incident_id, with_chart=True)
     return await page(request, "incident.html", **context)
 
 

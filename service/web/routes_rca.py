@@ -98,7 +98,10 @@ async def rca_regenerate(request: AnyRequest, incident_id: FromPath[int]) -> Red
         result = await _rca(request).regenerate(incident_id, user.actor)
         if not result.new_version:
             return "Nothing to regenerate: the machine sections are up to date"
-        return f"Regenerated the machine sections: version {result.document.version}; your text is unchanged"
+        done = f"Regenerated the machine sections: version {result.document.version}"
+        if result.lines_tied:
+            return done + "; your text is unchanged except the action item ids and boxes in your task lines"
+        return done + "; your text is unchanged"
 
     return await apply_change(request, _path(incident_id), change, _RCA_ERRORS)
 
@@ -135,6 +138,13 @@ async def rca_save(request: AnyRequest, incident_id: FromPath[int]) -> Response[
     except (InvalidDocument, RcaNotFound) as exc:
         return await back(request, user, _path(incident_id), f"Not saved: {exc}")
     message = f"Saved as version {result.document.version}" if result.new_version else "No changes to save"
+    if result.items_created:
+        message += (
+            f". Action items created from your task lines: {', '.join(result.items_created)}"
+            " (Regenerate lists them in the table and writes their ids into your lines)"
+        )
+    if result.item_problems:
+        message += ". Not made action items: " + "; ".join(result.item_problems)
     return await back(request, user, _path(incident_id), message)
 
 

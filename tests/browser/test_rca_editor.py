@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from playwright.async_api import expect
 
-from browser.console_harness import Console, login, shot
+from browser.console_harness import SHOTS, Console, login, shot
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 HUMAN = "\n## What we learned\n\nThe pool was *too small* for Monday traffic.\n"
@@ -126,3 +127,38 @@ async def test_a_viewer_cannot_edit(fresh: Console, browser: Any) -> None:
     assert refused.status == 403
     await page.context.close()
     await viewer.context.close()
+
+
+async def test_task_lines_saved_in_the_editor_become_action_items(fresh: Console, browser: Any) -> None:
+    incident_id, page = await incident_with_rca(fresh, browser)
+    editor = page.get_by_label("Markdown")
+    original = await editor.input_value()
+    marker = "<!-- incidentd:end action_items -->\n"
+    typed = "\n- [ ] Raise the pool limit @bob due 2026-12-15\n- [ ] Page earlier due 2026-02-30\n"
+    await editor.fill(original.replace(marker, marker + typed, 1))
+    await page.get_by_role("button", name="Save as version 2").click()
+    notice = page.get_by_role("status").first
+    await expect(notice).to_contain_text("Action items created from your task lines: AI-")
+    await expect(notice).to_contain_text("due: '2026-02-30' is not a day")
+    async with fresh.api() as api:
+        items = (await api.get(f"/api/v1/incidents/{incident_id}/action-items")).json()["items"]
+        saved = (await api.get(f"/api/v1/incidents/{incident_id}/rca")).json()
+    assert [(i["title"], i["owner"], i["due_on"]) for i in items] == [
+        ("Raise the pool limit", "@bob", "2026-12-15")
+    ]
+    assert typed in saved["markdown"]  # the save keeps the text as typed
+
+    await page.get_by_role("button", name="Regenerate machine sections").click()
+    await expect(page.locator("#rca-version")).to_have_text("3")
+    await expect(page.locator("#rca-preview table").last).to_contain_text("Raise the pool limit")
+    ref = items[0]["ref"]
+    await expect(editor).to_have_value(re.compile(re.escape(f"- [ ] {ref} Raise the pool limit @bob")))
+    await expect(page.get_by_role("status").first).to_contain_text("except the action item ids")
+    await shot(page, "rca-typed-items")
+    await page.locator("#rca-preview table").last.screenshot(path=str(SHOTS / "rca-typed-items-table.png"))
+    await page.get_by_role("button", name="Save as version 4").click()
+    await expect(page.get_by_role("status").first).not_to_contain_text("Action items created")
+    async with fresh.api() as api:
+        after = (await api.get(f"/api/v1/incidents/{incident_id}/action-items")).json()["items"]
+    assert len(after) == 1
+    await page.context.close()
