@@ -160,6 +160,59 @@ async def upsert(
     await conn.execute(_UPSERT, _json(given), now, list(judged))
 
 
+_JOIN = f"""
+WITH open AS (
+    SELECT id, dedup_key, severity, status FROM incidents
+    WHERE dedup_key = ANY($2::text[]) AND status <> 'resolved' ORDER BY dedup_key FOR SHARE
+), joined AS (
+    INSERT INTO pushed_alerts ({_COLUMNS}, lapse_at)
+    SELECT t.fp, t.lb, t.an, t.gu, t.og, t.gk, t.sv, 'firing', t.sa, t.ea, t.ee, $3, $3, NULL,
+           t.sb, t.ib, t.mw, CASE WHEN t.mu THEN NULL ELSE o.id END, t.ea
+    FROM json_to_recordset($1::text::json)
+         AS t(fp text, lb jsonb, an jsonb, gu text, og text, gk text, sv smallint, sa timestamptz,
+              ea timestamptz, ee boolean, sb jsonb, ib jsonb, mw jsonb, mu boolean)
+    LEFT JOIN open o ON o.dedup_key = t.gk
+    WHERE coalesce((SELECT generation FROM mute_generation), 0) = $4
+        AND (t.mu OR (o.status <> 'mitigated' AND t.sv >= o.severity))
+    ON CONFLICT (fingerprint) DO NOTHING
+    RETURNING fingerprint
+)
+SELECT fingerprint FROM joined
+"""
+
+
+async def insert_joining(
+    conn: asyncpg.Connection, rows: Sequence[Row], now: datetime, mute_generation: int
+) -> set[str]:
+    """One statement, committed by itself, for the bulk of an alert storm: alerts never stored, whose
+    group already has an open incident they neither make worse nor bring back (or which are muted, and
+    wait for the sweeper with no incident), are stored with that incident; `rows` carry verdicts made
+    from a snapshot of `mute_generation`, and nothing is written if that is no longer the current one.
+    Returns the fingerprints stored; the others take the full road."""
+    given = [
+        {
+            "fp": r.alert.fingerprint,
+            "lb": r.alert.labels,
+            "an": r.alert.annotations,
+            "gu": r.alert.generator_url,
+            "og": r.alert.origin.value,
+            "gk": r.group_key,
+            "sv": r.severity,
+            "sa": r.alert.starts_at,
+            "ea": r.alert.ends_at,
+            "ee": r.alert.ends_explicit,
+            "sb": r.verdict.silenced_by,
+            "ib": r.verdict.inhibited_by,
+            "mw": r.verdict.windows,
+            "mu": r.verdict.muted,
+        }
+        for r in rows
+    ]
+    keys = sorted({r.group_key for r in rows})
+    found = await conn.fetch(_JOIN, _json(given), keys, now, mute_generation)
+    return {r["fingerprint"] for r in found}
+
+
 async def link_many(conn: asyncpg.Connection, links: Sequence[tuple[str, int]]) -> None:
     if links:
         await conn.execute(
