@@ -42,6 +42,8 @@ async def committed(db: Database, statement: Callable[[asyncpg.Connection], Awai
                 answer.set_exception(exc)  # the connection itself failed
             elif answer.exception() is not exc:
                 log.warning("connection_release_failed", error=type(exc).__name__)
+            if not isinstance(exc, Exception):
+                raise  # cancelled (shutting down)
 
     task = asyncio.create_task(run())
     _RELEASING.add(task)

@@ -68,7 +68,8 @@ async def test_new_alerts_join_the_open_incident_and_the_rest_are_left(db: Datab
     assert done == {rows[0].alert.fingerprint, rows[1].alert.fingerprint, rows[3].alert.fingerprint}
     assert await _stored(db) == {"a": incident, "b": incident, "muted": None}
     async with db.connection() as conn:
-        assert await conn.fetchval("SELECT count(*) FROM incident_events WHERE incident_id = $1", incident) == 0
+        events = await conn.fetchval("SELECT count(*) FROM incident_events WHERE incident_id = $1", incident)
+        assert events == 0
         again = await store.insert_joining(conn, [_row("a")], NOW, await _generation(db))
     assert again == set()  # stored already: whatever it is now, the full road decides
 
