@@ -1,12 +1,17 @@
 """The one-statement road for new alerts of a group whose incident is open: it stores only what the full
-road would store without an incident change, and nothing once what mutes alerts has changed."""
+road would store without an incident change, and nothing once what mutes alerts has changed; and its
+answer, given before the connection is back in the pool."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+import pytest
+
 from service.adapters.postgres.database import Database
 from service.alerting import pushed_store as store
+from service.alerting.early_release import committed
 from service.alerting.pushed import Origin, PushedAlert, fingerprint
 from service.domain.mute_verdicts import NOT_MUTED, Verdict
 
@@ -92,3 +97,11 @@ async def test_nothing_is_written_once_mutes_have_changed(db: Database) -> None:
         )
         assert await store.insert_joining(conn, [_row("a")], NOW, seen) == set()
     assert await _stored(db) == {}
+
+
+async def test_an_early_answer_is_the_statement_s_and_so_is_its_error(db: Database) -> None:
+    assert await committed(db, lambda conn: conn.fetchval("SELECT 41 + 1")) == 42
+    with pytest.raises(asyncpg.UndefinedTableError):
+        await committed(db, lambda conn: conn.fetchval("SELECT * FROM no_such_table"))
+    for _ in range(20):  # every connection went back to the pool, one at a time or not
+        assert await committed(db, lambda conn: conn.fetchval("SELECT 1")) == 1
