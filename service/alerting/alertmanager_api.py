@@ -39,7 +39,7 @@ ALERTS_OPEN_TO: Key[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]] =
 STARTED_AT: Key[datetime] = Key("alertmanager_started_at")
 
 
-def can_push(connection: AnyConnection, handler: BaseRouteHandler) -> None:
+async def can_push(connection: AnyConnection, handler: BaseRouteHandler) -> None:
     """A write token, or a client address in the configured open networks."""
     networks = ALERTS_OPEN_TO.of(connection)
     client = connection.client.host if connection.client else ""
@@ -50,7 +50,7 @@ def can_push(connection: AnyConnection, handler: BaseRouteHandler) -> None:
             address = None
         if address is not None and any(address in n for n in networks):
             return
-    can_write(connection, handler)
+    await can_write(connection, handler)
 
 
 def _text(message: str, status: int) -> Response[bytes]:

@@ -37,13 +37,14 @@ WITH previous AS (
     SELECT fingerprint, status, incident_id,
            (silenced_by <> '[]' OR inhibited_by <> '[]' OR muted_windows <> '[]') AS muted
     FROM pushed_alerts WHERE fingerprint = ANY($1::text[]) ORDER BY fingerprint FOR UPDATE
+), given AS (
+    SELECT * FROM json_to_recordset($2::text::json)
+        AS t(fp text, an jsonb, gu text, ea timestamptz, ee boolean, sv smallint)
 ), refreshed AS (
-    UPDATE pushed_alerts p SET annotations = t.an::jsonb, generator_url = t.gu, ends_at = t.ea,
-        lapse_at = LEAST(p.lapse_at, t.ea), ends_explicit = t.ee, severity = t.sv, received_at = $8
-    FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::boolean[], $7::smallint[])
-         AS t(fp, an, gu, ea, ee, sv), previous
-    WHERE p.fingerprint = ANY($2::text[]) AND p.fingerprint = t.fp AND previous.fingerprint = t.fp
-        AND previous.status = 'firing'
+    UPDATE pushed_alerts p SET annotations = t.an, generator_url = t.gu, ends_at = t.ea,
+        lapse_at = LEAST(p.lapse_at, t.ea), ends_explicit = t.ee, severity = t.sv, received_at = $3
+    FROM given AS t, previous
+    WHERE p.fingerprint = t.fp AND previous.fingerprint = t.fp AND previous.status = 'firing'
     RETURNING p.fingerprint
 )
 SELECT previous.fingerprint, previous.status, previous.incident_id, previous.muted,
@@ -68,18 +69,19 @@ async def refresh_and_lock(
     annotations) of those firing before and now, and return the others' stored state for the full road.
     Outside a transaction it commits by itself, which is all a lot of re-sends needs.
     """
-    firing = [a for a in alerts if a.firing(now)]
-    rows = await conn.fetch(
-        _REFRESH,
-        [a.fingerprint for a in alerts],
-        [a.fingerprint for a in firing],
-        [_json(a.annotations) for a in firing],
-        [a.generator_url for a in firing],
-        [a.ends_at for a in firing],
-        [a.ends_explicit for a in firing],
-        [int(pushed_severity(a.labels)) for a in firing],
-        now,
-    )
+    given = [
+        {
+            "fp": a.fingerprint,
+            "an": a.annotations,
+            "gu": a.generator_url,
+            "ea": a.ends_at,
+            "ee": a.ends_explicit,
+            "sv": int(pushed_severity(a.labels)),
+        }
+        for a in alerts
+        if a.firing(now)
+    ]
+    rows = await conn.fetch(_REFRESH, [a.fingerprint for a in alerts], _json(given), now)
     refreshed = {r["fingerprint"] for r in rows if r["refreshed"]}
     previous = {
         r["fingerprint"]: Previous(r["status"], r["incident_id"], r["muted"])
@@ -92,12 +94,11 @@ async def refresh_and_lock(
 
 _UPSERT = f"""
 INSERT INTO pushed_alerts ({_COLUMNS}, lapse_at)
-SELECT fp, lb::jsonb, an::jsonb, gu, og, gk, sv, st, sa, ea, ee, $14, $14,
-       CASE WHEN st = 'resolved' THEN ea END, sb::jsonb, ib::jsonb, mw::jsonb, ii, ea
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::smallint[],
-            $8::text[], $9::timestamptz[], $10::timestamptz[], $11::boolean[], $12::text[], $13::text[],
-            $15::text[], $17::bigint[])
-     AS t(fp, lb, an, gu, og, gk, sv, st, sa, ea, ee, sb, ib, mw, ii)
+SELECT fp, lb, an, gu, og, gk, sv, st, sa, ea, ee, $2, $2,
+       CASE WHEN st = 'resolved' THEN ea END, sb, ib, mw, ii, ea
+FROM json_to_recordset($1::text::json)
+     AS t(fp text, lb jsonb, an jsonb, gu text, og text, gk text, sv smallint, st text, sa timestamptz,
+          ea timestamptz, ee boolean, sb jsonb, ib jsonb, mw jsonb, ii bigint)
 ON CONFLICT (fingerprint) DO UPDATE SET
     annotations = excluded.annotations, generator_url = excluded.generator_url,
     ends_at = excluded.ends_at, ends_explicit = excluded.ends_explicit, received_at = excluded.received_at,
@@ -111,11 +112,11 @@ ON CONFLICT (fingerprint) DO UPDATE SET
     status = excluded.status,
     resolved_at = CASE WHEN excluded.status = 'resolved' THEN coalesce(pushed_alerts.resolved_at,
                       excluded.resolved_at) END,
-    silenced_by = CASE WHEN $16::text[] @> ARRAY[excluded.fingerprint] THEN excluded.silenced_by
+    silenced_by = CASE WHEN $3::text[] @> ARRAY[excluded.fingerprint] THEN excluded.silenced_by
                        ELSE pushed_alerts.silenced_by END,
-    inhibited_by = CASE WHEN $16::text[] @> ARRAY[excluded.fingerprint] THEN excluded.inhibited_by
+    inhibited_by = CASE WHEN $3::text[] @> ARRAY[excluded.fingerprint] THEN excluded.inhibited_by
                         ELSE pushed_alerts.inhibited_by END,
-    muted_windows = CASE WHEN $16::text[] @> ARRAY[excluded.fingerprint] THEN excluded.muted_windows
+    muted_windows = CASE WHEN $3::text[] @> ARRAY[excluded.fingerprint] THEN excluded.muted_windows
                          ELSE pushed_alerts.muted_windows END,
     incident_id = CASE WHEN excluded.incident_id IS NOT NULL THEN excluded.incident_id
                        WHEN excluded.status = 'firing' AND pushed_alerts.status = 'resolved' THEN NULL
@@ -136,26 +137,80 @@ async def upsert(
     if not rows:
         return
     links = links or {}
-    await conn.execute(
-        _UPSERT,
-        [r.alert.fingerprint for r in rows],
-        [_json(r.alert.labels) for r in rows],
-        [_json(r.alert.annotations) for r in rows],
-        [r.alert.generator_url for r in rows],
-        [r.alert.origin.value for r in rows],
-        [r.group_key for r in rows],
-        [r.severity for r in rows],
-        ["firing" if r.alert.firing(now) else "resolved" for r in rows],
-        [r.alert.starts_at for r in rows],
-        [r.alert.ends_at for r in rows],
-        [r.alert.ends_explicit for r in rows],
-        [_json(r.verdict.silenced_by) for r in rows],
-        [_json(r.verdict.inhibited_by) for r in rows],
-        now,
-        [_json(r.verdict.windows) for r in rows],
-        list(judged),
-        [links.get(r.alert.fingerprint) for r in rows],
-    )
+    given = [
+        {
+            "fp": r.alert.fingerprint,
+            "lb": r.alert.labels,
+            "an": r.alert.annotations,
+            "gu": r.alert.generator_url,
+            "og": r.alert.origin,
+            "gk": r.group_key,
+            "sv": r.severity,
+            "st": "firing" if r.alert.firing(now) else "resolved",
+            "sa": r.alert.starts_at,
+            "ea": r.alert.ends_at,
+            "ee": r.alert.ends_explicit,
+            "sb": r.verdict.silenced_by,
+            "ib": r.verdict.inhibited_by,
+            "mw": r.verdict.windows,
+            "ii": links.get(r.alert.fingerprint),
+        }
+        for r in rows
+    ]
+    await conn.execute(_UPSERT, _json(given), now, list(judged))
+
+
+_JOIN = f"""
+WITH open AS (
+    SELECT id, dedup_key, severity, status FROM incidents
+    WHERE dedup_key = ANY($2::text[]) AND status <> 'resolved' ORDER BY dedup_key FOR SHARE
+), joined AS (
+    INSERT INTO pushed_alerts ({_COLUMNS}, lapse_at)
+    SELECT t.fp, t.lb, t.an, t.gu, t.og, t.gk, t.sv, 'firing', t.sa, t.ea, t.ee, $3, $3, NULL,
+           t.sb, t.ib, t.mw, CASE WHEN t.mu THEN NULL ELSE o.id END, t.ea
+    FROM json_to_recordset($1::text::json)
+         AS t(fp text, lb jsonb, an jsonb, gu text, og text, gk text, sv smallint, sa timestamptz,
+              ea timestamptz, ee boolean, sb jsonb, ib jsonb, mw jsonb, mu boolean)
+    LEFT JOIN open o ON o.dedup_key = t.gk
+    WHERE coalesce((SELECT generation FROM mute_generation), 0) = $4
+        AND (t.mu OR (o.status <> 'mitigated' AND t.sv >= o.severity))
+    ON CONFLICT (fingerprint) DO NOTHING
+    RETURNING fingerprint
+)
+SELECT fingerprint FROM joined
+"""
+
+
+async def insert_joining(
+    conn: asyncpg.Connection, rows: Sequence[Row], now: datetime, mute_generation: int
+) -> set[str]:
+    """One statement, committed by itself, for the bulk of an alert storm: alerts never stored, whose
+    group already has an open incident they neither make worse nor bring back (or which are muted, and
+    wait for the sweeper with no incident), are stored with that incident; `rows` carry verdicts made
+    from a snapshot of `mute_generation`, and nothing is written if that is no longer the current one.
+    Returns the fingerprints stored; the others take the full road."""
+    given = [
+        {
+            "fp": r.alert.fingerprint,
+            "lb": r.alert.labels,
+            "an": r.alert.annotations,
+            "gu": r.alert.generator_url,
+            "og": r.alert.origin,
+            "gk": r.group_key,
+            "sv": r.severity,
+            "sa": r.alert.starts_at,
+            "ea": r.alert.ends_at,
+            "ee": r.alert.ends_explicit,
+            "sb": r.verdict.silenced_by,
+            "ib": r.verdict.inhibited_by,
+            "mw": r.verdict.windows,
+            "mu": r.verdict.muted,
+        }
+        for r in rows
+    ]
+    keys = sorted({r.group_key for r in rows})
+    found = await conn.fetch(_JOIN, _json(given), keys, now, mute_generation)
+    return {r["fingerprint"] for r in found}
 
 
 async def link_many(conn: asyncpg.Connection, links: Sequence[tuple[str, int]]) -> None:
@@ -247,7 +302,9 @@ async def set_verdicts(conn: asyncpg.Connection, verdicts: Sequence[tuple[str, V
 
 
 def _json(value: object) -> str:
-    """jsonb array parameters go as text: asyncpg would read a dict inside a list as another dimension."""
+    """JSON parameters go as text. A lot's rows go as one document (json_to_recordset in the statement):
+    msgspec writes it in one C call, where asyncpg would check and encode each element of a dozen arrays
+    one by one; and asyncpg would read a dict inside a list as another array dimension."""
     return msgspec.json.encode(value).decode()
 
 

@@ -120,6 +120,17 @@ class Muter:
         self._cached = (time.monotonic(), snapshot)
         return snapshot
 
+    def reusable(self, now: datetime) -> MuteSnapshot | None:
+        """The cached snapshot, if time alone has not outdated it. Its `generation` is unchecked: the
+        caller's statement must compare it with mute_generation and change nothing when they differ."""
+        cached = self._cached
+        if cached is None or time.monotonic() - cached[0] >= CACHE_SECONDS:
+            return None
+        kept = cached[1]
+        if kept.at > now or (kept.valid_until is not None and now >= kept.valid_until):
+            return None
+        return kept.at_instant(now)
+
     def new_sources(self, alerts: Sequence[Labelled]) -> list[SourceAlert]:
         """Alerts of a batch that can inhibit others, so the same batch sees them."""
         rules = self.policy.inhibit_rules
