@@ -31,7 +31,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from itertools import filterfalse, islice, repeat
+from itertools import compress, filterfalse, islice, repeat
 from operator import itemgetter
 from typing import NamedTuple, cast
 
@@ -116,16 +116,15 @@ class _LabelCache(dict[str | None, dict[str, str]]):
         The new texts are joined with `,` and split once on `",` into `key="value` pairs (each text
         ends with `"`), and `islice` hands each text its own run of pairs. The checks are those of
         `__missing__`, summed over the batch: each sum can only match when every text matches.
-        Anything unusual (a trailing comma, an escape) is left to `__missing__`, one text at a time.
+        A text with a trailing comma is left to `__missing__`, one at a time.
         """
-        missing = list(dict.fromkeys(filterfalse(self.__contains__, texts)))
-        if not missing or not all(map(str.endswith, cast("list[str]", missing), repeat('"'))):
-            return
-        joined = ",".join(cast("list[str]", missing))
-        if "\\" in joined:
-            return
+        new = cast("list[str]", list(dict.fromkeys(filterfalse(self.__contains__, texts))))  # None is cached
+        missing = list(compress(new, map(str.endswith, new, repeat('"'))))
+        joined = ",".join(missing)
+        if not missing or "\\" in joined:
+            return  # an escape sends the whole text to the careful tier anyway
         flat = joined[:-1].split('",')
-        counts = list(map(str.count, cast("list[str]", missing), repeat('="')))
+        counts = list(map(str.count, missing, repeat('="')))
         if sum(counts) != len(flat) or joined.count('"') != 2 * len(flat):
             raise ValueError("labels need the careful parser")
         pairs = map(self.pairs.__getitem__, flat)
@@ -198,11 +197,13 @@ class ExpositionParser:
             else:
                 times = repeat(None)
             del stamps
-            labels = cast("list[dict[str, str]]", list(map(self._cache.get, texts)))
-            if None in labels:  # label texts not seen before: parse them all at once
+            found = list(map(self._cache.get, texts))
+            if None in found:  # label texts not seen before: parse them all at once
                 self._cache.fill(texts)
                 labels = list(map(self._cache.__getitem__, texts))
-            del texts
+            else:
+                labels = cast("list[dict[str, str]]", found)
+            del texts, found
             return list(zip(names, labels, map(float, values), times, strict=False)), unique
         except ValueError:
             return None
