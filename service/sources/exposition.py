@@ -26,11 +26,12 @@ Prometheus drops "samples with different value but same timestamp"; OpenMetrics
 
 from __future__ import annotations
 
+import gc
 import math
 import re
-from collections import deque
-from collections.abc import Iterable
-from itertools import filterfalse, repeat
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from itertools import compress, filterfalse, islice, repeat
 from operator import itemgetter
 from typing import NamedTuple, cast
 
@@ -51,11 +52,11 @@ Sample = tuple[str, dict[str, str], float, float | None]
 
 # The common line shape; the label text is checked when it is first seen (the label cache's miss).
 _SAMPLE_LINE = re.compile(
-    r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^\n]*)\})? ([^ \n]+)(?: ([^ \n]+))?$",
+    r"^(([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^\n]*)\})?) ([^ \n]+)(?: ([^ \n]+))?$",
     re.MULTILINE,
 )
-_NAME, _LABELS, _VALUE, _STAMP = itemgetter(0), itemgetter(1), itemgetter(2), itemgetter(3)
-_ALL_BUT_LAST = itemgetter(slice(None, -1))
+_FIELDS = 6  # in `_SAMPLE_LINE.split`: the text before a line, its series, name, labels, value, stamp
+_NAME, _LABELS = itemgetter(0), itemgetter(1)
 _EMPTY_LINE = re.compile(r"\n(?=\n)")
 _TYPES = frozenset(
     {"counter", "gauge", "histogram", "summary", "untyped", "unknown", "gaugehistogram", "stateset", "info"}
@@ -82,87 +83,61 @@ class _Pairs(dict[str, tuple[str, str]]):
         return found
 
 
-class _LabelCache(dict[str, dict[str, str]]):
+class _LabelCache(dict[str | None, dict[str, str]]):
     """Label text -> labels, parsed on first sight: a target exposes the same series scrape after scrape.
 
     A miss is checked without a pattern: with no backslash, a valid key in every `key="value` part
     (see `_Pairs`) and exactly two quotes per pair, the text can only be `k="v",k2="v2"[,]`.
-    Histogram buckets differ from their siblings only in the last label (`le`), so the labels before
-    it are cached too and a bucket costs a dict copy.
+    `None` is a sample without braces, `""` one with empty braces: both are the empty label set.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.pairs = _Pairs()
-        self.heads: dict[str, dict[str, str]] = {"": {}}
-        self[""] = {}
+        self[None] = self[""] = {}
 
-    def __missing__(self, text: str) -> dict[str, str]:
-        if text.endswith('"'):
+    def __missing__(self, text: str | None) -> dict[str, str]:
+        if text is not None and text.endswith('"'):
             body = text[:-1]
-        elif text.endswith('",'):
+        elif text is not None and text.endswith('",'):
             body = text[:-2]
         else:
+            raise ValueError(f"labels need the careful parser: {(text or '')[:40]!r}")
+        parts = body.split('",')
+        labels = dict(map(self.pairs.__getitem__, parts))
+        if len(labels) != len(parts) or text.count('"') != 2 * len(parts) or "\\" in text:
             raise ValueError(f"labels need the careful parser: {text[:40]!r}")
-        head, comma, last = body.rpartition('",')
-        base = self.heads.get(head) if comma else None
-        if base is not None:
-            key, value = self.pairs[last]
-            if '"' in value or "\\" in value or key in base:
-                raise ValueError(f"labels need the careful parser: {text[:40]!r}")
-            labels = base.copy()
-            labels[key] = value
-        else:
-            parts = body.split('",')
-            labels = dict(map(self.pairs.__getitem__, parts))
-            if len(labels) != len(parts) or text.count('"') != 2 * len(parts) or "\\" in text:
-                raise ValueError(f"labels need the careful parser: {text[:40]!r}")
-            if comma:
-                head_labels = labels.copy()
-                del head_labels[self.pairs[last][0]]
-                self.heads[head] = head_labels
         self[text] = labels
         return labels
 
-    def fill(self, texts: Iterable[str]) -> None:
-        """Parse every label text not seen before in one go, with the loops in C (`map`, `zip`).
+    def fill(self, texts: Iterable[str | None]) -> None:
+        """Parse every label text not seen before in one go, with the loops in C.
 
-        Same checks as `__missing__`, summed over the batch: each sum can only match when every
-        text matches. Anything unusual is left to `__missing__`, one text at a time.
+        The new texts are joined with `,` and split once on `",` into `key="value` pairs (each text
+        ends with `"`), and `islice` hands each text its own run of pairs. The checks are those of
+        `__missing__`, summed over the batch: each sum can only match when every text matches.
+        A text with a trailing comma is left to `__missing__`, one at a time.
         """
-        missing = list(filterfalse(self.__contains__, texts))
-        if not missing:
-            return
-        if not all(map(str.endswith, missing, repeat('"'))) or any(
-            map(str.__contains__, missing, repeat("\\"))
-        ):
-            return
-        pair = self.pairs.__getitem__
-        splits = list(map(str.rpartition, map(_ALL_BUT_LAST, missing), repeat('",')))
-        heads = list(map(_NAME, splits))
-        new_heads = list(filterfalse(self.heads.__contains__, dict.fromkeys(heads)))
-        if new_heads:
-            head_parts = list(map(str.split, new_heads, repeat('",')))
-            head_labels = list(map(dict, map(map, repeat(pair), head_parts)))
-            if sum(map(len, head_labels)) != sum(map(len, head_parts)):
-                raise ValueError("a label is given twice")
-            self.heads.update(zip(new_heads, head_labels, strict=True))
-        bases = list(map(self.heads.__getitem__, heads))
-        labels = list(map(dict, bases))
-        lasts = list(map(pair, map(_VALUE, splits)))
-        deque(map(dict.__setitem__, labels, map(_NAME, lasts), map(_LABELS, lasts)), maxlen=0)
-        expected = sum(map(len, bases)) + len(missing)
-        if sum(map(len, labels)) != expected or sum(map(str.count, missing, repeat('"'))) != 2 * expected:
+        new = cast("list[str]", list(dict.fromkeys(filterfalse(self.__contains__, texts))))  # None is cached
+        missing = list(compress(new, map(str.endswith, new, repeat('"'))))
+        joined = ",".join(missing)
+        if not missing or "\\" in joined:
+            return  # an escape sends the whole text to the careful tier anyway
+        flat = joined[:-1].split('",')
+        counts = list(map(str.count, missing, repeat('="')))
+        if sum(counts) != len(flat) or joined.count('"') != 2 * len(flat):
             raise ValueError("labels need the careful parser")
+        pairs = map(self.pairs.__getitem__, flat)
+        labels = list(map(dict, map(islice, repeat(pairs), counts)))
+        if sum(map(len, labels)) != len(flat):
+            raise ValueError("a label is given twice")
         self.update(zip(missing, labels, strict=True))
 
     def trim(self, limit: int) -> None:
-        if len(self) > limit or len(self.pairs) > limit or len(self.heads) > limit:
+        if len(self) > limit or len(self.pairs) > limit:
             self.clear()
             self.pairs.clear()
-            self.heads.clear()
-            self.heads[""] = {}
-            self[""] = {}
+            self[None] = self[""] = {}
 
 
 class ExpositionParser:
@@ -179,50 +154,57 @@ class ExpositionParser:
         types: dict[str, str] = {}
         helps: dict[str, str] = {}
         body, comments = _read_comments(text, types, helps, openmetrics)
-        samples = self._bulk(body, comments, openmetrics)
-        if samples is None:
+        with _collector_paused():
+            bulk = self._bulk(body, comments, openmetrics)
+        if bulk is None:
             samples = self._by_line(body, openmetrics)
+        elif bulk[1]:
+            return Exposition(bulk[0], types, helps)
+        else:
+            samples = bulk[0]
         # A series is its name and its labels dict: equal label sets share one dict from the cache.
         keys = list(zip(map(_NAME, samples), map(id, map(_LABELS, samples)), strict=True))
         if len(set(keys)) == len(samples):
             return Exposition(samples, types, helps)
         return _first_wins(samples, keys, types, helps)
 
-    def _bulk(self, body: str, comments: int, openmetrics: bool) -> list[Sample] | None:
-        rows = _SAMPLE_LINE.findall(body)
-        if not _covers(body, len(rows) + comments):
+    def _bulk(self, body: str, comments: int, openmetrics: bool) -> tuple[list[Sample], bool] | None:
+        """The samples and whether every series is given once, or None when a line needs the careful tier.
+
+        `re.split` hands back one flat list of strings (the text between matches, then the five
+        groups of each), so no tuple is built per line and the columns are slices of that list.
+        """
+        parts = _SAMPLE_LINE.split(body)
+        count = len(parts) // _FIELDS
+        if not _covers(body, count + comments):
             return None  # some line is not of the common shape
-        if not rows:
-            return []
-        numbers = "".join(map(_VALUE, rows)) + "".join(map(_STAMP, rows))
-        if not strict_float_text(numbers):
+        if not count:
+            return [], True
+        series, names, texts = parts[1::_FIELDS], parts[2::_FIELDS], parts[3::_FIELDS]
+        values, stamps = parts[4::_FIELDS], parts[5::_FIELDS]
+        del parts  # big young lists make every collection the sample tuples trigger slower
+        if not strict_float_text("".join(values) + "".join(filter(None, stamps))):
             return None  # e.g. `1_000`, which Python reads and Prometheus refuses
+        # Distinct `name{labels}` texts are distinct series (`{}` and no braces are the same one).
+        unique = "" not in texts and len(set(series)) == count
+        del series
         try:
-            if any(map(_STAMP, rows)):
+            if any(stamps):
                 scale = 1.0 if openmetrics else 0.001
-                times: list[float | None] | repeat[None] = [
-                    float(s) * scale if s else None for s in map(_STAMP, rows)
-                ]
+                times: list[float | None] | repeat[None] = [float(s) * scale if s else None for s in stamps]
                 if not all(map(math.isfinite, filter(None, times))):
                     return None
             else:
                 times = repeat(None)
-            texts = list(map(_LABELS, rows))
+            del stamps
             found = list(map(self._cache.get, texts))
             if None in found:  # label texts not seen before: parse them all at once
                 self._cache.fill(texts)
                 labels = list(map(self._cache.__getitem__, texts))
             else:
                 labels = cast("list[dict[str, str]]", found)
-            return list(
-                zip(
-                    map(_NAME, rows),
-                    labels,
-                    map(float, map(_VALUE, rows)),
-                    times,  # may be an endless repeat(None)
-                    strict=False,
-                )
-            )
+            del texts, found
+            return list(zip(names, labels, map(float, values), times, strict=False)), unique
         except ValueError:
             return None
 
@@ -240,6 +222,22 @@ class ExpositionParser:
             labels = cache.setdefault(_canonical(labels) if labels else "", labels)
             samples.append((name, labels, value, ts))
         return samples
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The bulk tier builds a dict and a tuple per sample, none of which can form a cycle; with the
+    cyclic collector running, those allocations set off collections that walk every young list and
+    the label cache again and again, a third of the parse. Another thread may be paused meanwhile:
+    it then only collects later."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def parse_exposition(text: str, *, openmetrics: bool = False) -> Exposition:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 
 import pytest
@@ -221,3 +222,35 @@ def test_agrees_with_prometheus_client_on_its_own_output() -> None:
     }
     assert _by_key(text) == theirs
     assert len(theirs) > 60
+
+
+def test_empty_braces_and_no_braces_are_one_series() -> None:
+    exposition = parse_exposition("up 1\nup{} 2\nother 3\nother 3\n")
+    assert [(s[0], s[2]) for s in exposition.samples] == [("up", 1.0), ("other", 3.0)]
+    assert (exposition.duplicates, exposition.duplicate) == (1, "up{}")
+
+
+def test_new_label_texts_parsed_in_one_batch_get_their_own_labels() -> None:
+    """Label texts of many lengths in one batch: each takes exactly its own pairs, in order."""
+
+    def labels(i: int) -> str:
+        return ",".join(f'k{j}="{i}-{j}"' for j in range(i % 7))
+
+    lines = [f"m{i}{{{labels(i)}}} {i}" for i in range(50)]
+    lines.append('m{trailing="comma",} 99')  # a text left to the one-at-a-time path
+    samples = parse_exposition("\n".join(lines) + "\n").samples
+    assert [s[1] for s in samples[:-1]] == [{f"k{j}": f"{i}-{j}" for j in range(i % 7)} for i in range(50)]
+    assert samples[-1][1:3] == ({"trailing": "comma"}, 99.0)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_cyclic_collector_is_left_as_it_was(enabled: bool) -> None:
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        parse_exposition(CLASSIC)
+        with pytest.raises(ExpositionError):
+            parse_exposition("m abc\n")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()

@@ -21,7 +21,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from service.sources.exposition import ExpositionError, parse_exposition
+from service.sources.exposition import ExpositionError, ExpositionParser, parse_exposition
 
 FUZZ = settings(
     max_examples=120, deadline=timedelta(milliseconds=500), suppress_health_check=[HealthCheck.too_slow]
@@ -137,3 +137,39 @@ def test_damaged_valid_text_only_ever_raises_an_exposition_error(
         cut = data.draw(st.integers(0, 3))
         text = text[:at] + data.draw(st.text('ab_{}=",\\ #\n\t1.e+', max_size=3)) + text[at + cut :]
     _survives(text, openmetrics=openmetrics)
+
+
+def _through_careful_tier(text: str, *, openmetrics: bool) -> str:
+    """The same text plus one line only the careful tier reads (blanks before the value)."""
+    odd = "zz_careful_only  1\n"
+    if openmetrics:
+        head, eof, tail = text.rpartition("# EOF")
+        return head + odd + eof + tail
+    return text + odd
+
+
+@FUZZ
+@given(families(), st.booleans())
+def test_bulk_and_careful_tiers_give_identical_samples(metrics: list[Metric], openmetrics: bool) -> None:
+    writer = generate_openmetrics if openmetrics else generate_latest
+    text = writer(_registry(metrics)).decode()
+    common = parse_exposition(text, openmetrics=openmetrics)
+    careful = parse_exposition(_through_careful_tier(text, openmetrics=openmetrics), openmetrics=openmetrics)
+    assert careful.samples[-1][0] == "zz_careful_only"
+    assert repr(careful.samples[:-1]) == repr(common.samples)  # repr: NaN != NaN
+    assert careful.types == common.types
+    assert (careful.helps, careful.duplicates) == (common.helps, common.duplicates)
+
+
+@FUZZ
+@given(families(), families(), st.booleans())
+def test_a_warm_parser_gives_what_a_cold_one_gives(
+    earlier: list[Metric], metrics: list[Metric], openmetrics: bool
+) -> None:
+    writer = generate_openmetrics if openmetrics else generate_latest
+    text = writer(_registry(metrics)).decode()
+    parser = ExpositionParser()
+    parser.parse(writer(_registry(earlier)).decode(), openmetrics=openmetrics)
+    parser.parse(text, openmetrics=openmetrics)
+    warm = parser.parse(text, openmetrics=openmetrics)
+    assert repr(warm) == repr(parse_exposition(text, openmetrics=openmetrics))
