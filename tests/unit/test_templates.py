@@ -81,7 +81,7 @@ def test_default_template_follows_the_runbook_rca_template(shipped: MarkdownTemp
 
 def test_short_template_for_minor_incidents(shipped: MarkdownTemplates) -> None:
     text = shipped.render(SHORT_TEMPLATE, facts())  # type: ignore[arg-type]
-    assert set(section_contents(text)) == {"facts", "timeline", "values"}
+    assert set(section_contents(text)) == {"action_items", "facts", "timeline", "values"}
     assert "### Root Cause" in text
     assert len(text) < len(shipped.render(DEFAULT_TEMPLATE, facts()))  # type: ignore[arg-type]
 
