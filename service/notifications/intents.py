@@ -81,6 +81,9 @@ def _escalation_targets(event: TimelineEvent, channel: str) -> list[str]:
 # Escalation target keys that PagerDuty and Slack read themselves; any other key names a plug-in.
 _BUILT_IN_TARGETS = frozenset({"pagerduty", "slack_channels", "slack_users", "slack_usergroups"})
 INCIDENT_KIND = "incident"
+# When the policy's `routes` are looked at: as Slack channels, on declaration and when an incident
+# becomes one a route asks for (raised, or open again).
+_ROUTED_ON = frozenset({EventKind.DECLARED, EventKind.SEVERITY_RAISED, EventKind.REOPENED})
 
 
 class IntentWriter:
@@ -242,6 +245,10 @@ class _Plan:
         if not events:
             return
         told = await store.subscribers(self.conn, self.incident.id, INCIDENT_KIND)
+        kinds = {e.kind for e in events}
+        if self.incident.status.is_open and kinds & _ROUTED_ON:
+            routed = self.policy.routed_targets(self.incident.severity, self.incident.labels)
+            told += [pair for pair in routed if pair not in told]
         for event in events:
             escalated = (
                 event_payloads.read(event.data, Escalated) if event.kind == EventKind.ESCALATED else None
