@@ -15,7 +15,7 @@ import msgspec
 
 from service.domain import event_payloads
 from service.domain.event_kinds import EventKind
-from service.domain.event_payloads import Escalated
+from service.domain.event_payloads import Escalated, EscalationUnmentioned
 from service.domain.incidents import Actor, Incident, TimelineEvent
 from service.domain.links import message_link
 from service.domain.notification_policy import NotificationPolicy
@@ -278,7 +278,9 @@ class _Plan:
             known = await mentions_for(self.conn, names)
             missing = [f"{kind} {name}" for kind, name in names if (kind, name) not in known]
             if missing:
-                data = {"level": event.data.get("level"), "names": missing}
+                told = event_payloads.read(event.data, Escalated)
+                unmentioned = EscalationUnmentioned(level=told.level if told else None, names=missing)
+                data = unmentioned.as_data()
                 await self.incidents.record_in(
                     self.tx, self.incident, EventKind.ESCALATION_UNMENTIONED, NOTIFICATIONS_ACTOR, data
                 )
