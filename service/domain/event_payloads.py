@@ -50,7 +50,7 @@ class DeliveryReceipt(EventData, frozen=True, kw_only=True):
     channel: str
     kind: str
     target: str
-    outbox_id: int
+    outbox_id: int | None = None  # None: recorded by hand (a test, a script), not by the sender
     error: str | None = None
 
 
