@@ -54,18 +54,38 @@ def _tell_first_password(settings: Settings, user: str, password: str) -> None:
     print(f"\nCreated the first console account '{user}'; its password is in {path}.\n{then}\n", flush=True)
 
 
+def _refusals(settings: Settings) -> list[str]:
+    """What stops `serve` before it touches the database: channels, their targets and their settings."""
+    from service.notifications.channels.configuration import channel_problems
+
+    return channel_problems(settings, base=Path.cwd())
+
+
 def _serve(settings: Settings) -> int:
     import uvicorn
 
     from service.app import build_app
+    from service.config.fields import PolicyError
 
+    refused = _refusals(settings)
+    for problem in refused:
+        print(f"incidentd: cannot start: {problem}", file=sys.stderr)
+    if refused:
+        return 2
     url, handle = _resolve_database(settings)
     from service.web.users_cli import FIRST_ADMIN, ensure_first_admin
 
     password = asyncio.run(ensure_first_admin(url))
     if password is not None:
         _tell_first_password(settings, FIRST_ADMIN, password)
-    app = build_app(settings, url)
+    try:
+        app = build_app(settings, url)
+    except PolicyError as exc:
+        if handle is not None:
+            handle.cleanup()
+        for found in exc.problems:
+            print(f"incidentd: cannot start: {found}", file=sys.stderr)
+        return 2
     log.info("serving", host=settings.host, port=settings.port, public_url=settings.public_url)
     config = uvicorn.Config(
         app,
@@ -138,26 +158,11 @@ def _cmd_check(settings: Settings) -> int:
     _, rule_problems = load_rules([settings.rules_dir], base=Path.cwd())
     problems.extend(str(p) for p in rule_problems)
     from service.config.escalation_policy_files import DEFAULT_ESCALATION_POLICY, load_escalation_policy
-    from service.config.notification_policy_files import load_notification_policy
+    from service.notifications.channels.configuration import channel_problems
 
-    try:
-        load_notification_policy(settings.policies / "notifications.yaml")
-    except PolicyError as exc:
-        problems.append(str(exc))
+    problems.extend(channel_problems(settings, base=Path.cwd()))
     escalation_file = settings.escalation_policy or settings.policies / DEFAULT_ESCALATION_POLICY
-    from service.notifications.channels.email.smtp_settings import SmtpSettingsError
-    from service.notifications.channels.email.smtp_settings import parse as parse_smtp
-    from service.notifications.channels.registry import check_target
-
-    try:
-        parse_smtp(settings.environment)
-    except SmtpSettingsError as exc:
-        problems.append(str(exc))
-
-    escalation, escalation_problems = load_escalation_policy(
-        escalation_file, base=Path.cwd(), check_target=check_target
-    )
-    problems.extend(str(p) for p in escalation_problems)
+    escalation, _ = load_escalation_policy(escalation_file, base=Path.cwd())
     if escalation is not None and settings.slack_bot_token:
         for warning in asyncio.run(_slack_names(settings, escalation)):
             print(f"warning: {warning}", file=sys.stderr)

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
 from service.config.fields import check, duration, load_file, severities
 from service.config.yaml_lines import DataPath, Report
-from service.domain.notification_policy import ROUTING_KEY_ENV, DeliveryPolicy, NotificationPolicy, SlackRoute
+from service.domain.notification_policy import (
+    ROUTING_KEY_ENV,
+    ChannelRoute,
+    DeliveryPolicy,
+    NotificationPolicy,
+    SlackRoute,
+)
+from service.domain.severity import Severity
+
+# `check(channel, target)`: the channel plug-ins' verdict on one target (service/notifications/channels).
+TargetCheck = Callable[[str, str], str | None]
+_ROUTE_FIELDS = ("severities", "match")
+_OWN_SECTIONS = ("pagerduty", "slack")
 
 
 class _PagerDutyFile(msgspec.Struct, forbid_unknown_fields=True):
@@ -47,6 +61,50 @@ class _PolicyFile(msgspec.Struct, forbid_unknown_fields=True):
     pagerduty: _PagerDutyFile
     slack: _SlackFile
     delivery: _DeliveryFile | None = None
+    routes: list[dict[str, Any]] = msgspec.field(default_factory=list)
+
+
+def _route(
+    raw: dict[str, Any], where: DataPath, report: Report, check_target: TargetCheck | None
+) -> ChannelRoute:
+    """One `routes` entry: `severities` (default all), `match` labels, and `<plug-in>: [targets]`."""
+    chosen: frozenset[Severity] = frozenset(Severity)
+    if "severities" in raw:
+        if isinstance(raw["severities"], list) and all(isinstance(v, str) for v in raw["severities"]):
+            chosen = severities(raw["severities"], (*where, "severities"), report)
+        else:
+            report.error((*where, "severities"), "expected a list of severities such as [P0, P1]")
+    match: dict[str, str] = {}
+    if "match" in raw:
+        found = raw["match"]
+        if isinstance(found, dict) and all(isinstance(v, str) for v in found.values()):
+            match = {str(k): v for k, v in found.items()}
+        else:
+            report.error((*where, "match"), "expected labels and their values, e.g. {service: payments}")
+    targets: dict[str, tuple[str, ...]] = {}
+    for channel, values in raw.items():
+        if channel in _ROUTE_FIELDS:
+            continue
+        at = (*where, channel)
+        if channel in _OWN_SECTIONS:
+            report.error(at, f"{channel} is routed by its own section of this file")
+            continue
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            report.error(at, "expected a list of targets (text)")
+            continue
+        for index, value in enumerate(values):
+            problem = "empty target" if not value.strip() else None
+            if problem is None and check_target is not None:
+                problem = check_target(str(channel), value)
+            if problem and problem.startswith("no channel plug-in"):
+                report.error(at, problem)
+                break
+            if problem:
+                report.error((*at, index), problem)
+        targets[str(channel)] = tuple(v.strip() for v in values)
+    if not targets:
+        report.error(where, "a route needs targets, e.g. email: [oncall@example.com]")
+    return ChannelRoute(severities=chosen, match=match, targets=targets)
 
 
 def _duration(text: str, path: DataPath, report: Report, *, positive: bool) -> timedelta:
@@ -54,7 +112,8 @@ def _duration(text: str, path: DataPath, report: Report, *, positive: bool) -> t
     return duration(text, path, report, positive=positive) or timedelta(0)
 
 
-def load_notification_policy(path: Path) -> NotificationPolicy:
+def load_notification_policy(path: Path, *, check_target: TargetCheck | None = None) -> NotificationPolicy:
+    """`check_target`: judge `routes` targets by their plug-ins (`incidentd check` and start-up)."""
     raw, report = load_file(path, _PolicyFile)
     pd = raw.pagerduty
     page = severities(pd.page_severities, ("pagerduty", "page_severities"), report)
@@ -94,6 +153,12 @@ def load_notification_policy(path: Path) -> NotificationPolicy:
                 ("pagerduty", "routing_keys", ref),
                 "expected the NAME of an environment variable (e.g. PAGERDUTY_ROUTING_KEY_DB), never a key",
             )
+    channel_routes = [
+        _route(route, ("routes", index), report, check_target)
+        if isinstance(route, dict)
+        else ChannelRoute(severities=frozenset())
+        for index, route in enumerate(raw.routes)
+    ]
     check(report)
     return NotificationPolicy(
         page_severities=page,
@@ -105,4 +170,5 @@ def load_notification_policy(path: Path) -> NotificationPolicy:
         slack_min_interval=min_interval,
         delivery=delivery,
         resolve_when_cleared=pd.resolve_when_cleared,
+        channel_routes=tuple(channel_routes),
     )

@@ -25,6 +25,18 @@ class SlackRoute(msgspec.Struct, frozen=True):
     severities: frozenset[Severity]
 
 
+class ChannelRoute(msgspec.Struct, frozen=True, kw_only=True):
+    """Targets of other channel plug-ins (email, webhook) for incidents of these severities whose
+    labels include `match` (e.g. {"service": "payments"}): told from declaration on, like Slack."""
+
+    severities: frozenset[Severity]
+    match: dict[str, str] = msgspec.field(default_factory=dict)
+    targets: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
+
+    def applies(self, severity: Severity, labels: Mapping[str, str]) -> bool:
+        return severity in self.severities and all(labels.get(k) == v for k, v in self.match.items())
+
+
 class DeliveryPolicy(msgspec.Struct, frozen=True, kw_only=True):
     max_attempts: int = 15
     max_age: timedelta = timedelta(hours=24)
@@ -42,12 +54,21 @@ class NotificationPolicy(msgspec.Struct, frozen=True, kw_only=True):
     slack_min_interval: timedelta
     delivery: DeliveryPolicy
     resolve_when_cleared: bool = True
+    channel_routes: tuple[ChannelRoute, ...] = ()
 
     def pages(self, severity: Severity) -> bool:
         return severity in self.page_severities
 
     def slack_channels(self, severity: Severity) -> list[str]:
         return [r.channel for r in self.slack_routes if severity in r.severities]
+
+    def routed_targets(self, severity: Severity, labels: Mapping[str, str]) -> list[tuple[str, str]]:
+        """(channel plug-in, target) pairs the `channels` section sends this incident to, in file order."""
+        found: list[tuple[str, str]] = []
+        for route in self.channel_routes:
+            if route.applies(severity, labels):
+                found += [(c, t) for c, ts in route.targets.items() for t in ts if (c, t) not in found]
+        return found
 
     def env_name(self, ref: str) -> str:
         """The environment variable holding the routing key a reference names."""

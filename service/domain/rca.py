@@ -16,10 +16,20 @@ from typing import Any
 
 import msgspec
 
+from service.domain import event_payloads
 from service.domain.action_items import ActionItem, ItemLine, item_line
 from service.domain.charts import ChartSpec
 from service.domain.durations import format_duration
 from service.domain.event_kinds import EventKind
+from service.domain.event_payloads import (
+    Assigned,
+    Attached,
+    Declared,
+    Note,
+    Retitled,
+    SeverityChanged,
+    StatusChanged,
+)
 from service.domain.incidents import Incident, TimelineEvent
 from service.domain.rca_chart import incident_chart
 from service.domain.rca_review import (
@@ -156,24 +166,26 @@ def summarize_event(event: TimelineEvent, sentence: str | None = None) -> str:
     """One line for a timeline event, as the RCA and the console word it."""
     data = event.data
     kind = event.kind
-    if kind == EventKind.DECLARED:
-        text = f'declared "{_scalar(data.get("title"))}" at {_scalar(data.get("severity"))}'
+    told = event_payloads.decode(kind, data)  # None: data that does not fit its kind, shown field by field
+    if isinstance(told, Declared):
+        text = f'declared "{_scalar(told.title)}" at {_scalar(told.severity)}'
         text += f": {sentence}" if sentence else ""
-    elif kind == EventKind.ATTACHED:
-        text = sentence or f"an alert fired ({_scalar(data.get('severity'))})"
-    elif kind in (EventKind.SEVERITY_RAISED, EventKind.SEVERITY_LOWERED):
+    elif isinstance(told, Attached):
+        text = sentence or f"an alert fired ({_scalar(told.severity)})"
+    elif isinstance(told, SeverityChanged):
         verb = "raised" if kind == EventKind.SEVERITY_RAISED else "lowered"
-        text = f"severity {verb} {_scalar(data.get('from'))} → {_scalar(data.get('to'))}"
-        text += f": {_scalar(data['reason'])}" if _scalar(data.get("reason")) else ""
-    elif kind in _STATUS_WORDS:
-        text = _STATUS_WORDS[kind] + (f": {_scalar(data['note'])}" if _scalar(data.get("note")) else "")
-    elif kind == EventKind.ASSIGNED:
-        text = f"assigned to {_scalar(data.get('to'))}"
-        text += f" (was {_scalar(data['from'])})" if _scalar(data.get("from")) else ""
-    elif kind == EventKind.RETITLED:
-        text = f'title changed to "{_scalar(data.get("to"))}" (was "{_scalar(data.get("from"))}")'
-    elif kind == EventKind.NOTE:
-        text = f"note: {_scalar(data.get('text'))}"
+        text = f"severity {verb} {_scalar(told.from_)} → {_scalar(told.to)}"
+        text += f": {_scalar(told.reason)}" if _scalar(told.reason) else ""
+    elif kind in _STATUS_WORDS and (isinstance(told, StatusChanged) or kind == EventKind.RETRIGGERED):
+        note = told.note if isinstance(told, StatusChanged) else None
+        text = _STATUS_WORDS[kind] + (f": {_scalar(note)}" if _scalar(note) else "")
+    elif isinstance(told, Assigned):
+        text = f"assigned to {_scalar(told.to)}"
+        text += f" (was {_scalar(told.from_)})" if _scalar(told.from_) else ""
+    elif isinstance(told, Retitled):
+        text = f'title changed to "{_scalar(told.to)}" (was "{_scalar(told.from_)}")'
+    elif isinstance(told, Note):
+        text = f"note: {_scalar(told.text)}"
     elif kind in _MACHINE_WORDS and all(_scalar(data.get(k)) for k in _MACHINE_NEEDS.get(kind, ())):
         text = _MACHINE_WORDS[kind](data)
     else:

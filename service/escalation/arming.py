@@ -24,6 +24,7 @@ from service.domain.escalation_schedule import (
     rung_due,
 )
 from service.domain.event_kinds import EventKind
+from service.domain.event_payloads import EscalationChanged
 from service.domain.incidents import Incident, Status
 from service.escalation import steps_store as store
 from service.escalation.performing import ESCALATION_ACTOR
@@ -106,7 +107,8 @@ class Arming:
             await self._reschedule(tx, incident, raised=kind == EventKind.SEVERITY_RAISED)
 
     async def _say(self, tx: IncidentTransaction, incident: Incident, kind: str, reason: str) -> None:
-        await self.incidents.record_in(tx, incident, kind, ESCALATION_ACTOR, {"reason": reason})
+        data = EscalationChanged(reason=reason).as_data()
+        await self.incidents.record_in(tx, incident, kind, ESCALATION_ACTOR, data)
 
     async def _reschedule(self, tx: IncidentTransaction, incident: Incident, *, raised: bool) -> None:
         """Move pending steps to the new severity's deadlines; a raise never makes a step later."""

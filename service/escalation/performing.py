@@ -12,11 +12,12 @@ from typing import Any
 
 import msgspec
 
+from service.domain import event_payloads
 from service.domain.escalation_policy import EscalationPolicy, Ladder, Level
 from service.domain.escalation_schedule import PlannedStep, StepKind, level_above, next_rung
 from service.domain.event_kinds import EventKind
 from service.domain.event_payloads import VERSION as EVENT_VERSION
-from service.domain.event_payloads import Escalated
+from service.domain.event_payloads import Escalated, EscalationExhausted, RcaReminder
 from service.domain.incidents import Actor, Incident, Status
 from service.escalation import steps_store as store
 from service.escalation.steps_store import StepRow
@@ -72,14 +73,11 @@ class StepPerformer:
             await self._climb(tx, incident, ladder, step, now, "ack_timeout", ESCALATION_ACTOR)
         elif step.kind is StepKind.EXHAUSTED:
             top = ladder.level(step.level)
-            data = {
-                "level": top.number,
-                "level_name": top.name,
-                "attempts": step.attempt,
-                "policy": ladder.name,
-            }
+            exhausted = EscalationExhausted(
+                level=top.number, level_name=top.name, attempts=step.attempt, policy=ladder.name
+            )
             await self.incidents.record_in(
-                tx, incident, EventKind.ESCALATION_EXHAUSTED, ESCALATION_ACTOR, data
+                tx, incident, EventKind.ESCALATION_EXHAUSTED, ESCALATION_ACTOR, exhausted.as_data()
             )
             await store.finish(tx.conn, step.id, now)
         elif step.kind is StepKind.OVERDUE:
@@ -98,7 +96,9 @@ class StepPerformer:
             if incident.status is not Status.RESOLVED:
                 await store.finish(tx.conn, step.id, now, state="cancelled", reason="incident reopened")
                 return False
-            data = {**step.data, "owner": incident.assignee}
+            stage, due = step.data.get("stage"), step.data.get("due")
+            reminder = RcaReminder(stage=str(stage or ""), due=str(due or ""), owner=incident.assignee)
+            data = {**event_payloads.data_of(reminder, step.data), "owner": incident.assignee}
             await self.incidents.record_in(tx, incident, EventKind.RCA_REMINDER, ESCALATION_ACTOR, data)
             await store.finish(tx.conn, step.id, now)
         return True

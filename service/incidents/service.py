@@ -21,6 +21,16 @@ import structlog
 from service.adapters.postgres.database import Database
 from service.clock import Clock, system_clock
 from service.dependencies import Key
+from service.domain.event_kinds import EventKind
+from service.domain.event_payloads import (
+    Assigned,
+    Declared,
+    Note,
+    Retitled,
+    SeverityChanged,
+    StatusChanged,
+    data_of,
+)
 from service.domain.incidents import (
     ACTION_EVENT,
     Action,
@@ -209,7 +219,7 @@ class IncidentService:
             )
             if created is not None:
                 data = _declared_data(title, severity, labels, details)
-                change = await self._apply(tx, None, created, [("declared", data)], actor, now)
+                change = await self._apply(tx, None, created, [(EventKind.DECLARED, data)], actor, now)
                 return DeclareResult(created, True), change
             existing = await repo.lock_open_by_dedup_key(tx.conn, key)
             if existing is None:
@@ -235,7 +245,7 @@ class IncidentService:
             if request.dedup_key in created:
                 fresh.setdefault(request.dedup_key, request)
         declared = [
-            (created[r.dedup_key].id, "declared", _declared_data(r.title, r.severity, r.labels, r.details))
+            (created[r.dedup_key].id, EventKind.DECLARED, _declared_data(r.title, r.severity, r.labels, r.details))
             for r in fresh.values()
         ]
         events = await repo.append_events_many(
@@ -287,14 +297,15 @@ class IncidentService:
         details: dict[str, Any],
     ) -> IncidentChange:
         updated = msgspec.structs.replace(existing, updated_at=now)
-        events: list[tuple[str, dict[str, Any]]] = [("attached", {"severity": severity.label, **details})]
+        attached = {"severity": severity.label, **details}
+        events: list[tuple[str, dict[str, Any]]] = [(EventKind.ATTACHED, attached)]
         if severity < existing.severity:
             updated = msgspec.structs.replace(updated, severity=severity)
-            raised = {"from": existing.severity.label, "to": severity.label, **details}
-            events.append(("severity_raised", raised))
+            raised = SeverityChanged(from_=existing.severity.label, to=severity.label)
+            events.append((EventKind.SEVERITY_RAISED, data_of(raised, details)))
         if existing.status is Status.MITIGATED:
             updated = msgspec.structs.replace(updated, status=Status.TRIGGERED, mitigated_at=None)
-            events.append(("retriggered", details))
+            events.append((EventKind.RETRIGGERED, details))
         await repo.update(tx.conn, updated)
         return await self._apply(tx, existing, updated, events, actor, now)
 
@@ -379,9 +390,8 @@ class IncidentService:
             raise Conflict(
                 f"cannot reopen {current.human_id}: another open incident already holds its dedup key"
             ) from None
-        data: dict[str, Any] = {"from": current.status.value, "to": target.value, **(details or {})}
-        if note:
-            data["note"] = note
+        told = StatusChanged(from_=current.status.value, to=target.value, note=note or None)
+        data = data_of(told, details)
         return await self._apply(tx, current, updated, [(ACTION_EVENT[action], data)], actor, now)
 
     async def change_severity(
@@ -403,9 +413,8 @@ class IncidentService:
             now = self._clock()
             updated = msgspec.structs.replace(current, severity=severity, updated_at=now)
             await repo.update(tx.conn, updated)
-            data: dict[str, Any] = {"from": current.severity.label, "to": severity.label, **(details or {})}
-            if reason:
-                data["reason"] = reason
+            changed = SeverityChanged(from_=current.severity.label, to=severity.label, reason=reason or None)
+            data = data_of(changed, details)
             await self._apply(tx, current, updated, [(kind, data)], actor, now)
         return updated
 
@@ -420,8 +429,8 @@ class IncidentService:
         now = self._clock()
         updated = msgspec.structs.replace(current, title=title, updated_at=now)
         await repo.update(tx.conn, updated)
-        data = {"from": current.title, "to": title}
-        return await self._apply(tx, current, updated, [("retitled", data)], actor, now)
+        data = Retitled(from_=current.title, to=title).as_data()
+        return await self._apply(tx, current, updated, [(EventKind.RETITLED, data)], actor, now)
 
     async def assign(self, incident_id: int, assignee: str, actor: Actor) -> Incident:
         async with self.transaction() as tx:
@@ -431,12 +440,14 @@ class IncidentService:
             now = self._clock()
             updated = msgspec.structs.replace(current, assignee=assignee, updated_at=now)
             await repo.update(tx.conn, updated)
-            data = {"from": current.assignee, "to": assignee}
-            await self._apply(tx, current, updated, [("assigned", data)], actor, now)
+            data = Assigned(from_=current.assignee, to=assignee).as_data()
+            if current.assignee is None:
+                data["from"] = None  # as it always was: a first assignment says from nobody
+            await self._apply(tx, current, updated, [(EventKind.ASSIGNED, data)], actor, now)
         return updated
 
     async def add_note(self, incident_id: int, text: str, actor: Actor) -> TimelineEvent:
-        return await self.record(incident_id, "note", actor, {"text": text})
+        return await self.record(incident_id, EventKind.NOTE, actor, Note(text=text).as_data())
 
     async def record(
         self, incident_id: int, kind: str, actor: Actor, data: dict[str, Any] | None = None
@@ -502,7 +513,8 @@ class IncidentService:
 def _declared_data(
     title: str, severity: Severity, labels: dict[str, str], details: dict[str, Any]
 ) -> dict[str, Any]:
-    return {"title": title, "severity": severity.label, "labels": dict(labels), **details}
+    declared = Declared(title=title, severity=severity.label, labels=dict(labels))
+    return {**declared.as_data(), "labels": dict(labels), **details}
 
 
 INCIDENTS: Key[IncidentService] = Key("incidents")

@@ -16,7 +16,7 @@ import msgspec
 
 from service.domain import event_payloads
 from service.domain.event_kinds import EventKind
-from service.domain.event_payloads import Escalated
+from service.domain.event_payloads import Escalated, EscalationUnmentioned
 from service.domain.incidents import Actor, Incident, TimelineEvent, incident_page_url
 from service.domain.links import message_link
 from service.domain.notification_policy import NotificationPolicy
@@ -83,6 +83,9 @@ def _escalation_targets(event: TimelineEvent, channel: str) -> list[str]:
 # Escalation target keys that PagerDuty and Slack read themselves; any other key names a plug-in.
 _BUILT_IN_TARGETS = frozenset({"pagerduty", "slack_channels", "slack_users", "slack_usergroups"})
 INCIDENT_KIND = "incident"
+# When the policy's `routes` are looked at: as Slack channels, on declaration and when an incident
+# becomes one a route asks for (raised, or open again).
+_ROUTED_ON = frozenset({EventKind.DECLARED, EventKind.SEVERITY_RAISED, EventKind.REOPENED})
 
 
 class IntentWriter:
@@ -257,6 +260,10 @@ class _Plan:
         if not events:
             return
         told = await store.subscribers(self.conn, self.incident.id, INCIDENT_KIND)
+        kinds = {e.kind for e in events}
+        if self.incident.status.is_open and kinds & _ROUTED_ON:
+            routed = self.policy.routed_targets(self.incident.severity, self.incident.labels)
+            told += [pair for pair in routed if pair not in told]
         for event in events:
             escalated = (
                 event_payloads.read(event.data, Escalated) if event.kind == EventKind.ESCALATED else None
@@ -310,7 +317,9 @@ class _Plan:
             known = await mentions_for(self.conn, names)
             missing = [f"{kind} {name}" for kind, name in names if (kind, name) not in known]
             if missing:
-                data = {"level": event.data.get("level"), "names": missing}
+                told = event_payloads.read(event.data, Escalated)
+                unmentioned = EscalationUnmentioned(level=told.level if told else None, names=missing)
+                data = unmentioned.as_data()
                 await self.incidents.record_in(
                     self.tx, self.incident, EventKind.ESCALATION_UNMENTIONED, NOTIFICATIONS_ACTOR, data
                 )

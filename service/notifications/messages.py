@@ -12,6 +12,9 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from service.domain import event_payloads
+from service.domain.event_kinds import EventKind
+from service.domain.event_payloads import Assigned, Note, SeverityChanged, Silenced, StatusChanged
 from service.domain.incidents import Incident, TimelineEvent
 from service.domain.severity import Severity
 from service.notifications.channels.slack.buttons import actions_block
@@ -146,30 +149,33 @@ def change_line(event: TimelineEvent, mentions: Mentions | None = None) -> str |
     data = event.data
     who = _who(event)
     kind = event.kind
-    if kind in {"acknowledged", "unacknowledged", "mitigated", "resolved", "reopened"}:
-        note = f": {escape(data['note'])}" if data.get("note") else ""
-        reason = f" ({escape(data['reason'])})" if data.get("reason") and not note else ""
-        icon = STATUS_EMOJI.get(str(data.get("to", "")), "")
+    told = event_payloads.decode(kind, data)
+    if isinstance(told, StatusChanged):
+        note = f": {escape(told.note)}" if told.note else ""
+        reason = f" ({escape(told.reason)})" if told.reason and not note else ""
+        icon = STATUS_EMOJI.get(told.to, "")
         return f"{icon} {kind.capitalize()} by {who}{reason}{note}".strip()
-    if kind in {"severity_raised", "severity_lowered"}:
-        verb = "raised" if kind == "severity_raised" else "lowered"
-        reason = f" ({escape(data['reason'])})" if data.get("reason") else ""
-        line = f"Severity {verb} {escape(data.get('from'))} → {escape(data.get('to'))} by {who}{reason}"
-        if data.get("summary") and event.source == "rules":
-            line += f": {escape(data['summary'])}"
+    if isinstance(told, SeverityChanged):
+        verb = "raised" if kind == EventKind.SEVERITY_RAISED else "lowered"
+        reason = f" ({escape(told.reason)})" if told.reason else ""
+        line = f"Severity {verb} {escape(told.from_)} → {escape(told.to)} by {who}{reason}"
+        summary = data.get("summary")  # an alert's, kept flat beside a raise the rules made
+        if summary and isinstance(summary, str) and event.source == "rules":
+            line += f": {escape(summary)}"
         return line
-    if kind == "retriggered":
+    if kind == EventKind.RETRIGGERED:
         return f":rotating_light: Firing again ({who})"
-    if kind == "assigned":
-        return f"Assigned to {escape(data.get('to'))} by {who}"
-    if kind == "note":
-        return f":memo: {who}: {escape(data.get('text', ''))}"
+    if isinstance(told, Assigned):
+        return f"Assigned to {escape(told.to)} by {who}"
+    if isinstance(told, Note):
+        return f":memo: {who}: {escape(told.text)}"
     if kind == "escalated":
         return _escalated_line(data, mentions or {})
     if kind == "escalation_exhausted":
         return ":warning: Escalation exhausted: nobody acknowledged at any level"
-    if kind == "silenced":
-        reasons = ", ".join(str(r) for r in data.get("reasons") or []) or "a mute"
+    if kind == EventKind.SILENCED:
+        reasons = ", ".join(told.reasons or []) if isinstance(told, Silenced) else ""
+        reasons = reasons or "a mute"
         return f":mute: Every firing alert is muted ({reasons}): escalation paused"
     if kind == "unsilenced":
         return ":loud_sound: Mute ended while alerts still fire: escalation resumes"

@@ -28,6 +28,8 @@ from service.domain.action_items import (
     owner_problem,
     title_problem,
 )
+from service.domain.event_kinds import EventKind
+from service.domain.event_payloads import ActionItemEvent
 from service.domain.incidents import Actor, Incident
 from service.incidents.service import IncidentNotFound, IncidentService, IncidentTransaction
 from service.rca import action_items_store as store
@@ -59,15 +61,17 @@ def _check(field: str, problem: str | None) -> None:
         raise InvalidItem(field, problem)
 
 
-def _event_data(item: ActionItem, **extra: Any) -> dict[str, Any]:
-    return {
-        "item": item.ref,
-        "title": item.title,
-        "owner": item.owner,
-        "due": item.due_on.isoformat(),
-        "status": item.status.value,
-        **extra,
-    }
+def _event_data(item: ActionItem, *, changed: str | None = None, stage: str | None = None) -> dict[str, Any]:
+    told = ActionItemEvent(
+        item=item.ref,
+        title=item.title,
+        owner=item.owner,
+        due=item.due_on.isoformat(),
+        status=item.status.value,
+        changed=changed,
+        stage=stage,
+    )
+    return told.as_data()
 
 
 class ActionItems:
@@ -126,7 +130,7 @@ class ActionItems:
             created_by=actor.name,
             at=now,
         )
-        await self._incidents.record_in(tx, incident, "action_item_added", actor, _event_data(item))
+        await self._incidents.record_in(tx, incident, EventKind.ACTION_ITEM_ADDED, actor, _event_data(item))
         log.info("action_item_added", item=item.ref, incident_id=incident_id, actor=str(actor))
         return item
 
@@ -168,7 +172,11 @@ class ActionItems:
             incident = await self._incident(tx, item.incident_id)
             changed = sorted(k for k in changes if k != "closed_at")
             await self._incidents.record_in(
-                tx, incident, "action_item_updated", actor, _event_data(item, changed=", ".join(changed))
+                tx,
+                incident,
+                EventKind.ACTION_ITEM_UPDATED,
+                actor,
+                _event_data(item, changed=", ".join(changed)),
             )
         return item
 
@@ -201,7 +209,7 @@ class ActionItems:
             for item, stage in claimed:
                 incident = await self._incident(tx, item.incident_id)
                 data = _event_data(item, stage=stage.value)
-                await self._incidents.record_in(tx, incident, "action_item_due", REMINDER_ACTOR, data)
+                await self._incidents.record_in(tx, incident, EventKind.ACTION_ITEM_DUE, REMINDER_ACTOR, data)
         if claimed:
             log.info("action_item_reminders", count=len(claimed))
         return len(claimed)

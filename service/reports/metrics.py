@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
+from service.domain import event_payloads
+from service.domain.event_kinds import EventKind
+from service.domain.event_payloads import AlertFacts, DeliveryReceipt, Escalated
 from service.domain.report_schedule import BusinessHours
 from service.incidents.transaction import IncidentChange
 
@@ -53,6 +56,10 @@ ALERTS = Counter("incidentd_rule_alerts_total", "Alert firings reaching incident
 FLAPS = Counter("incidentd_rule_flaps_total", "Alerts that fired again after clearing, by rule", ["rule"])
 
 
+# An alert fired into an incident (a flap when it fired again while mitigated).
+_ALERTED = frozenset({EventKind.DECLARED, EventKind.ATTACHED, EventKind.RETRIGGERED})
+
+
 class ResponseMetrics:
     """The after-commit listener; cheap and in-process, it never touches the database."""
 
@@ -64,17 +71,21 @@ class ResponseMetrics:
         labels = {"severity": incident.severity.label, "service": incident.labels.get("service", "")}
         for event in change.events:
             since_open = max(0.0, (event.at - incident.created_at).total_seconds())
-            data = event.data
-            if event.kind == "acknowledged":
+            told = event_payloads.decode(event.kind, event.data)
+            if event.kind == EventKind.ACKNOWLEDGED:
                 TIME_TO_ACKNOWLEDGE.labels(**labels).observe(since_open)
-            elif event.kind == "resolved":
+            elif event.kind == EventKind.RESOLVED:
                 TIME_TO_RESOLVE.labels(**labels).observe(since_open)
-            elif event.kind == "escalated":
-                ESCALATIONS.labels(level=str(data.get("level", ""))).inc()
-            elif event.kind == "notification_sent" and (data.get("channel"), data.get("kind")) == _PAGE:
+            elif isinstance(told, Escalated):
+                ESCALATIONS.labels(level=str(told.level)).inc()
+            elif (
+                isinstance(told, DeliveryReceipt)
+                and event.kind == EventKind.NOTIFICATION_SENT
+                and (told.channel, told.kind) == _PAGE
+            ):
                 outside = "false" if self._hours.within(event.at) else "true"
-                PAGES.labels(target=str(data.get("target", "")), out_of_hours=outside).inc()
-            if event.kind in {"declared", "attached", "retriggered"} and data.get("rule"):
-                ALERTS.labels(rule=str(data["rule"])).inc()
-                if event.kind == "retriggered":
-                    FLAPS.labels(rule=str(data["rule"])).inc()
+                PAGES.labels(target=told.target, out_of_hours=outside).inc()
+            if event.kind in _ALERTED and isinstance(told, AlertFacts) and told.rule:
+                ALERTS.labels(rule=told.rule).inc()
+                if event.kind == EventKind.RETRIGGERED:
+                    FLAPS.labels(rule=told.rule).inc()

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 
 import asyncpg
 
+from service.domain.event_kinds import EventKind
+from service.domain.event_payloads import Silenced
 from service.domain.incidents import Actor
 from service.domain.mute_verdicts import Verdict
 from service.incidents.service import IncidentChange, IncidentService, IncidentTransaction
@@ -55,7 +57,7 @@ async def reconcile(
             )
             if inserted is None:
                 continue
-            kind, data = "silenced", {"reasons": reasons, "alerts": len(found)}
+            kind, data = EventKind.SILENCED, Silenced(reasons=list(reasons), alerts=len(found)).as_data()
         else:
             deleted = await conn.fetchval(
                 "DELETE FROM incident_mutes WHERE incident_id = $1 RETURNING incident_id", incident_id
@@ -63,7 +65,7 @@ async def reconcile(
             if deleted is None:
                 continue
             firing = sum(1 for v in found if not v.muted)
-            kind, data = "unsilenced", {"alerts_firing_unmuted": firing}
+            kind, data = EventKind.UNSILENCED, Silenced(alerts_firing_unmuted=firing).as_data()
         changes.append(await incidents.record_in(tx, incident, kind, MUTING_ACTOR, data))
     return changes
 

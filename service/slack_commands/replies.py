@@ -13,6 +13,9 @@ from typing import Any, Literal
 
 import msgspec
 
+from service.domain import event_payloads
+from service.domain.event_kinds import EventKind
+from service.domain.event_payloads import DeliveryReceipt
 from service.domain.incidents import Incident, Status, TimelineEvent, incident_page_url
 from service.notifications.channels.slack.buttons import actions_block
 from service.notifications.channels.slack.text import escape
@@ -105,7 +108,7 @@ def _event_line(event: TimelineEvent) -> str:
     return f"`{event.at:%H:%M}` {event.kind}{escape(detail)} — {escape(event.actor)}"
 
 
-_DELIVERY_KINDS = frozenset({"notification_sent", "notification_failed"})
+_DELIVERY_KINDS = frozenset({EventKind.NOTIFICATION_SENT, EventKind.NOTIFICATION_FAILED})
 _CHANNEL_NAMES = {"pagerduty": "PagerDuty", "slack": "Slack"}
 
 
@@ -113,17 +116,15 @@ def deliveries(events: Sequence[TimelineEvent]) -> list[str]:
     """One line per channel and target: what was sent there, in order, and what failed."""
     by_target: dict[tuple[str, str], dict[str, str]] = {}
     for event in events:
-        if event.kind not in _DELIVERY_KINDS:
+        receipt = event_payloads.read(event.data, DeliveryReceipt) if event.kind in _DELIVERY_KINDS else None
+        if receipt is None:
             continue
-        channel, target = str(event.data.get("channel", "?")), str(event.data.get("target", "?"))
-        kinds = by_target.setdefault((channel, target), {})
-        kind = str(event.data.get("kind", "?"))
-        if event.kind == "notification_sent":
+        kinds = by_target.setdefault((receipt.channel, receipt.target), {})
+        kind = receipt.kind
+        if event.kind == EventKind.NOTIFICATION_SENT:
             kinds[kind] = f"{kind} sent `{event.at:%H:%M}`"
         else:
-            kinds[kind] = (
-                f"{kind} *FAILED* `{event.at:%H:%M}`: {escape(str(event.data.get('error', ''))[:120])}"
-            )
+            kinds[kind] = f"{kind} *FAILED* `{event.at:%H:%M}`: {escape((receipt.error or '')[:120])}"
     return [
         f"• {_CHANNEL_NAMES.get(channel, escape(channel))} {escape(target)}: {', '.join(kinds.values())}"
         for (channel, target), kinds in by_target.items()

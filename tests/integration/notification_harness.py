@@ -91,7 +91,7 @@ def build_notifications(
     opts = NotificationOptions(
         env=env or {},
         delivery=delivery,
-        slack_min_interval=0.0,
+        slack_min_interval=options.pop("slack_min_interval", 0.0),  # None: the policy file's pacing
         pacing=options.pop("pacing", {"pagerduty": None}),
         poll_interval=0.05,
         policy=policy,

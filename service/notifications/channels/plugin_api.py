@@ -34,3 +34,5 @@ class ChannelPlugin:
     name: str
     build: ChannelFactory
     check_target: Callable[[str], str | None]
+    # Its settings' problems, each naming the variable and never echoing a value (start-up and check).
+    check_settings: Callable[[Mapping[str, str]], list[str]] = lambda env: []

@@ -35,6 +35,27 @@ def check_name(name: str) -> str | None:
     return None
 
 
+def check_urls(env: Mapping[str, str]) -> list[str]:
+    """Every INCIDENTD_WEBHOOK_<NAME>_URL that is set but not an http(s) URL with a host (URL not shown:
+    it may carry a token)."""
+    problems: list[str] = []
+    for key in sorted(env):
+        if not (key.startswith("INCIDENTD_WEBHOOK_") and key.endswith("_URL")):
+            continue
+        value = env[key].strip()
+        if not value:
+            continue
+        try:
+            parts = urlsplit(value)
+            ok = parts.scheme in {"http", "https"} and bool(parts.hostname)
+            _ = parts.port
+        except ValueError:
+            ok = False
+        if not ok:
+            problems.append(f"{key}: expected an http:// or https:// URL with a host")
+    return problems
+
+
 def resolve(name: str, env: Mapping[str, str]) -> WebhookTarget | None:
     prefix = env_prefix(name)
     url = env.get(f"{prefix}_URL", "").strip()
