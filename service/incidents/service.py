@@ -245,7 +245,11 @@ class IncidentService:
             if request.dedup_key in created:
                 fresh.setdefault(request.dedup_key, request)
         declared = [
-            (created[r.dedup_key].id, EventKind.DECLARED, _declared_data(r.title, r.severity, r.labels, r.details))
+            (
+                created[r.dedup_key].id,
+                EventKind.DECLARED,
+                _declared_data(r.title, r.severity, r.labels, r.details),
+            )
             for r in fresh.values()
         ]
         events = await repo.append_events_many(
