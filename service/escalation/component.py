@@ -21,7 +21,7 @@ class EscalationConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Tuning for tests and benchmarks; the policy path defaults to INCIDENTD_ESCALATION_POLICY (Settings)."""
 
     policy_path: Path | None = None
-    batch_size: int = 100
+    batch_size: int = 500
     max_sleep: float = 1.0
 
 
