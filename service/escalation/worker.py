@@ -39,29 +39,31 @@ class Round(msgspec.Struct, frozen=True):
 
 
 class Wakeup:
-    """Lets a committed incident change cut the worker's sleep short, from any thread or event loop."""
+    """Lets a committed incident change cut the workers' sleep short, from any thread or event loop."""
 
     def __init__(self) -> None:
-        self._event: asyncio.Event | None = None
+        self._events: list[asyncio.Event] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def bind(self) -> asyncio.Event:
+    def bind(self, count: int = 1) -> list[asyncio.Event]:
+        """One event per concurrent loop (replacing any bound before); a poke sets every one."""
         self._loop = asyncio.get_running_loop()
-        self._event = asyncio.Event()
-        return self._event
+        self._events = [asyncio.Event() for _ in range(count)]
+        return list(self._events)
 
     def poke(self) -> None:
-        loop, event = self._loop, self._event
-        if loop is None or event is None or loop.is_closed():
+        loop, events = self._loop, list(self._events)
+        if loop is None or not events or loop.is_closed():
             return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is loop:
-            event.set()
-        else:
-            loop.call_soon_threadsafe(event.set)
+        for event in events:
+            if running is loop:
+                event.set()
+            else:
+                loop.call_soon_threadsafe(event.set)
 
 
 class EscalationWorker:
@@ -74,6 +76,7 @@ class EscalationWorker:
         batch_size: int = 500,
         max_sleep: float = 1.0,
         wakeup: Wakeup | None = None,
+        concurrency: int = 2,
     ) -> None:
         self.db = db
         self.performer = performer
@@ -81,6 +84,7 @@ class EscalationWorker:
         self.batch_size = batch_size
         self.max_sleep = max_sleep
         self.wakeup = wakeup or Wakeup()
+        self.concurrency = concurrency
 
     async def run_once(self) -> Round:
         """One batch in one transaction. The due rungs of triggered incidents (the bulk of a backlog) are
@@ -144,7 +148,17 @@ class EscalationWorker:
         return min(self.max_sleep, max(0.0, (due - self.clock()).total_seconds()))
 
     async def loop(self, stop: asyncio.Event) -> None:
-        wake = self.wakeup.bind()
+        """`concurrency` rounds at a time, each claiming its own chunk (SKIP LOCKED): one chunk's
+        statements run in PostgreSQL while the next chunk is being built here."""
+        wakes = self.wakeup.bind(self.concurrency)
+        try:  # one failing cancels the others, and the supervisor restarts them all
+            async with asyncio.TaskGroup() as group:
+                for wake in wakes:
+                    group.create_task(self._drain(stop, wake))
+        except BaseExceptionGroup as group_error:
+            raise group_error.exceptions[0] from None
+
+    async def _drain(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
         while not stop.is_set():
             result = await self.run_once()
             progress()
