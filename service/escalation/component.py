@@ -23,7 +23,7 @@ class EscalationConfig(msgspec.Struct, frozen=True, kw_only=True):
     policy_path: Path | None = None
     batch_size: int = 500
     max_sleep: float = 1.0
-    concurrency: int = 2
+    concurrency: int = 3
 
 
 def policy_path(context: Context, config: EscalationConfig) -> Path:

@@ -76,7 +76,7 @@ class EscalationWorker:
         batch_size: int = 500,
         max_sleep: float = 1.0,
         wakeup: Wakeup | None = None,
-        concurrency: int = 2,
+        concurrency: int = 3,
     ) -> None:
         self.db = db
         self.performer = performer
