@@ -21,8 +21,9 @@ class EscalationConfig(msgspec.Struct, frozen=True, kw_only=True):
     """Tuning for tests and benchmarks; the policy path defaults to INCIDENTD_ESCALATION_POLICY (Settings)."""
 
     policy_path: Path | None = None
-    batch_size: int = 100
+    batch_size: int = 500
     max_sleep: float = 1.0
+    concurrency: int = 3
 
 
 def policy_path(context: Context, config: EscalationConfig) -> Path:
@@ -42,6 +43,7 @@ def build(context: Context, config: EscalationConfig | None = None) -> Component
         batch_size=config.batch_size,
         max_sleep=config.max_sleep,
         wakeup=wakeup,
+        concurrency=config.concurrency,
     )
 
     def poke(change: IncidentChange) -> None:

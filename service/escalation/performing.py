@@ -7,6 +7,7 @@ as told" cannot disagree, whichever process dies when.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from service.escalation.steps_store import StepRow
 from service.incidents.service import IncidentService, IncidentTransaction
 
 ESCALATION_ACTOR = Actor("escalation", "escalation")
+_ACK_TIMEOUT = "ack_timeout"
 
 
 class StepInfo(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,7 +72,7 @@ class StepPerformer:
             )
             return False
         if step.kind is StepKind.ESCALATE:
-            await self._climb(tx, incident, ladder, step, now, "ack_timeout", ESCALATION_ACTOR)
+            await self._climb(tx, incident, ladder, step, now, _ACK_TIMEOUT, ESCALATION_ACTOR)
         elif step.kind is StepKind.EXHAUSTED:
             top = ladder.level(step.level)
             exhausted = EscalationExhausted(
@@ -102,6 +104,32 @@ class StepPerformer:
             await self.incidents.record_in(tx, incident, EventKind.RCA_REMINDER, ESCALATION_ACTOR, data)
             await store.finish(tx.conn, step.id, now)
         return True
+
+    async def climb_many(
+        self, tx: IncidentTransaction, claimed: Sequence[tuple[Incident, StepRow]], now: datetime
+    ) -> None:
+        """`perform` for many due `escalate` steps of triggered incidents (one step per incident), in a
+        few statements for all: their `escalated` events together (each observer sees them at once),
+        the steps marked done, the rungs after them armed; everything stamped `now`, as `_climb` does."""
+        told: list[tuple[Incident, str, dict[str, Any]]] = []
+        following: list[tuple[int, PlannedStep]] = []
+        for incident, step in claimed:
+            if step.kind is not StepKind.ESCALATE or incident.status is not Status.TRIGGERED:
+                raise ValueError(f"step {step.id} is not a due rung of a triggered incident")
+            ladder = self.policy.ladder_for(incident.labels)
+            level = ladder.level(step.level)
+            told.append(
+                (
+                    incident,
+                    EventKind.ESCALATED,
+                    self._told(incident, ladder, level, _ACK_TIMEOUT, step.attempt),
+                )
+            )
+            rung = next_rung(self.policy, ladder, incident.severity, level.number, step.attempt, now)
+            following.append((incident.id, rung))
+        await self.incidents.record_many_in(tx, told, ESCALATION_ACTOR, at=now)
+        await store.finish_many(tx.conn, [step.id for _, step in claimed], now, reason=_ACK_TIMEOUT)
+        await store.insert_pending_many(tx.conn, following, now)
 
     async def _climb(
         self,

@@ -163,3 +163,16 @@ async def next_due(conn: asyncpg.Connection) -> datetime | None:
         "SELECT due_at FROM escalation_steps WHERE state = 'pending' ORDER BY due_at LIMIT 1"
     )
     return due
+
+
+async def finish_many(
+    conn: asyncpg.Connection, step_ids: Sequence[int], now: datetime, *, reason: str | None = None
+) -> None:
+    """`finish` (done) for many steps in one statement."""
+    await conn.execute(
+        "UPDATE escalation_steps SET state = 'done', finished_at = $2, reason = $3"
+        " WHERE id = ANY($1::bigint[])",
+        list(step_ids),
+        now,
+        reason,
+    )

@@ -264,13 +264,7 @@ class IncidentService:
             )
             tx.remember(change)
             changes.append(change)
-        for observer in self._observers:
-            many = getattr(observer, "observe_many", None)
-            if many is not None:
-                await many(tx, changes)
-            else:
-                for change in changes:
-                    await observer(tx, change)
+        await self._observe_many(tx, changes)
         results: list[DeclareResult] = []
         opened = {c.incident.dedup_key: c.incident for c in changes}
         for request in requests:
@@ -290,6 +284,15 @@ class IncidentService:
             )
             results.append(result)
         return results
+
+    async def _observe_many(self, tx: IncidentTransaction, changes: Sequence[IncidentChange]) -> None:
+        for observer in self._observers:
+            many = getattr(observer, "observe_many", None)
+            if many is not None:
+                await many(tx, changes)
+            else:
+                for change in changes:
+                    await observer(tx, change)
 
     async def _attach(
         self,
@@ -478,6 +481,46 @@ class IncidentService:
         now = at or self._clock()
         await repo.touch(tx.conn, incident.id, now)
         return await self._apply(tx, incident, incident, [(kind, dict(data or {}))], actor, now)
+
+    async def record_many_in(
+        self,
+        tx: IncidentTransaction,
+        records: Sequence[tuple[Incident, str, dict[str, Any]]],
+        actor: Actor,
+        *,
+        at: datetime | None = None,
+    ) -> list[IncidentChange]:
+        """`record_in` for many incidents (one event each, all at one moment) in two statements; each
+        observer sees the changes together (`observe_many`, when it has one)."""
+        if not records:
+            return []
+        now = at or self._clock()
+        ids = [incident.id for incident, _, _ in records]
+        if len(set(ids)) != len(ids):
+            raise ValueError("record_many_in takes one event per incident")
+        await repo.touch_many(tx.conn, ids, now)
+        written = await repo.append_events_many(
+            tx.conn,
+            [(incident.id, kind, dict(data)) for incident, kind, data in records],
+            at=now,
+            actor=actor.name,
+            source=actor.source,
+        )
+        by_incident = {e.incident_id: e for e in written}
+        changes = []
+        for incident, _, _ in records:
+            change = IncidentChange(
+                incident=incident, previous=incident, events=(by_incident[incident.id],), actor=actor
+            )
+            tx.remember(change)
+            changes.append(change)
+        await self._observe_many(tx, changes)
+        return changes
+
+    async def timelines_in(
+        self, tx: IncidentTransaction, incident_ids: Sequence[int]
+    ) -> dict[int, list[TimelineEvent]]:
+        return await repo.timelines(tx.conn, incident_ids)
 
     async def open_counts(self) -> dict[Severity, int]:
         async with self._db.connection() as conn:

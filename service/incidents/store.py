@@ -287,3 +287,22 @@ async def append_events_many(
         source,
     )
     return sorted((event_from_row(r) for r in rows), key=lambda e: e.id)
+
+
+async def touch_many(conn: asyncpg.Connection, incident_ids: Sequence[int], at: datetime) -> None:
+    await conn.execute(
+        "UPDATE incidents SET updated_at = $2 WHERE id = ANY($1::bigint[])", list(incident_ids), at
+    )
+
+
+async def timelines(conn: asyncpg.Connection, incident_ids: Sequence[int]) -> dict[int, list[TimelineEvent]]:
+    """`timeline` for many incidents in one query; an incident without events maps to []."""
+    rows = await conn.fetch(
+        "SELECT id, incident_id, at, kind, actor, source, data FROM incident_events"
+        " WHERE incident_id = ANY($1::bigint[]) ORDER BY incident_id, id",
+        list(incident_ids),
+    )
+    found: dict[int, list[TimelineEvent]] = {i: [] for i in incident_ids}
+    for row in rows:
+        found[row["incident_id"]].append(event_from_row(row))
+    return found

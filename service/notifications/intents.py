@@ -17,14 +17,19 @@ import msgspec
 from service.domain import event_payloads
 from service.domain.event_kinds import EventKind
 from service.domain.event_payloads import Escalated, EscalationUnmentioned
-from service.domain.incidents import Actor, Incident, TimelineEvent, incident_page_url
+from service.domain.incidents import Incident, incident_page_url
 from service.domain.links import message_link
 from service.domain.notification_policy import NotificationPolicy
 from service.incidents.service import IncidentChange, IncidentService, IncidentTransaction
 from service.notifications import messages, store
 from service.notifications.channels.slack import store as slack_store
 from service.notifications.channels.slack.directory import mentions_for, workspace_url
-from service.notifications.channels.slack.text import TargetName
+from service.notifications.escalation_intents import batched_escalations, write_escalations
+from service.notifications.intent_rules import BUILT_IN_TARGETS as _BUILT_IN_TARGETS
+from service.notifications.intent_rules import INCIDENT_KIND, NOTIFICATIONS_ACTOR
+from service.notifications.intent_rules import SILENT as _SILENT
+from service.notifications.intent_rules import escalation_names as _escalation_names
+from service.notifications.intent_rules import escalation_targets as _escalation_targets
 from service.notifications.opening_intents import is_plain_opening, write_openings
 from service.notifications.outbox import enqueue
 from service.notifications.payloads import (
@@ -38,17 +43,6 @@ from service.notifications.payloads import (
 )
 from service.notifications.snapshots import snapshot
 
-# Our own receipts must never cause more messages (record_in publishes them to observers too).
-_SILENT = frozenset(
-    {
-        EventKind.NOTIFICATION_SENT,
-        EventKind.NOTIFICATION_FAILED,
-        EventKind.ATTACHED,
-        EventKind.RCA_REMINDER,
-        EventKind.ESCALATION_UNMENTIONED,
-    }
-)
-NOTIFICATIONS_ACTOR = Actor(name="notifications", source="system")
 _SLACK_UPDATE_KINDS = frozenset(
     {
         EventKind.ACKNOWLEDGED,
@@ -71,18 +65,6 @@ _SLACK_UPDATE_KINDS = frozenset(
 )
 
 
-def _escalation_names(event: TimelineEvent) -> list[TargetName]:
-    return messages.escalation_names(event.data) if event.kind == EventKind.ESCALATED else []
-
-
-def _escalation_targets(event: TimelineEvent, channel: str) -> list[str]:
-    told = event_payloads.read(event.data, Escalated)
-    return told.targets_of(channel) if told is not None else []
-
-
-# Escalation target keys that PagerDuty and Slack read themselves; any other key names a plug-in.
-_BUILT_IN_TARGETS = frozenset({"pagerduty", "slack_channels", "slack_users", "slack_usergroups"})
-INCIDENT_KIND = "incident"
 # When the policy's `routes` are looked at: as Slack channels, on declaration and when an incident
 # becomes one a route asks for (raised, or open again).
 _ROUTED_ON = frozenset({EventKind.DECLARED, EventKind.SEVERITY_RAISED, EventKind.REOPENED})
@@ -97,11 +79,15 @@ class IntentWriter:
         self._incidents = incidents
 
     async def observe_many(self, tx: IncidentTransaction, changes: Sequence[IncidentChange]) -> None:
-        """Incidents opened together (an alert storm) in a few statements (opening_intents.py); any
-        other change one by one."""
-        await write_openings(tx, [c for c in changes if is_plain_opening(c)], self._policy, self._public_url)
+        """Incidents opened together (an alert storm, opening_intents.py) or escalated together (a
+        backlog of due steps, escalation_intents.py) in a few statements; any other change one by one."""
+        openings = [c for c in changes if is_plain_opening(c)]
+        escalations = batched_escalations(changes)
+        await write_openings(tx, openings, self._policy, self._public_url)
+        await write_escalations(tx, escalations, self._policy, self._public_url, self._incidents)
+        batched = {id(c) for c in (*openings, *escalations)}
         for change in changes:
-            if not is_plain_opening(change):
+            if id(change) not in batched:
                 await self(tx, change)
 
     async def __call__(self, tx: IncidentTransaction, change: IncidentChange) -> None:

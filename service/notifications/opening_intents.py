@@ -52,29 +52,29 @@ async def write_openings(
         if change.actor.source != "pagerduty" and policy.pages(incident.severity):
             dedup = messages.pagerduty_dedup_key(incident)
             body = PagerDutyTrigger(v=VERSION, **messages.pagerduty_trigger(snap, dedup, incident.severity))
-            intents.append(_intent(incident.id, "pagerduty", "trigger", policy.default_routing_key, body))
+            intents.append(intent(incident.id, "pagerduty", "trigger", policy.default_routing_key, body))
             dedup_keys.append((dedup, incident.id, now))
         channels = policy.slack_channels(incident.severity) if incident.status.is_open else []
         for channel in dict.fromkeys(channels):
             payload = SlackMessage(v=VERSION, snapshot=snap)
             limit = policy.storm_max_new
             if limit is None:
-                intents.append(_intent(incident.id, "slack", "post", channel, payload))
+                intents.append(intent(incident.id, "slack", "post", channel, payload))
                 continue
             if channel not in recent:
                 since = now - policy.storm_interval
                 recent[channel] = await store.slack_posts_since(conn, channel, since)
             if recent[channel] >= limit:
-                intents.extend(_coalesced(incident.id, channel, payload, now, policy.storm_interval))
+                intents.extend(coalesced(incident.id, channel, payload, now, policy.storm_interval))
             else:
-                intents.append(_intent(incident.id, "slack", "post", channel, payload))
+                intents.append(intent(incident.id, "slack", "post", channel, payload))
             recent[channel] += 1
-    await enqueue_many(conn, _unique_summaries(intents), max(e.at for c in changes for e in c.events))
+    await enqueue_many(conn, unique_summaries(intents), max(e.at for c in changes for e in c.events))
     if dedup_keys:
         await store.remember_dedup_keys(conn, dedup_keys)
 
 
-def _intent(incident_id: int | None, channel: str, kind: str, target: str, payload: Payload) -> Intent:
+def intent(incident_id: int | None, channel: str, kind: str, target: str, payload: Payload) -> Intent:
     return Intent(
         incident_id=incident_id,
         channel=channel,
@@ -84,7 +84,7 @@ def _intent(incident_id: int | None, channel: str, kind: str, target: str, paylo
     )
 
 
-def _coalesced(
+def coalesced(
     incident_id: int, channel: str, payload: SlackMessage, now: datetime, interval: timedelta
 ) -> list[Intent]:
     """As `_Plan._coalesce`: the post waits a little past its channel's summary for this interval."""
@@ -106,7 +106,7 @@ def _coalesced(
     ]  # fmt: skip
 
 
-def _unique_summaries(intents: list[Intent]) -> list[Intent]:
+def unique_summaries(intents: list[Intent]) -> list[Intent]:
     seen: set[str] = set()
     kept: list[Intent] = []
     for intent in intents:

@@ -327,3 +327,28 @@ async def subscribers(conn: asyncpg.Connection, incident_id: int, kind: str) -> 
         kind,
     )
     return [(r["channel"], r["target"]) for r in rows]
+
+
+async def told_targets(
+    conn: asyncpg.Connection, incident_ids: Sequence[int], kinds: Sequence[tuple[str, str]]
+) -> dict[int, dict[tuple[str, str], list[tuple[str, str]]]]:
+    """For many incidents at once: by (channel, kind), the (channel, target) pairs their intents went to,
+    oldest first (`targets_of` and `subscribers` in one query); channel `*` stands for any channel."""
+    rows = await conn.fetch(
+        "SELECT o.incident_id, o.channel, o.kind, o.target, min(o.id) AS first FROM notification_outbox o"
+        " JOIN unnest($2::text[], $3::text[]) AS w(c, k) ON o.kind = w.k AND (w.c = '*' OR o.channel = w.c)"
+        " WHERE o.incident_id = ANY($1::bigint[]) GROUP BY 1, 2, 3, 4 ORDER BY first",
+        list(incident_ids),
+        [c for c, _ in kinds],
+        [k for _, k in kinds],
+    )
+    found: dict[int, dict[tuple[str, str], list[tuple[str, str]]]] = {
+        i: {w: [] for w in kinds} for i in incident_ids
+    }
+    for row in rows:
+        by_kind = found[row["incident_id"]]
+        pair = (row["channel"], row["target"])
+        for wanted in ((row["channel"], row["kind"]), ("*", row["kind"])):
+            if wanted in by_kind:
+                by_kind[wanted].append(pair)
+    return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -80,3 +81,13 @@ async def remember(
         summary,
         at,
     )
+
+
+async def first_messages(conn: asyncpg.Connection, incident_ids: Sequence[int]) -> dict[int, asyncpg.Record]:
+    """`first_message` for many incidents in one query; one without a message is left out."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ON (incident_id) incident_id, channel_id, ts FROM slack_messages"
+        " WHERE incident_id = ANY($1::bigint[]) AND NOT summary ORDER BY incident_id, created_at",
+        list(incident_ids),
+    )
+    return {r["incident_id"]: r for r in rows}
