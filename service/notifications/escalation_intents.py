@@ -109,8 +109,10 @@ async def write_escalations(
         intents += _plug_ins(incident.id, event, list(earlier[("*", INCIDENT_KIND)]), snap)
         missing = [f"{kind} {name}" for kind, name in escalation_names(event) if (kind, name) not in mentions]
         if missing:
-            told = event_payloads.read(event.data, Escalated)
-            data = EscalationUnmentioned(level=told.level if told else None, names=missing).as_data()
+            escalated = event_payloads.read(event.data, Escalated)
+            data = EscalationUnmentioned(
+                level=escalated.level if escalated else None, names=missing
+            ).as_data()
             unmentioned.append((incident, EventKind.ESCALATION_UNMENTIONED, data))
     await enqueue_many(conn, unique_summaries(intents), now)
     if dedup_keys:
