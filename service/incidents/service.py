@@ -4,12 +4,13 @@ Observers run inside that same transaction, which is how escalation timers and
 notification intents are written atomically with the change that caused them:
 if the process dies after commit, they are there; if it dies before, nothing is.
 Every kind of change (a transition, a new severity, a note, a receipt) goes
-through `_apply`, so observers and after-commit listeners see all of them.
+through `_apply`, so observers and after-commit listeners see all of them. The module is
+longer than most because it is that one door; the set-based paths live in `batches.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -24,7 +25,6 @@ from service.dependencies import Key
 from service.domain.event_kinds import EventKind
 from service.domain.event_payloads import (
     Assigned,
-    Declared,
     Note,
     Retitled,
     SeverityChanged,
@@ -42,44 +42,17 @@ from service.domain.incidents import (
     severity_change_kind,
 )
 from service.domain.severity import Severity
+from service.incidents import batches
 from service.incidents import store as repo
+from service.incidents.batches import DeclareRequest, Observer
+from service.incidents.outcomes import Conflict, DeclareResult, IncidentNotFound, TransitionListener
 from service.incidents.transaction import IncidentChange, IncidentTransaction
 
 __all__ = ["INCIDENTS", "Conflict", "DeclareRequest", "DeclareResult", "IncidentChange", "IncidentNotFound"]
 __all__ += ["IncidentService", "IncidentTransaction", "Observer", "TransitionListener"]
 
 log = structlog.get_logger(__name__)
-
-
-class IncidentNotFound(Exception):
-    def __init__(self, incident_id: int) -> None:
-        super().__init__(f"incident {incident_id} not found")
-        self.incident_id = incident_id
-
-
-class Conflict(Exception):
-    """The request is well-formed but contradicts the current state (HTTP 409)."""
-
-
-Observer = Callable[[IncidentTransaction, IncidentChange], Awaitable[None]]
-TransitionListener = Callable[[IncidentChange], None]
 Events = Sequence[tuple[str, dict[str, Any]]]
-
-
-class DeclareResult(msgspec.Struct, frozen=True):
-    incident: Incident
-    created: bool
-
-
-class DeclareRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """One `declare` among many (`declare_many_in`)."""
-
-    title: str
-    severity: Severity
-    dedup_key: str
-    labels: dict[str, str] = msgspec.field(default_factory=dict)
-    description: str = ""
-    details: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class IncidentService:
@@ -218,7 +191,7 @@ class IncidentService:
                 at=now,
             )
             if created is not None:
-                data = _declared_data(title, severity, labels, details)
+                data = batches.declared_data(title, severity, labels, details)
                 change = await self._apply(tx, None, created, [(EventKind.DECLARED, data)], actor, now)
                 return DeclareResult(created, True), change
             existing = await repo.lock_open_by_dedup_key(tx.conn, key)
@@ -230,41 +203,11 @@ class IncidentService:
     async def declare_many_in(
         self, tx: IncidentTransaction, requests: Sequence[DeclareRequest], actor: Actor
     ) -> list[DeclareResult]:
-        """`declare_in` for many, in request order, with a few statements for all that open a new
-        incident (an alert storm): one insert for the incidents, one for their `declared` events, and
-        each observer sees the new incidents together (`observe_many`, when it has one). A request
-        whose key is already open (or repeated) takes `declare_in`'s one-by-one path, so attaching,
-        raising and retriggering behave exactly as there."""
-        now = self._clock()
-        rows = [(r.dedup_key, r.title, r.description, r.severity, dict(r.labels)) for r in requests]
-        created = await repo.insert_many_if_no_open_duplicate(
-            tx.conn, rows, created_by=actor.name, source=actor.source, at=now
-        )
-        fresh: dict[str, DeclareRequest] = {}
-        for request in requests:  # a key repeated in `requests` opens once, then attaches
-            if request.dedup_key in created:
-                fresh.setdefault(request.dedup_key, request)
-        declared = [
-            (
-                created[r.dedup_key].id,
-                EventKind.DECLARED,
-                _declared_data(r.title, r.severity, r.labels, r.details),
-            )
-            for r in fresh.values()
-        ]
-        events = await repo.append_events_many(
-            tx.conn, declared, at=now, actor=actor.name, source=actor.source
-        )
-        by_incident = {e.incident_id: e for e in events}
-        changes = []
-        for request in fresh.values():
-            incident = created[request.dedup_key]
-            change = IncidentChange(
-                incident=incident, previous=None, events=(by_incident[incident.id],), actor=actor
-            )
-            tx.remember(change)
-            changes.append(change)
-        await self._observe_many(tx, changes)
+        """`declare_in` for many, in request order: those that open a new incident (an alert storm) in
+        a few statements for all (`batches.open_many`); a request whose key is already open (or
+        repeated) takes `declare_in`'s one-by-one path, so attaching, raising and retriggering behave
+        exactly as there."""
+        changes = await batches.open_many(tx, requests, actor, self._clock(), self._observers)
         results: list[DeclareResult] = []
         opened = {c.incident.dedup_key: c.incident for c in changes}
         for request in requests:
@@ -284,15 +227,6 @@ class IncidentService:
             )
             results.append(result)
         return results
-
-    async def _observe_many(self, tx: IncidentTransaction, changes: Sequence[IncidentChange]) -> None:
-        for observer in self._observers:
-            many = getattr(observer, "observe_many", None)
-            if many is not None:
-                await many(tx, changes)
-            else:
-                for change in changes:
-                    await observer(tx, change)
 
     async def _attach(
         self,
@@ -490,32 +424,8 @@ class IncidentService:
         *,
         at: datetime | None = None,
     ) -> list[IncidentChange]:
-        """`record_in` for many incidents (one event each, all at one moment) in two statements; each
-        observer sees the changes together (`observe_many`, when it has one)."""
-        if not records:
-            return []
-        now = at or self._clock()
-        ids = [incident.id for incident, _, _ in records]
-        if len(set(ids)) != len(ids):
-            raise ValueError("record_many_in takes one event per incident")
-        await repo.touch_many(tx.conn, ids, now)
-        written = await repo.append_events_many(
-            tx.conn,
-            [(incident.id, kind, dict(data)) for incident, kind, data in records],
-            at=now,
-            actor=actor.name,
-            source=actor.source,
-        )
-        by_incident = {e.incident_id: e for e in written}
-        changes = []
-        for incident, _, _ in records:
-            change = IncidentChange(
-                incident=incident, previous=incident, events=(by_incident[incident.id],), actor=actor
-            )
-            tx.remember(change)
-            changes.append(change)
-        await self._observe_many(tx, changes)
-        return changes
+        """`record_in` for many incidents (one event each, all at one moment) in two statements."""
+        return await batches.record_many(tx, records, actor, at or self._clock(), self._observers)
 
     async def timelines_in(
         self, tx: IncidentTransaction, incident_ids: Sequence[int]
@@ -555,13 +465,6 @@ class IncidentService:
                 before_id=before_id,
                 limit=limit,
             )
-
-
-def _declared_data(
-    title: str, severity: Severity, labels: dict[str, str], details: dict[str, Any]
-) -> dict[str, Any]:
-    declared = Declared(title=title, severity=severity.label, labels=dict(labels))
-    return {**declared.as_data(), "labels": dict(labels), **details}
 
 
 INCIDENTS: Key[IncidentService] = Key("incidents")
