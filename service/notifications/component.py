@@ -35,7 +35,7 @@ class NotificationOptions:
     """Knobs not (yet) in Settings; tests shrink the timings, production keeps the defaults."""
 
     env: Mapping[str, str] | None = None  # None: the environment Settings was decoded from
-    concurrency: int = 8
+    concurrency: int = 12
     poll_interval: float = 1.0
     delivery: DeliveryPolicy | None = None  # overrides the policy file's `delivery` section
     slack_min_interval: float | None = None  # 0: Slack unpaced

@@ -56,7 +56,7 @@ class Sender:
         *,
         delivery: DeliveryPolicy,
         clock: Clock,
-        concurrency: int = 8,
+        concurrency: int = 12,
         poll_interval: float = 1.0,
     ) -> None:
         self._db = db

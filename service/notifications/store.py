@@ -90,7 +90,8 @@ async def due_heads(
 ) -> list[OutboxRow]:
     """Up to `limit` due intents, the oldest eligible one of each target, read WITHOUT locking.
 
-    One round trip feeds many sends at once after an outage. Each is then locked by
+    One round trip feeds many sends at once after an outage. The channels take turns (oldest
+    first within each), so a page never waits behind a backlog of Slack posts. Each is locked by
     `lock_head` in its own sending transaction, which re-checks it, so a row another
     replica took in between is skipped, never sent twice. `busy` targets (in flight in
     this process) and targets whose shared pacing bucket is empty or paused are left out.
@@ -122,9 +123,10 @@ async def due_heads(
                 SELECT 1 FROM notification_pacing b
                 WHERE b.channel = t.channel AND b.target = t.target AND b.blocked_until > $1)
         )
-        SELECT {_COLUMNS} FROM notification_outbox
-        WHERE id IN (SELECT id FROM heads)
-        ORDER BY next_attempt_at, id
+        SELECT {_COLUMNS} FROM (
+            SELECT o.*, row_number() OVER (PARTITION BY o.channel ORDER BY o.next_attempt_at, o.id) AS turn
+            FROM notification_outbox o WHERE o.id IN (SELECT id FROM heads)) ranked
+        ORDER BY turn, next_attempt_at, id
         LIMIT $2
         """,
         now,

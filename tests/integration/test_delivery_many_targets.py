@@ -105,3 +105,22 @@ async def test_a_slow_provider_gets_many_routing_keys_in_flight_at_once_and_each
     seen = Counter(e["dedup_key"] for e in pd.events)
     assert set(seen.values()) == {1}, f"sent twice: {seen}"
     assert await db.fetchval("SELECT count(*) FROM notification_outbox WHERE status = 'pending'") == 0
+
+
+async def test_due_heads_lets_the_channels_take_turns_so_pages_never_wait_behind_posts(db: Database) -> None:
+    now = datetime.now(UTC)
+    await db.execute("DELETE FROM notification_outbox")
+    posts = []
+    for n in range(5):
+        posts.append(
+            await db.fetchval(
+                "INSERT INTO notification_outbox (channel, kind, target, next_attempt_at, created_at)"
+                " VALUES ('slack', 'notice', $1, $2, $2) RETURNING id",
+                f"#room-{n}",
+                now - timedelta(seconds=10 - n),
+            )
+        )
+    page = await _row(db, None, "ka", now)
+    async with db.connection() as conn:
+        heads = await store.due_heads(conn, now, 2, [])
+    assert [h.id for h in heads] == [posts[0], page], "the newer page shares the slots with the old posts"
