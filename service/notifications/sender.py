@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections import deque
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
@@ -45,6 +46,7 @@ from service.supervisor import CANCEL_GRACE, progress, sleep_or_stop
 log = structlog.get_logger(__name__)
 
 _CHANNEL = "incidentd_outbox"
+_READ_AHEAD = 256
 
 
 class Sender:
@@ -107,6 +109,9 @@ class Sender:
     async def _dispatch(self, stop: asyncio.Event, group: asyncio.TaskGroup) -> None:
         """Read many due heads per round trip and send up to `concurrency` of them at once.
 
+        A read takes up to `_READ_AHEAD` heads (one per target) and is not repeated until they
+        are all started: after an outage one query feeds about a second of sends.
+
         One target is in flight at a time here (its order and its pacing token stay simple); many
         targets are, so a backlog drains at the providers' limits rather than one send at a time.
         """
@@ -120,26 +125,32 @@ class Sender:
 
             return forget
 
+        queue: deque[OutboxRow] = deque()
         while not stop.is_set():
             progress()
             finished.clear()
             self._wake.clear()  # before the read: a commit during it wakes the next wait
-            free = self._concurrency - len(busy)
-            heads: list[OutboxRow] = []
             wait: float | None = None
-            if free > 0:
+            if not queue and len(busy) < self._concurrency:
                 async with self._db.connection() as conn:
                     now = self._clock()
-                    heads = await store.due_heads(conn, now, free, list(busy))
-                    wait = None if heads else await self._idle_wait(conn, now)
-            for head in heads:
+                    queue.extend(await store.due_heads(conn, now, _READ_AHEAD, list(busy)))
+                    wait = None if queue else await self._idle_wait(conn, now)
+            started = 0
+            while queue and len(busy) < self._concurrency:
+                head = queue.popleft()
                 key = (head.channel, head.target)
+                if key in busy:
+                    continue
                 task = group.create_task(self._deliver_head(head.id), name=f"outbox-{head.id}")
                 busy[key] = task
                 task.add_done_callback(done(key))
-            if heads:
+                started += 1
+            if started and not queue:
                 continue
-            waits = [self._wake.wait(), stop.wait()] + ([finished.wait()] if busy else [])
+            waits = (
+                [stop.wait()] + ([finished.wait()] if busy else []) + ([] if queue else [self._wake.wait()])
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_first_of(*waits), timeout=wait)
         if busy:
