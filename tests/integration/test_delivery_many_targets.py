@@ -61,7 +61,8 @@ async def test_due_heads_gives_each_free_target_its_oldest_eligible_row(db: Data
 
     async with db.transaction() as conn:
         locked = await store.lock_head(conn, b1, now)
-        assert locked is not None and locked.id == b1
+        assert locked is not None
+        assert locked.id == b1
         async with db.transaction() as other:
             assert await store.lock_head(other, b1, now) is None, "a locked head is skipped"
         await store.mark(conn, [b1], "sent", now)
