@@ -35,7 +35,7 @@ class NotificationOptions:
     """Knobs not (yet) in Settings; tests shrink the timings, production keeps the defaults."""
 
     env: Mapping[str, str] | None = None  # None: the environment Settings was decoded from
-    concurrency: int = 4
+    concurrency: int = 12
     poll_interval: float = 1.0
     delivery: DeliveryPolicy | None = None  # overrides the policy file's `delivery` section
     slack_min_interval: float | None = None  # 0: Slack unpaced
@@ -49,9 +49,9 @@ def make_build(options: NotificationOptions) -> Callable[[Context], Component]:
         settings = context.settings
         policy = options.policy or load_notification_policy(settings.policies / "notifications.yaml")
         env = dict(settings.environment if options.env is None else options.env)
-        # Each slot holds one connection across its send and may take a second to record a Slack post;
-        # one more is the LISTEN connection. Sized so that the sender never waits for itself.
-        sender_db = context.own_pool("incidentd-sender", 2 * options.concurrency + 1)
+        # Each send holds one connection across its call and briefly takes a second (pacing, the
+        # attempt note); one more is LISTEN, one the claim's read. Sized so the sender never waits for itself.
+        sender_db = context.own_pool("incidentd-sender", 2 * options.concurrency + 2)
         pacing = dict(options.pacing or {})
         if options.slack_min_interval is not None:
             interval = options.slack_min_interval

@@ -6,6 +6,9 @@ because a lease can expire while a slow send is still in flight, letting a
 second replica send the same message; a row lock lasts exactly as long as the
 sender is alive, and dies with it. The price is one pooled connection per
 in-flight send, bounded by `concurrency` and the clients' 10 s timeouts.
+
+`run` reads many due heads (one per target) in one round trip and sends to up to
+`concurrency` targets at once; each send locks its row again in its own transaction.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections import deque
 from collections.abc import Callable, Coroutine
 from datetime import datetime
 from typing import Any
@@ -42,6 +46,7 @@ from service.supervisor import CANCEL_GRACE, progress, sleep_or_stop
 log = structlog.get_logger(__name__)
 
 _CHANNEL = "incidentd_outbox"
+_READ_AHEAD = 256
 
 
 class Sender:
@@ -53,7 +58,7 @@ class Sender:
         *,
         delivery: DeliveryPolicy,
         clock: Clock,
-        concurrency: int = 4,
+        concurrency: int = 12,
         poll_interval: float = 1.0,
     ) -> None:
         self._db = db
@@ -93,24 +98,78 @@ class Sender:
         progress()
         listener = asyncio.create_task(self._listen(stop), name="outbox-listen")
         try:
-            # A TaskGroup, not gather: one slot failing must stop its siblings before the restart.
+            # A TaskGroup, not gather: one send failing must stop its siblings before the restart.
             async with asyncio.TaskGroup() as group:
-                for _ in range(self._concurrency):
-                    group.create_task(self._slot(stop))
+                await self._dispatch(stop, group)
         except BaseExceptionGroup as failed:
             raise failed.exceptions[0] from None
         finally:
             await _cancel_within(listener, CANCEL_GRACE)
 
-    async def _slot(self, stop: asyncio.Event) -> None:
+    async def _dispatch(self, stop: asyncio.Event, group: asyncio.TaskGroup) -> None:
+        """Read many due heads per round trip and send up to `concurrency` of them at once.
+
+        A read takes up to `_READ_AHEAD` heads (one per target) and is not repeated until they
+        are all started: after an outage one query feeds about a second of sends.
+
+        One target is in flight at a time here (its order and its pacing token stay simple); many
+        targets are, so a backlog drains at the providers' limits rather than one send at a time.
+        """
+        busy: dict[tuple[str, str], asyncio.Task[None]] = {}
+        finished = asyncio.Event()
+
+        def done(key: tuple[str, str]) -> Callable[[asyncio.Task[None]], None]:
+            def forget(_task: asyncio.Task[None]) -> None:
+                busy.pop(key, None)
+                finished.set()
+
+            return forget
+
+        queue: deque[OutboxRow] = deque()
         while not stop.is_set():
-            sent = await self.process_one()
             progress()
-            if sent:
+            finished.clear()
+            self._wake.clear()  # before the read: a commit during it wakes the next wait
+            wait: float | None = None
+            if not queue and len(busy) < self._concurrency:
+                async with self._db.connection() as conn:
+                    now = self._clock()
+                    queue.extend(await store.due_heads(conn, now, _READ_AHEAD, list(busy)))
+                    wait = None if queue else await self._idle_wait(conn, now)
+            started = 0
+            while queue and len(busy) < self._concurrency:
+                head = queue.popleft()
+                key = (head.channel, head.target)
+                if key in busy:
+                    continue
+                task = group.create_task(self._deliver_head(head.id), name=f"outbox-{head.id}")
+                busy[key] = task
+                task.add_done_callback(done(key))
+                started += 1
+            if started and not queue:
                 continue
-            self._wake.clear()
+            waits = (
+                [stop.wait()] + ([finished.wait()] if busy else []) + ([] if queue else [self._wake.wait()])
+            )
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll * random.uniform(0.8, 1.2))  # noqa: S311
+                await asyncio.wait_for(_first_of(*waits), timeout=wait)
+        if busy:
+            await asyncio.wait(list(busy.values()))
+
+    async def _idle_wait(self, conn: asyncpg.Connection, now: datetime) -> float:
+        """Until the next paced target has a token, at most one poll interval (jittered)."""
+        poll = self._poll * random.uniform(0.8, 1.2)  # noqa: S311
+        unblock = await store.next_unblock(conn, now)
+        if unblock is None:
+            return poll
+        return max(0.005, min(poll, (unblock - now).total_seconds()))
+
+    async def _deliver_head(self, row_id: int) -> None:
+        async with self._incidents.transaction() as tx:
+            now = self._clock()
+            head = await store.lock_head(tx.conn, row_id, now)
+            if head is not None:
+                await self._deliver(tx, head, now)
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """LISTEN on a connection of its own while it lives; polling covers the gaps between."""
@@ -155,23 +214,27 @@ class Sender:
     async def process_one(self) -> bool:
         """One pass of the pipeline over the oldest due intent; False when nothing was due."""
         async with self._incidents.transaction() as tx:
-            conn = tx.conn
             async with self._claim_lock:
                 now = self._clock()
-                head = await store.claim(conn, now)
+                head = await store.claim(tx.conn, now)
                 if head is None:
                     return False
-            if head.channel not in self._notifiers:
-                await hold(conn, head.channel, None, unknown_channel(head.channel))
-                return True
-            notifier = self._notifiers[head.channel]
-            pacing = notifier.pacing
-            if pacing is not None:
-                taken = await self.pacing.take(head.channel, head.target, pacing, now)
-                if not taken.allowed:
-                    return True  # another replica spent the token; the claim now skips this target
-            await self._attempt(tx, notifier, head)
+            await self._deliver(tx, head, now)
         return True
+
+    async def _deliver(self, tx: IncidentTransaction, head: OutboxRow, now: datetime) -> None:
+        """Hold, pace, send, record or retry one locked head, in its sending transaction."""
+        conn = tx.conn
+        if head.channel not in self._notifiers:
+            await hold(conn, head.channel, None, unknown_channel(head.channel))
+            return
+        notifier = self._notifiers[head.channel]
+        pacing = notifier.pacing
+        if pacing is not None:
+            taken = await self.pacing.take(head.channel, head.target, pacing, now)
+            if not taken.allowed:
+                return  # another replica spent the token; the claim now skips this target
+        await self._attempt(tx, notifier, head)
 
     async def _attempt(self, tx: IncidentTransaction, notifier: Notifier, head: OutboxRow) -> None:
         conn = tx.conn

@@ -85,6 +85,84 @@ async def claim(conn: asyncpg.Connection, now: datetime) -> OutboxRow | None:
     return _row(record) if record is not None else None
 
 
+async def due_heads(
+    conn: asyncpg.Connection, now: datetime, limit: int, busy: Sequence[tuple[str, str]]
+) -> list[OutboxRow]:
+    """Up to `limit` due intents, the oldest eligible one of each target, read WITHOUT locking.
+
+    One round trip feeds many sends at once after an outage. The channels take turns (oldest
+    first within each), so a page never waits behind a backlog of Slack posts. Each is locked by
+    `lock_head` in its own sending transaction, which re-checks it, so a row another
+    replica took in between is skipped, never sent twice. `busy` targets (in flight in
+    this process) and targets whose shared pacing bucket is empty or paused are left out.
+    """
+    records = await conn.fetch(
+        f"""
+        WITH RECURSIVE targets AS (
+            (SELECT channel, target FROM notification_outbox WHERE status = 'pending'
+             ORDER BY channel, target LIMIT 1)
+            UNION ALL
+            SELECT n.channel, n.target FROM targets t CROSS JOIN LATERAL (
+                SELECT channel, target FROM notification_outbox
+                WHERE status = 'pending' AND (channel, target) > (t.channel, t.target)
+                ORDER BY channel, target LIMIT 1) n
+        ),
+        heads AS (
+            SELECT c.id FROM targets t CROSS JOIN LATERAL (
+                SELECT o.id FROM notification_outbox o
+                WHERE o.status = 'pending' AND o.channel = t.channel AND o.target = t.target
+                  AND o.next_attempt_at <= $1
+                  AND NOT EXISTS (
+                      SELECT 1 FROM notification_outbox p
+                      WHERE p.incident_id = o.incident_id AND p.channel = o.channel
+                        AND p.target = o.target AND p.id < o.id AND p.status IN ('pending', 'held'))
+                ORDER BY o.next_attempt_at, o.id
+                LIMIT 1) c
+            WHERE (t.channel, t.target) NOT IN (SELECT * FROM unnest($3::text[], $4::text[]))
+              AND NOT EXISTS (
+                SELECT 1 FROM notification_pacing b
+                WHERE b.channel = t.channel AND b.target = t.target AND b.blocked_until > $1)
+        )
+        SELECT {_COLUMNS} FROM (
+            SELECT o.*, row_number() OVER (PARTITION BY o.channel ORDER BY o.next_attempt_at, o.id) AS turn
+            FROM notification_outbox o WHERE o.id IN (SELECT id FROM heads)) ranked
+        ORDER BY turn, next_attempt_at, id
+        LIMIT $2
+        """,
+        now,
+        limit,
+        [c for c, _ in busy],
+        [t for _, t in busy],
+    )
+    return [_row(r) for r in records]
+
+
+async def lock_head(conn: asyncpg.Connection, row_id: int, now: datetime) -> OutboxRow | None:
+    """Lock a row read by `due_heads` if it is still due, unlocked and first of its incident and target."""
+    record = await conn.fetchrow(
+        f"""
+        SELECT {_COLUMNS} FROM notification_outbox o
+        WHERE o.id = $1 AND o.status = 'pending' AND o.next_attempt_at <= $2
+          AND NOT EXISTS (
+              SELECT 1 FROM notification_outbox p
+              WHERE p.incident_id = o.incident_id AND p.channel = o.channel
+                AND p.target = o.target AND p.id < o.id AND p.status IN ('pending', 'held'))
+        FOR UPDATE SKIP LOCKED
+        """,
+        row_id,
+        now,
+    )
+    return _row(record) if record is not None else None
+
+
+async def next_unblock(conn: asyncpg.Connection, now: datetime) -> datetime | None:
+    """When the next paced or paused target gets a token: the time to look for due rows again."""
+    at: datetime | None = await conn.fetchval(
+        "SELECT min(blocked_until) FROM notification_pacing WHERE blocked_until > $1", now
+    )
+    return at
+
+
 async def claim_followers(conn: asyncpg.Connection, head: OutboxRow, now: datetime) -> list[OutboxRow]:
     """Later Slack updates for the same incident and channel, coalesced into the head's send."""
     records = await conn.fetch(

@@ -9,7 +9,10 @@ them, and network failures are not re-attempted inside the client.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx2
@@ -21,6 +24,10 @@ from service.notifications.channels.pagerduty.limits import MAX_EVENT_BYTES, fit
 from service.notifications.outcomes import DeliveryError, NotConfigured, parse_retry_after, redact
 
 log = structlog.get_logger(__name__)
+
+# Threads of our own for the synchronous SDK: the loop's default pool has cpu_count + 4 (6 on two
+# cores), which would cap the routing keys in flight below the sender's concurrency.
+_THREADS = 32
 
 
 class _Transient(Exception):
@@ -58,6 +65,7 @@ class PagerDutyDelivery:
         self._env = env
         self._url = events_url
         self._clients: dict[str, EventsClient] = {}
+        self._threads: ThreadPoolExecutor | None = None
 
     def routable(self, ref: str) -> bool:
         return self._policy.resolve_routing_key(ref, self._env) is not None
@@ -76,7 +84,10 @@ class PagerDutyDelivery:
     async def send(self, kind: str, ref: str, payload: dict[str, Any]) -> str:
         client = self._client(ref)
         try:
-            return await asyncio.to_thread(self._call, client, kind, payload)
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(_THREADS, thread_name_prefix="pagerduty")
+            call = functools.partial(contextvars.copy_context().run, self._call, client, kind, payload)
+            return await asyncio.get_running_loop().run_in_executor(self._threads, call)
         except _Transient as exc:
             status = exc.response.status_code
             retry_after = parse_retry_after(exc.response.headers.get("retry-after"))
@@ -131,3 +142,6 @@ class PagerDutyDelivery:
         for client in self._clients.values():
             client.close()
         self._clients.clear()
+        if self._threads is not None:
+            self._threads.shutdown(wait=False)
+            self._threads = None
