@@ -63,7 +63,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     state: AlertState
 
 
-class RuleTransition(msgspec.Struct, frozen=True, kw_only=True):
+class RuleTransition(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A state change with everything the incident layer needs to open, raise, mitigate or resolve."""
 
     kind: TransitionKind
