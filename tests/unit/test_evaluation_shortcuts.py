@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import msgspec
 
 from service.domain.alerts import AlertState, AlertStatus, TransitionKind, group_key
 from service.domain.evaluation import GroupKeys, alert_labels, evaluate
-from tests.unit.test_evaluation import T0, make_rule
+from service.domain.rules import Comparison, Level, Rule, Signal, SignalKind, parse_selector
+from service.domain.severity import Severity
+from service.domain.units import UnitKind, parse_quantity
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def make_rule(**changes: Any) -> Rule:
+    return Rule(
+        **{
+            "name": "ApiErrorRate",
+            "group": "api",
+            "signal": Signal(kind=SignalKind.GAUGE, source="app", metric=parse_selector("error_ratio")),
+            "comparison": Comparison.ABOVE,
+            "unit": UnitKind.PERCENT,
+            "warning": parse_quantity("3%"),
+            "critical": parse_quantity("10%"),
+            "for_": timedelta(minutes=2),
+            "keep_firing_for": timedelta(0),
+            "severity": {Level.WARNING: Severity.P2, Level.CRITICAL: Severity.P1},
+            "labels": {"service": "api"},
+            "annotations": {"summary": "{{ alertname }} {{ value }} on {{ labels.path }}"},
+            **changes,
+        }
+    )
 
 
 def test_a_healthy_series_is_matched_to_its_state_whatever_the_label_order() -> None:
