@@ -10,9 +10,9 @@ collect (like Prometheus HA pairs); only one wins each rule's slot.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 import uuid
+from collections import Counter as Counter_
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,9 +39,9 @@ from service.alerting.value_samples import ValueSampler
 from service.cancellation import reraise_if_cancelling
 from service.clock import Clock
 from service.domain.alert_incidents import GroupPlan, plan_group
-from service.domain.alerts import AlertState, group_key
+from service.domain.alerts import AlertState
 from service.domain.alerts import slot_of as alert_slot
-from service.domain.evaluation import RuleTransition, alert_labels, evaluate, group_transitions
+from service.domain.evaluation import RuleTransition, evaluate, group_transitions
 from service.domain.incident_alerts import readings, worst_firing
 from service.domain.incidents import Actor, Incident, TimelineEvent
 from service.domain.mute_verdicts import MuteSnapshot
@@ -219,13 +219,11 @@ class Evaluator:
                 cached = trusted.get(rule.name)
                 if cached is not None:
                     before, ids, written = cached.states, dict(cached.ids), dict(cached.written)
-                    known = cached.group_keys if cached.rule is rule else {}
                 else:
                     before, ids = loaded[rule.name]
                     written = {key: state.value for key, state in before.items()}
-                    known = {}
                 evaluation = evaluate(rule, values, before, now, held=self._held.get(rule.name, ()))
-                keys = _group_keys(rule, evaluation.states, known)
+                keys = evaluation.group_keys
                 if values is not None:  # an unreadable source holds its states: nothing new to draw
                     self._samples.observe(rule, evaluation.states, keys, now)
                 refresh = slots[rule.name] % _refresh_every(rule) == 0
@@ -250,11 +248,10 @@ class Evaluator:
                     states=evaluation.states,
                     ids=ids,
                     written=written,
-                    group_keys=keys,
                 )
+                for kind, count in Counter_(t.kind.value for t in evaluation.transitions).items():
+                    TRANSITIONS.labels(kind=kind).inc(count)
                 for key, observed in group_transitions(evaluation.transitions).items():
-                    for transition in observed:
-                        TRANSITIONS.labels(kind=transition.kind.value).inc()
                     transitions = observed
                     if self._muter is not None and rule_mutes.starting(observed):
                         snapshot = snapshot or await self._muter.snapshot(conn, now)
@@ -410,20 +407,13 @@ async def _settled(conn: asyncpg.Connection, plan: GroupPlan) -> GroupPlan:
     return msgspec.structs.replace(plan, clear=clear)
 
 
-def _group_keys(rule: Rule, states: Mapping[str, AlertState], known: Mapping[str, str]) -> dict[str, str]:
-    return {
-        key: known.get(key) or group_key(rule.alertname, rule.group_by, alert_labels(rule, state.labels))
-        for key, state in states.items()
-    }
-
-
 def _refresh_every(rule: Rule) -> int:
     return max(1, int(VALUE_REFRESH_SECONDS // max(rule.interval.total_seconds(), 1.0)))
 
 
 def _worst_value(rule: Rule, values: SeriesRows | None) -> float | None:
     """The value furthest towards breaching among the rule's series, for the rules listing."""
-    numbers = [value for _, value in values or () if not math.isnan(value)]
+    numbers = [value for _, value in values or () if value == value]  # noqa: PLR0124 (NaN is not)
     if not numbers:
         return None
     return max(numbers) if rule.comparison is Comparison.ABOVE else min(numbers)
@@ -456,7 +446,6 @@ class CachedStates:
     states: dict[str, AlertState]
     ids: dict[str, int]
     written: dict[str, float | None]  # the value each row holds, which may be older than `states`
-    group_keys: dict[str, str]
 
     def valid_after(self, previous_slot: int | None, previous_writer: str | None, writer: str) -> bool:
         return previous_slot == self.slot and previous_writer == writer == self.writer

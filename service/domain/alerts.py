@@ -22,6 +22,7 @@ wall-clock evaluation times that drift by a millisecond would make it the 5th.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -38,14 +39,20 @@ MIN_INTERVAL = timedelta(seconds=1)
 def slot_of(at: datetime, interval: timedelta) -> int:
     """Which evaluation slot `at` falls in: floor(epoch / interval), in whole microseconds so that
     a time stored in PostgreSQL and read back lands in the same slot."""
-    return ((at - _EPOCH) // _MICROSECOND) // (max(interval, MIN_INTERVAL) // _MICROSECOND)
+    return ((at - _EPOCH) // _MICROSECOND) // _step(interval)
 
 
+@functools.lru_cache(maxsize=64)
 def slots_for(duration: timedelta, interval: timedelta) -> int:
     """Evaluations a duration spans: Prometheus' `ts - since >= for` on its grid is
     `slots >= ceil(for / interval)`."""
-    step = max(interval, MIN_INTERVAL) // _MICROSECOND
-    return -(-(duration // _MICROSECOND) // step)
+    return -(-(duration // _MICROSECOND) // _step(interval))
+
+
+@functools.lru_cache(maxsize=64)
+def _step(interval: timedelta) -> int:
+    """An interval in microseconds (at least MIN_INTERVAL): asked for every series on every evaluation."""
+    return max(interval, MIN_INTERVAL) // _MICROSECOND
 
 
 class AlertStatus(enum.StrEnum):
@@ -55,7 +62,7 @@ class AlertStatus(enum.StrEnum):
     RESOLVED = "resolved"
 
 
-class AlertState(msgspec.Struct, frozen=True, kw_only=True):
+class AlertState(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Everything needed to continue the machine after a restart; stored as-is (see migration 002)."""
 
     labels: dict[str, str] = msgspec.field(default_factory=dict)
@@ -71,7 +78,7 @@ class AlertState(msgspec.Struct, frozen=True, kw_only=True):
     updated_at: datetime | None = None
 
 
-class Observation(msgspec.Struct, frozen=True):
+class Observation(msgspec.Struct, frozen=True, gc=False):
     """One evaluation of one series: `level` None means not breaching, including a missing series."""
 
     at: datetime
@@ -88,7 +95,7 @@ class TransitionKind(enum.StrEnum):
     RESOLVED = "resolved"
 
 
-class AlertTransition(msgspec.Struct, frozen=True, kw_only=True):
+class AlertTransition(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     kind: TransitionKind
     at: datetime
     level: Level | None

@@ -29,8 +29,18 @@ from service.domain.alerts import (
     series_key,
     step,
 )
-from service.domain.rules import Comparison, Level, Rule, Signal, SignalKind, render_annotations
+from service.domain.rules import GROUP_BY_ALL, Comparison, Level, Rule, Signal, SignalKind, render_annotations
 from service.domain.severity import Severity
+
+# The transitions the incident layer acts on; PENDING and CANCELLED change no incident.
+TOLD = frozenset(
+    {
+        TransitionKind.FIRING,
+        TransitionKind.LEVEL_RAISED,
+        TransitionKind.LEVEL_LOWERED,
+        TransitionKind.RESOLVED,
+    }
+)
 
 # Like Prometheus: a resolved alert stays visible (and in the state table) for a while, then is dropped.
 RESOLVED_RETENTION = timedelta(minutes=15)
@@ -53,7 +63,7 @@ class Alert(msgspec.Struct, frozen=True, kw_only=True):
     state: AlertState
 
 
-class RuleTransition(msgspec.Struct, frozen=True, kw_only=True):
+class RuleTransition(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A state change with everything the incident layer needs to open, raise, mitigate or resolve."""
 
     kind: TransitionKind
@@ -67,7 +77,7 @@ class RuleTransition(msgspec.Struct, frozen=True, kw_only=True):
     severity: Severity | None
     previous_severity: Severity | None
     value: float | None
-    annotations: dict[str, str]
+    annotations: dict[str, str]  # empty unless `kind` is in TOLD
     auto_resolve: bool
     breach_since: datetime | None = None  # when the breach began (the `for` wait included)
 
@@ -80,6 +90,7 @@ class Evaluation(msgspec.Struct, frozen=True, kw_only=True):
     at: datetime
     states: dict[str, AlertState]  # what to store, by series key; inactive and expired ones are dropped
     transitions: list[RuleTransition]
+    group_keys: dict[str, str] = msgspec.field(default_factory=dict)  # each stored state's incident key
 
 
 def alert_labels(rule: Rule, series_labels: Mapping[str, str]) -> dict[str, str]:
@@ -105,33 +116,97 @@ def evaluate(
     missing from `values` keeps its state unchanged, like every series of an unreadable source."""
     states: dict[str, AlertState] = {}
     transitions: list[RuleTransition] = []
+    keyer = GroupKeys(rule)
     if values is None:
         states = dict(previous)
-    else:
-        seen: set[str] = set()
-        level_for = _level_test(rule)
-        for labels, value in values:
-            level = level_for(value)
-            if level is None and not previous:
+        return Evaluation(
+            rule=rule.name, at=at, states=states, transitions=[], group_keys=keyer.of_states(states)
+        )
+    seen: set[str] = set()
+    level_for = _level_test(rule)
+    quiet = _quiet_test(rule)
+    known = {frozenset(state.labels.items()): key for key, state in previous.items()}
+    for labels, value in values:
+        if quiet is not None and quiet(value):
+            if not known:
                 continue  # the common case: a healthy series and a quiet rule cost one comparison
+            # Which stored state is this healthy series? A label set is its key, so looking it up by
+            # its items avoids writing out the key of every healthy series.
+            found = known.get(frozenset(labels.items()))
+            if found is None:
+                continue
+            key, level = found, None
+        else:
+            level = level_for(value)
+            if level is None and not known:
+                continue
             key = series_key(labels)
-            if key in seen:
-                continue  # one step per series per evaluation, whatever the input repeats
-            seen.add(key)
-            before = previous.get(key)
-            if before is None and level is None:
-                continue
-            start = before or AlertState(labels=dict(labels))
-            _advance(rule, key, start, Observation(at, level, value), states, transitions)
-        for key, before in previous.items():
-            if key in seen:
-                continue
-            if held and any(all(before.labels.get(k) == v for k, v in h.items()) for h in held):
-                states[key] = before
-                continue
-            _advance(rule, key, before, Observation(at, None, None), states, transitions)
-        states = {key: state for key, state in states.items() if _worth_keeping(state, at)}
-    return Evaluation(rule=rule.name, at=at, states=states, transitions=transitions)
+        if key in seen:
+            continue  # one step per series per evaluation, whatever the input repeats
+        seen.add(key)
+        before = previous.get(key)
+        if before is None and level is None:
+            continue
+        start = before or AlertState(labels=dict(labels))
+        _advance(rule, key, start, Observation(at, level, value), states, transitions, keyer)
+    for key, before in previous.items():
+        if key in seen:
+            continue
+        if held and any(all(before.labels.get(k) == v for k, v in h.items()) for h in held):
+            states[key] = before
+            continue
+        _advance(rule, key, before, Observation(at, None, None), states, transitions, keyer)
+    states = {key: state for key, state in states.items() if _worth_keeping(state, at)}
+    return Evaluation(
+        rule=rule.name, at=at, states=states, transitions=transitions, group_keys=keyer.of_states(states)
+    )
+
+
+class GroupKeys:
+    """`group_key` of one rule's series, written out once per distinct value of the grouping labels:
+    20,000 breaching series of a rule grouped by service share one key, not 20,000 copies of it."""
+
+    def __init__(self, rule: Rule) -> None:
+        self._rule = rule
+        names = list(rule.group_by)
+        self._all = GROUP_BY_ALL in names
+        self._varying = tuple(n for n in names if n != "alertname" and n not in rule.labels)
+        self._memo: dict[tuple[str | None, ...], str] = {}
+
+    def __call__(self, series_labels: Mapping[str, str]) -> str:
+        rule = self._rule
+        if self._all:
+            return group_key(rule.alertname, rule.group_by, alert_labels(rule, series_labels))
+        varying = self._varying
+        if not varying:
+            values: tuple[str | None, ...] = ()
+        elif len(varying) == 1:
+            values = (series_labels.get(varying[0]),)
+        else:
+            values = tuple([series_labels.get(name) for name in varying])
+        key = self._memo.get(values)
+        if key is None:
+            key = group_key(rule.alertname, rule.group_by, alert_labels(rule, series_labels))
+            self._memo[values] = key
+        return key
+
+    def of_states(self, states: Mapping[str, AlertState]) -> dict[str, str]:
+        return {key: self(state.labels) for key, state in states.items()}
+
+
+def _quiet_test(rule: Rule) -> Callable[[float], bool] | None:
+    """True for a value that cannot breach either threshold (one comparison, the common case);
+    None when any value may breach (a Prometheus alert). NaN is never quiet here: `level_for` decides."""
+    if rule.prometheus is not None:
+        return None
+    limits = [q.value for q in (rule.warning, rule.critical) if q is not None]
+    if not limits:
+        return lambda _: True
+    if rule.comparison is Comparison.ABOVE:
+        lowest = min(limits)
+        return lambda value: value <= lowest
+    highest = max(limits)
+    return lambda value: value >= highest
 
 
 def _level_test(rule: Rule) -> Callable[[float], Level | None]:
@@ -176,12 +251,13 @@ def _advance(
     observation: Observation,
     states: dict[str, AlertState],
     transitions: list[RuleTransition],
+    keyer: GroupKeys,
 ) -> None:
     new, changes = step(
         state, observation, for_=rule.for_, keep_firing_for=rule.keep_firing_for, interval=rule.interval
     )
     states[key] = new
-    transitions.extend(describe(rule, key, new, change) for change in changes)
+    transitions.extend(describe(rule, key, new, change, keyer) for change in changes)
 
 
 def _worth_keeping(state: AlertState, now: datetime) -> bool:
@@ -212,22 +288,27 @@ def make_alert(rule: Rule, key: str, state: AlertState) -> Alert:
     )
 
 
-def describe(rule: Rule, key: str, state: AlertState, change: AlertTransition) -> RuleTransition:
+def describe(
+    rule: Rule, key: str, state: AlertState, change: AlertTransition, keyer: GroupKeys | None = None
+) -> RuleTransition:
+    """Annotations are rendered only for the transitions that reach people (`TOLD`): a series going
+    pending or cancelling tells nobody, and the alert view renders its own (`make_alert`)."""
     labels = alert_labels(rule, state.labels)
     shown_level = change.level or change.previous_level
+    told = change.kind in TOLD
     return RuleTransition(
         kind=change.kind,
         at=change.at,
         rule=rule.name,
         series=key,
-        group_key=group_key(rule.alertname, rule.group_by, labels),
+        group_key=(keyer or GroupKeys(rule))(state.labels),
         labels=labels,
         level=change.level,
         previous_level=change.previous_level,
         severity=_severity(rule, change.level),
         previous_severity=_severity(rule, change.previous_level),
         value=change.value,
-        annotations=render_annotations(rule, labels, change.value, shown_level),
+        annotations=render_annotations(rule, labels, change.value, shown_level) if told else {},
         auto_resolve=rule.auto_resolve,
         breach_since=state.breach_since,
     )
