@@ -34,6 +34,25 @@ def _row(record: asyncpg.Record) -> OutboxRow:
     return OutboxRow(**{k: record[k] for k in record.keys()})  # noqa: SIM118 - Record is not a dict
 
 
+# Every (channel, target) with pending rows, by a loose index scan: cost follows the targets, not the rows.
+_PENDING_TARGETS = """WITH RECURSIVE targets AS (
+            (SELECT channel, target FROM notification_outbox WHERE status = 'pending'
+             ORDER BY channel, target LIMIT 1)
+            UNION ALL
+            SELECT n.channel, n.target FROM targets t CROSS JOIN LATERAL (
+                SELECT channel, target FROM notification_outbox
+                WHERE status = 'pending' AND (channel, target) > (t.channel, t.target)
+                ORDER BY channel, target LIMIT 1) n
+        ),"""
+# Within one target `t`, rows due at $1 whose predecessors (same incident and target) are done, oldest first.
+_FIRST_DUE = """SELECT o.id FROM notification_outbox o
+                WHERE o.status = 'pending' AND o.channel = t.channel AND o.target = t.target
+                  AND o.next_attempt_at <= $1
+                  AND NOT EXISTS (
+                      SELECT 1 FROM notification_outbox p
+                      WHERE p.incident_id = o.incident_id AND p.channel = o.channel
+                        AND p.target = o.target AND p.id < o.id AND p.status IN ('pending', 'held'))
+                ORDER BY o.next_attempt_at, o.id"""
 # Per (channel, target), the few oldest due rows whose predecessors are done: enough candidates
 # that the other senders' locked rows can be skipped. Paced or paused targets are never read.
 _CANDIDATES_PER_TARGET = 8
@@ -50,25 +69,10 @@ async def claim(conn: asyncpg.Connection, now: datetime) -> OutboxRow | None:
     """
     record = await conn.fetchrow(
         f"""
-        WITH RECURSIVE targets AS (
-            (SELECT channel, target FROM notification_outbox WHERE status = 'pending'
-             ORDER BY channel, target LIMIT 1)
-            UNION ALL
-            SELECT n.channel, n.target FROM targets t CROSS JOIN LATERAL (
-                SELECT channel, target FROM notification_outbox
-                WHERE status = 'pending' AND (channel, target) > (t.channel, t.target)
-                ORDER BY channel, target LIMIT 1) n
-        ),
+        {_PENDING_TARGETS}
         candidates AS (
             SELECT c.id FROM targets t CROSS JOIN LATERAL (
-                SELECT o.id FROM notification_outbox o
-                WHERE o.status = 'pending' AND o.channel = t.channel AND o.target = t.target
-                  AND o.next_attempt_at <= $1
-                  AND NOT EXISTS (
-                      SELECT 1 FROM notification_outbox p
-                      WHERE p.incident_id = o.incident_id AND p.channel = o.channel
-                        AND p.target = o.target AND p.id < o.id AND p.status IN ('pending', 'held'))
-                ORDER BY o.next_attempt_at, o.id
+                {_FIRST_DUE}
                 LIMIT {_CANDIDATES_PER_TARGET}) c
             WHERE NOT EXISTS (
                 SELECT 1 FROM notification_pacing b
@@ -98,25 +102,10 @@ async def due_heads(
     """
     records = await conn.fetch(
         f"""
-        WITH RECURSIVE targets AS (
-            (SELECT channel, target FROM notification_outbox WHERE status = 'pending'
-             ORDER BY channel, target LIMIT 1)
-            UNION ALL
-            SELECT n.channel, n.target FROM targets t CROSS JOIN LATERAL (
-                SELECT channel, target FROM notification_outbox
-                WHERE status = 'pending' AND (channel, target) > (t.channel, t.target)
-                ORDER BY channel, target LIMIT 1) n
-        ),
+        {_PENDING_TARGETS}
         heads AS (
             SELECT c.id FROM targets t CROSS JOIN LATERAL (
-                SELECT o.id FROM notification_outbox o
-                WHERE o.status = 'pending' AND o.channel = t.channel AND o.target = t.target
-                  AND o.next_attempt_at <= $1
-                  AND NOT EXISTS (
-                      SELECT 1 FROM notification_outbox p
-                      WHERE p.incident_id = o.incident_id AND p.channel = o.channel
-                        AND p.target = o.target AND p.id < o.id AND p.status IN ('pending', 'held'))
-                ORDER BY o.next_attempt_at, o.id
+                {_FIRST_DUE}
                 LIMIT 1) c
             WHERE (t.channel, t.target) NOT IN (SELECT * FROM unnest($3::text[], $4::text[]))
               AND NOT EXISTS (
