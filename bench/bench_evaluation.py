@@ -46,7 +46,7 @@ import peer_prometheus
 from production import build_service
 
 from service.adapters.postgres.migrations import migrate
-from service.alerting.evaluator import Work
+from service.alerting.value_source import Work
 from service.clock import FrozenClock
 from service.testing.databases import create_scratch_database, drop_database
 from service.testing.scripted_values import ScriptedSource

@@ -21,7 +21,8 @@ from litestar import Litestar
 from service.adapters.postgres.database import DATABASE, Database
 from service.alerting.component import EVALUATOR
 from service.alerting.component import build as build_alerting
-from service.alerting.evaluator import Evaluator, ValueSource
+from service.alerting.evaluator import Evaluator
+from service.alerting.value_source import ValueSource
 from service.app import build_app, default_components
 from service.clock import Clock
 from service.dependencies import STATE_NAME, Key, Registry

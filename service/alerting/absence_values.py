@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from service.alerting.evaluator import CollectionLike, SeriesRows
 from service.alerting.source_health import SourceHealth
+from service.alerting.value_source import CollectionLike, SeriesRows
 from service.domain.absence import absence_rows
 from service.domain.rules import Rule
 

@@ -14,13 +14,14 @@ import structlog
 
 from service.alerting import state_reads as alert_states
 from service.alerting.absence_values import with_absence
-from service.alerting.evaluator import CollectionLike, Evaluator, ValueSource
+from service.alerting.evaluator import Evaluator
 from service.alerting.mute_sweeping import sweep_on_mute_changes
 from service.alerting.reload_broadcast import RULE_RELOADS, ReloadBroadcast
 from service.alerting.routes import AlertsController
 from service.alerting.rulebook import RULEBOOK, RuleBook
 from service.alerting.source_statuses import RecordingSource
 from service.alerting.sources_api import SourcesController
+from service.alerting.value_source import CollectionLike, ValueSource
 from service.components import Component, Context
 from service.dependencies import Key
 from service.domain.incidents import Incident

@@ -14,9 +14,7 @@ import time
 import uuid
 from collections import Counter as Counter_
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 import asyncpg
 import msgspec
@@ -27,6 +25,12 @@ from service.adapters.postgres.database import Database, DatabaseUnavailable
 from service.alerting import rule_mutes
 from service.alerting import state_reads as alert_states
 from service.alerting import state_store as store
+from service.alerting.evaluation_rounds import (
+    CachedStates,
+    batches,
+    refresh_every,
+    worst_value,
+)
 from service.alerting.removed_rules import clearing_action, resolve_removed
 from service.alerting.rulebook import RuleBook
 from service.alerting.source_health import (
@@ -36,16 +40,16 @@ from service.alerting.source_health import (
     source_down_values,
 )
 from service.alerting.value_samples import ValueSampler
+from service.alerting.value_source import ValueSource, Work
 from service.cancellation import reraise_if_cancelling
 from service.clock import Clock
 from service.domain.alert_incidents import GroupPlan, plan_group
-from service.domain.alerts import AlertState
 from service.domain.alerts import slot_of as alert_slot
 from service.domain.evaluation import RuleTransition, evaluate, group_transitions
 from service.domain.incident_alerts import readings, worst_firing
 from service.domain.incidents import Actor, Incident, TimelineEvent
 from service.domain.mute_verdicts import MuteSnapshot
-from service.domain.rules import Comparison, Rule
+from service.domain.rules import Rule
 from service.incidents.service import DeclareRequest, IncidentService, IncidentTransaction
 from service.silences.incident_mutes import reconcile
 from service.silences.snapshot import Muter
@@ -55,9 +59,6 @@ log = structlog.get_logger(__name__)
 
 RULES_ACTOR = Actor(name="rules", source="rules")
 MAX_IDLE = 1.0
-BATCH_RULES = 500  # rules per transaction
-BATCH_SERIES = 50_000  # a rule with more series than this goes alone
-VALUE_REFRESH_SECONDS = 30.0  # a still-breaching series' stored value is at most this old (or one interval)
 _DATABASE_GONE = (DatabaseUnavailable, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
 
 EVALUATIONS = Counter("incidentd_rule_evaluations_total", "Rule evaluations by outcome", ["outcome"])
@@ -67,25 +68,6 @@ EVALUATION_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 TRANSITIONS = Counter("incidentd_alert_transitions_total", "Alert state transitions", ["kind"])
-
-SeriesRows = list[tuple[dict[str, str], float]]
-Work = tuple[Rule, SeriesRows | None, str | None]  # rule, its values (None: unreadable), source error
-
-
-class CollectionLike(Protocol):
-    @property
-    def values(self) -> Mapping[str, SeriesRows | None]: ...
-    @property
-    def statuses(self) -> Sequence[SourceHealth]: ...
-    @property
-    def held(self) -> Mapping[str, Sequence[Mapping[str, str]]]: ...
-
-
-class ValueSource(Protocol):
-    """What the evaluator needs from collection: `service.sources.collector.Collector` is the real one."""
-
-    async def collect(self, rules: Sequence[Rule], now: datetime) -> CollectionLike: ...
-    async def close(self) -> None: ...
 
 
 def slot_of(rule: Rule, at: datetime) -> int:
@@ -144,7 +126,7 @@ class Evaluator:
                 rows = [row for status in statuses for row in source_down_values(status)]
                 work.append((rule, rows, errors.get(rule.name)))
         evaluated = 0
-        for batch in _batches(work):
+        for batch in batches(work):
             evaluated += await self._evaluate_guarded(batch, now)
             for rule, _, _ in batch:
                 self._done_slots[rule.name] = slot_of(rule, now)
@@ -226,7 +208,7 @@ class Evaluator:
                 keys = evaluation.group_keys
                 if values is not None:  # an unreadable source holds its states: nothing new to draw
                     self._samples.observe(rule, evaluation.states, keys, now)
-                refresh = slots[rule.name] % _refresh_every(rule) == 0
+                refresh = slots[rule.name] % refresh_every(rule) == 0
                 writes.append(
                     store.RuleWrite(rule.name, before, evaluation.states, keys, ids, now, refresh, written)
                 )
@@ -238,7 +220,7 @@ class Evaluator:
                         len(evaluation.transitions),
                         values is None,
                         None if values is None else len(values),
-                        _worst_value(rule, values),
+                        worst_value(rule, values),
                     )
                 )
                 cache_updates[rule.name] = CachedStates(
@@ -405,47 +387,3 @@ async def _settled(conn: asyncpg.Connection, plan: GroupPlan) -> GroupPlan:
     details = {**plan.clear.details, "still_firing": firing}
     clear = msgspec.structs.replace(plan.clear, all_clear=firing == 0, details=details)
     return msgspec.structs.replace(plan, clear=clear)
-
-
-def _refresh_every(rule: Rule) -> int:
-    return max(1, int(VALUE_REFRESH_SECONDS // max(rule.interval.total_seconds(), 1.0)))
-
-
-def _worst_value(rule: Rule, values: SeriesRows | None) -> float | None:
-    """The value furthest towards breaching among the rule's series, for the rules listing."""
-    numbers = [value for _, value in values or () if value == value]  # noqa: PLR0124 (NaN is not)
-    if not numbers:
-        return None
-    return max(numbers) if rule.comparison is Comparison.ABOVE else min(numbers)
-
-
-def _batches(work: Sequence[Work]) -> list[list[Work]]:
-    batches: list[list[Work]] = []
-    current: list[Work] = []
-    series = 0
-    for item in work:
-        size = len(item[1] or ())
-        if current and (len(current) >= BATCH_RULES or series + size > BATCH_SERIES):
-            batches.append(current)
-            current, series = [], 0
-        current.append(item)
-        series += size
-    if current:
-        batches.append(current)
-    return batches
-
-
-@dataclass(frozen=True)
-class CachedStates:
-    """What this process stored for a rule at `slot`. Valid only while the database says this process
-    wrote that slot last: another replica evaluating in between makes it stale, and it is reloaded."""
-
-    rule: Rule
-    slot: int
-    writer: str
-    states: dict[str, AlertState]
-    ids: dict[str, int]
-    written: dict[str, float | None]  # the value each row holds, which may be older than `states`
-
-    def valid_after(self, previous_slot: int | None, previous_writer: str | None, writer: str) -> bool:
-        return previous_slot == self.slot and previous_writer == writer == self.writer

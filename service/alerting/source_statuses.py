@@ -18,8 +18,8 @@ import asyncpg
 import structlog
 
 from service.adapters.postgres.database import Database, DatabaseUnavailable
-from service.alerting.evaluator import CollectionLike, ValueSource
 from service.alerting.source_health import SourceHealth
+from service.alerting.value_source import CollectionLike, ValueSource
 from service.domain.rules import Rule
 
 log = structlog.get_logger(__name__)
